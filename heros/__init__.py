@@ -1,0 +1,40 @@
+"""HEROS: lab objects served on the zenoh network, and proxies to drive them from anywhere.
+
+A class that inherits ``LocalHERO`` is served when instantiated; ``RemoteHERO("name")`` drives it
+from any process of the same realm; ``HEROObserver`` tracks who is alive; ``@event`` methods
+publish their return values. Code written for upstream HEROS runs unchanged.
+"""
+
+from __future__ import annotations
+
+from importlib import metadata as _metadata
+
+from .event import event
+from .exceptions import HEROSError, RemoteHEROError, RemoteTransportError
+from .local import LocalHERO
+from .observer import EventObserver, HEROObserver
+from .peer import HEROPeer
+from .remote import RemoteHERO, RemoteTimeoutError
+from . import helper  # noqa: F401 - upstream documents ``heros.helper.generate_multicast_address``
+
+try:
+    __version__ = _metadata.version("heros-jupyter")
+except _metadata.PackageNotFoundError:  # running from a source tree
+    __version__ = "0+unknown"
+
+__proto_version__ = 1.0
+
+__all__ = [
+    "EventObserver",
+    "HEROObserver",
+    "HEROPeer",
+    "HEROSError",
+    "LocalHERO",
+    "RemoteHERO",
+    "RemoteHEROError",
+    "RemoteTimeoutError",
+    "RemoteTransportError",
+    "__proto_version__",
+    "__version__",
+    "event",
+]

@@ -1,0 +1,102 @@
+"""Where work handed off by zenoh callbacks runs: a pool of daemon threads, and strands.
+
+zenoh callbacks only enqueue here and return. The pool grows on demand up to a bound and
+its threads are daemons, so a method that never returns cannot keep the process from exiting.
+A ``Strand`` runs its items one at a time, in order, on the pool: event callbacks of one
+subscription and the requests of a HERO that asked for one-at-a-time execution use one.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["Strand", "pool", "submit"]
+
+log = logging.getLogger("heros.executor")
+
+#: Upper bound of worker threads; requests beyond it wait in the queue.
+MAX_WORKERS = 64
+
+
+class _Pool:
+    def __init__(self, max_workers: int) -> None:
+        self._queue: collections.deque[tuple[Callable[..., Any], tuple[Any, ...]]] = collections.deque()
+        self._cond = threading.Condition(threading.Lock())
+        self._idle = 0
+        self._workers = 0
+        self._max = max_workers
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> None:
+        with self._cond:
+            self._queue.append((fn, args))
+            if self._idle > len(self._queue) - 1:
+                self._cond.notify()
+                return
+            if self._workers >= self._max:
+                return
+            self._workers += 1
+        threading.Thread(target=self._work, name=f"heros-worker-{self._workers}", daemon=True).start()
+
+    def _work(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue:
+                    self._idle += 1
+                    self._cond.wait()
+                    self._idle -= 1
+                fn, args = self._queue.popleft()
+            try:
+                fn(*args)
+            except BaseException:  # noqa: BLE001 - a worker must survive anything a task does
+                log.exception("unhandled error in HEROS worker task %r", fn)
+
+
+pool = _Pool(MAX_WORKERS)
+submit = pool.submit
+
+
+class Strand:
+    """Runs submitted callables one at a time, in submission order, on the shared pool.
+
+    Parameters
+    ----------
+    max_pending
+        Items beyond this many waiting ones are dropped (``submit`` returns False) so that a
+        flood cannot exhaust memory; None means unbounded.
+    """
+
+    def __init__(self, max_pending: int | None = None) -> None:
+        self._items: collections.deque[tuple[Callable[..., Any], tuple[Any, ...]]] = collections.deque()
+        self._lock = threading.Lock()
+        self._running = False
+        self._max = max_pending
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> bool:
+        with self._lock:
+            if self._max is not None and len(self._items) >= self._max:
+                return False
+            self._items.append((fn, args))
+            if self._running:
+                return True
+            self._running = True
+        submit(self._drain)
+        return True
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def _drain(self) -> None:
+        while True:
+            with self._lock:
+                if not self._items:
+                    self._running = False
+                    return
+                fn, args = self._items.popleft()
+            try:
+                fn(*args)
+            except BaseException:  # noqa: BLE001
+                log.exception("unhandled error in HEROS strand task %r", fn)

@@ -1,0 +1,387 @@
+"""What a LocalHERO exposes: the capability scan, and capability <-> dict <-> ``inspect.Signature``.
+
+The scan follows upstream HEROS (``../shared/SPEC.md`` 3.2): public methods, class attributes
+(annotated-only ones too) and ``@event`` methods of the *class*; ``_``-prefixed names, LocalHERO's
+own members and ``local_only`` methods are hidden unless marked ``force_remote``. Where upstream
+misbehaves we do better: property getters are not run twice nor allowed to abort construction,
+string annotations are evaluated, and ``Annotated`` metadata (units, limits, choices, docs) is
+carried as extra dict keys that upstream peers ignore.
+"""
+
+from __future__ import annotations
+
+import collections.abc
+import enum
+import inspect
+import logging
+import sys
+import typing
+from collections import ChainMap
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import UnionType
+from typing import Any, ClassVar
+
+from .codec import CodecError, EncodeContext, pack
+from .inspect import is_force_remote, is_hero_event, is_local_only
+from .meta import metadata_fields
+
+__all__ = [
+    "AttributeCapability",
+    "Capability",
+    "EventCapability",
+    "MethodCapability",
+    "Parameter",
+    "UNDEFINED",
+    "scan",
+    "type_to_str",
+]
+
+log = logging.getLogger("heros.capabilities")
+
+#: What upstream sends for a missing type or default.
+UNDEFINED = "undefined"
+
+_EXTRA_KEYS = ("doc", "unit", "min", "max", "step", "choices")
+
+
+def type_to_str(annotation: Any) -> str:
+    """The type text upstream HEROS sends for an annotation."""
+    if annotation is inspect.Parameter.empty or annotation is inspect.Signature.empty:
+        return UNDEFINED
+    if isinstance(annotation, str):
+        return annotation
+    if isinstance(annotation, UnionType):
+        return repr(annotation)
+    if annotation is None or annotation is type(None):
+        return "None"
+    name = getattr(annotation, "__name__", None) or getattr(annotation, "_name", None)
+    return name if isinstance(name, str) else repr(annotation)
+
+
+@dataclass
+class _Described:
+    type: str
+    extra: dict[str, Any]
+    enum_cls: type[enum.Enum] | None = None
+
+
+def describe(annotation: Any) -> _Described:
+    """Type text and extra fields (units, bounds, choices) of one (evaluated) annotation."""
+    extra: dict[str, Any] = {}
+    if typing.get_origin(annotation) is typing.Annotated:
+        base, *meta = typing.get_args(annotation)
+        extra.update(metadata_fields(meta))
+        annotation = base
+    enum_cls = None
+    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+        enum_cls = annotation
+        extra.setdefault("choices", [m.value for m in annotation])
+    elif typing.get_origin(annotation) is typing.Literal:
+        extra.setdefault("choices", list(typing.get_args(annotation)))
+    return _Described(type_to_str(annotation), extra, enum_cls)
+
+
+def _plain(value: Any) -> bool:
+    """Whether ``value`` can travel as data (not as an object reference)."""
+    try:
+        pack(value, EncodeContext())
+    except (CodecError, RecursionError):
+        return False
+    return True
+
+
+@dataclass
+class Parameter:
+    """One parameter of a method capability."""
+
+    name: str
+    type: str = UNDEFINED
+    default: Any = UNDEFINED
+    kind: inspect._ParameterKind = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    has_default: bool | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @staticmethod
+    def from_signature_parameter(p: inspect.Parameter, annotation: Any = inspect.Parameter.empty) -> Parameter:
+        described = describe(p.annotation if annotation is inspect.Parameter.empty else annotation)
+        extra = dict(described.extra)
+        default: Any = UNDEFINED
+        if p.default is not inspect.Parameter.empty:
+            default = p.default.value if isinstance(p.default, enum.Enum) else p.default
+            if not _plain(default):
+                extra["default_repr"] = True
+                default = repr(p.default)
+        return Parameter(p.name, described.type, default, p.kind, p.default is not inspect.Parameter.empty, extra)
+
+    def has_default_value(self) -> bool:
+        return self.has_default if self.has_default is not None else not (isinstance(self.default, str) and self.default == UNDEFINED)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {"name": self.name, "type": self.type, "default": self.default, "kind": int(self.kind), "has_default": self.has_default_value()}
+        d.update(self.extra)
+        return d
+
+    @staticmethod
+    def from_dict(d: dict[str, Any], proto_version: float = 1.0) -> Parameter:
+        if not isinstance(d, dict) or not isinstance(d.get("name"), str):
+            raise ValueError(f"malformed parameter description {d!r:.80}")
+        if proto_version > 0.1:
+            kind = inspect._ParameterKind(int(d.get("kind", 1)))
+        else:
+            kind = inspect.Parameter.KEYWORD_ONLY if "default" in d else inspect.Parameter.VAR_POSITIONAL
+        extra = {k: v for k, v in d.items() if k not in ("name", "type", "default", "kind", "has_default")}
+        has_default = d.get("has_default")
+        return Parameter(d["name"], str(d.get("type", UNDEFINED)), d.get("default", UNDEFINED), kind, has_default if isinstance(has_default, bool) else None, extra)
+
+
+class _ReprDefault:
+    """Stands in on a proxy's signature for a default value that cannot travel."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+@dataclass
+class Capability:
+    """Base of the three capability flavours."""
+
+    name: str
+    flavor: ClassVar[str] = UNDEFINED
+    extra: dict[str, Any] = field(default_factory=dict, kw_only=True)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {"name": self.name, "flavor": self.flavor}
+        d.update(self.extra)
+        return d
+
+    @property
+    def doc(self) -> str | None:
+        return self.extra.get("doc")
+
+    @staticmethod
+    def from_dict(d: dict[str, Any], proto_version: float = 1.0) -> Capability | None:
+        """Rebuild a capability; None for an unknown flavour."""
+        if not isinstance(d, dict) or not isinstance(d.get("name"), str) or "flavor" not in d:
+            raise ValueError(f"malformed capability description {d!r:.80}")
+        cls = _FLAVORS.get(d["flavor"])
+        return None if cls is None else cls.from_dict(d, proto_version)
+
+
+@dataclass
+class AttributeCapability(Capability):
+    """An attribute: ``type`` is the type text, ``access`` "rw" or "r"."""
+
+    flavor: ClassVar[str] = "attribute"
+    type: str = UNDEFINED
+    access: str = "rw"
+    enum_cls: type[enum.Enum] | None = field(default=None, repr=False, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = Capability.to_dict(self)
+        d.update({"type": self.type, "access": self.access})
+        return d
+
+    @staticmethod
+    def from_dict(d: dict[str, Any], proto_version: float = 1.0) -> AttributeCapability:
+        extra = {k: v for k, v in d.items() if k not in ("name", "flavor", "type", "access")}
+        return AttributeCapability(d["name"], type=str(d.get("type", UNDEFINED)), access=str(d.get("access", "rw")), extra=extra)
+
+    @property
+    def writable(self) -> bool:
+        return "w" in self.access
+
+
+@dataclass
+class EventCapability(Capability):
+    """An event: a method whose return value is published on each call."""
+
+    flavor: ClassVar[str] = "event"
+
+    @staticmethod
+    def from_dict(d: dict[str, Any], proto_version: float = 1.0) -> EventCapability:
+        return EventCapability(d["name"], extra={k: v for k, v in d.items() if k not in ("name", "flavor")})
+
+
+@dataclass
+class MethodCapability(Capability):
+    """A method with its parameters and return type text."""
+
+    flavor: ClassVar[str] = "method"
+    parameters: list[Parameter] = field(default_factory=list)
+    return_type: str = "None"
+
+    @staticmethod
+    def from_method(m: Callable[..., Any], name: str | None = None) -> MethodCapability:
+        sig = inspect.signature(m)
+        hints = _hints(m)
+        params = [Parameter.from_signature_parameter(p, hints.get(p.name, inspect.Parameter.empty)) for p in sig.parameters.values()]
+        cap = MethodCapability(name or m.__name__, parameters=params)
+        ret = hints.get("return", sig.return_annotation)
+        if ret not in (inspect.Signature.empty, None, type(None)):
+            cap.return_type = describe(ret).type
+        doc = inspect.getdoc(m)
+        if doc:
+            cap.extra["doc"] = doc
+        if inspect.iscoroutinefunction(m):
+            cap.extra["async"] = True
+        return cap
+
+    def to_signature(self) -> inspect.Signature:
+        params = []
+        for p in self.parameters:
+            default: Any = inspect.Parameter.empty
+            if p.has_default_value():
+                default = _ReprDefault(p.default) if p.extra.get("default_repr") else p.default
+            annotation = p.type if p.type != UNDEFINED else inspect.Parameter.empty
+            params.append(inspect.Parameter(p.name, p.kind, default=default, annotation=annotation))
+        return inspect.Signature(params, return_annotation=self.return_type)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = Capability.to_dict(self)
+        d.update({"parameters": [p.to_dict() for p in self.parameters], "return_type": self.return_type})
+        return d
+
+    @staticmethod
+    def from_dict(d: dict[str, Any], proto_version: float = 1.0) -> MethodCapability:
+        params = d.get("parameters")
+        if not isinstance(params, list):
+            raise ValueError(f"method capability {d.get('name')!r} has no parameter list")
+        extra = {k: v for k, v in d.items() if k not in ("name", "flavor", "parameters", "return_type")}
+        return MethodCapability(
+            d["name"],
+            parameters=[Parameter.from_dict(p, proto_version) for p in params],
+            return_type=str(d.get("return_type", "None")),
+            extra=extra,
+        )
+
+    def call_dict(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        """Protocol 0.1 call payload: arguments by parameter name (unknown keywords dropped)."""
+        names = [p.name for p in self.parameters]
+        d = dict(zip(names, args))
+        d.update({k: v for k, v in kwargs.items() if k in names})
+        return d
+
+
+_FLAVORS: dict[str, Any] = {"attribute": AttributeCapability, "method": MethodCapability, "event": EventCapability}
+
+
+def _hints(obj: Any) -> dict[str, Any]:
+    """Evaluated annotations with ``Annotated`` extras; raw ones where evaluation fails."""
+    try:
+        return typing.get_type_hints(obj, include_extras=True)
+    except Exception:  # noqa: BLE001 - forward references that cannot be resolved stay strings
+        return dict(getattr(obj, "__annotations__", {}) or {})
+
+
+def _class_hints(cls: type) -> dict[str, Any]:
+    """Annotations of every class in the MRO (earlier classes win), evaluated where possible."""
+    raw = dict(ChainMap(*(inspect.get_annotations(c) for c in cls.__mro__)))
+    out = {}
+    for klass in reversed(cls.__mro__):
+        module = sys.modules.get(klass.__module__)
+        globalns = dict(vars(module)) if module else {}
+        for name, ann in inspect.get_annotations(klass).items():
+            if isinstance(ann, str):
+                try:
+                    ann = eval(ann, globalns, dict(vars(klass)))  # noqa: S307 - what typing.get_type_hints does
+                except Exception:  # noqa: BLE001 - an unresolvable forward reference stays text
+                    pass
+            out[name] = ann
+    return {name: out.get(name, ann) for name, ann in raw.items()}
+
+
+def _marker_targets(static: Any) -> list[Any]:
+    if isinstance(static, (staticmethod, classmethod)):
+        return [static, static.__func__]
+    if isinstance(static, property):
+        return [static, static.fget]
+    return [static]
+
+
+def scan(hero: Any, hidden: set[str] | frozenset[str]) -> list[Capability]:
+    """The capabilities of ``hero``: members of its class, minus ``hidden`` names, by SPEC 3.2.
+
+    Parameters
+    ----------
+    hero
+        The LocalHERO instance (its class is scanned; the instance resolves events and methods).
+    hidden
+        Names that belong to LocalHERO itself and are never exposed unless ``force_remote``.
+    """
+    cls = type(hero)
+    hints = _class_hints(cls)
+    names = dict.fromkeys(dir(cls))
+    names.update(dict.fromkeys(hints))
+    caps: list[Capability] = []
+    for name in names:
+        static = inspect.getattr_static(cls, name, _MISSING)
+        targets = _marker_targets(static) if static is not _MISSING else []
+        forced = any(is_force_remote(t) for t in targets)
+        if not forced and (name.startswith("_") or name in hidden or any(is_local_only(t) for t in targets)):
+            continue
+        try:
+            cap = _build(hero, cls, name, static, hints.get(name, _MISSING))
+        except Exception as exc:  # noqa: BLE001 - one odd member must not stop the HERO
+            log.warning("HERO %s: member %r is not exposed: %s", getattr(hero, "_name", "?"), name, exc)
+            continue
+        if cap is not None:
+            caps.append(cap)
+    return caps
+
+
+class _Missing:
+    def __repr__(self) -> str:
+        return "<missing>"
+
+
+_MISSING: Any = _Missing()
+
+
+def _build(hero: Any, cls: type, name: str, static: Any, annotation: Any) -> Capability | None:
+    if annotation is not _MISSING and typing.get_origin(annotation) is not collections.abc.Callable:
+        if typing.get_origin(annotation) is typing.ClassVar and typing.get_args(annotation):
+            annotation = typing.get_args(annotation)[0]
+        d = describe(annotation)
+        access = "r" if isinstance(static, property) and static.fset is None else "rw"
+        return AttributeCapability(name, type=d.type, access=access, enum_cls=d.enum_cls, extra=_with_doc(d.extra, static))
+    if isinstance(static, property):
+        ret = _hints(static.fget).get("return", _MISSING) if static.fget else _MISSING
+        if ret is _MISSING:
+            try:  # unannotated property: its value's type, read once, and a failing getter only loses the type
+                d = describe(type(static.__get__(hero, cls)))
+            except Exception:  # noqa: BLE001
+                d = _Described(UNDEFINED, {})
+        else:
+            d = describe(ret)
+        access = "r" if static.fset is None else "rw"
+        return AttributeCapability(name, type=d.type, access=access, enum_cls=d.enum_cls, extra=_with_doc(d.extra, static))
+    value = getattr(hero, name)
+    if callable(value):
+        if is_hero_event(value):
+            extra = {"doc": inspect.getdoc(value)} if inspect.getdoc(value) else {}
+            if getattr(value, "reliable", False):
+                extra["reliable"] = True
+            return EventCapability(name, extra=extra)
+        try:
+            return MethodCapability.from_method(value, name)
+        except (ValueError, TypeError):
+            log.warning("HERO member %r is not exposed: its signature cannot be inspected", name)
+            return None
+    d = describe(type(value))
+    return AttributeCapability(name, type=d.type, access="rw", enum_cls=d.enum_cls, extra=d.extra)
+
+
+def _with_doc(extra: dict[str, Any], static: Any) -> dict[str, Any]:
+    if "doc" not in extra and isinstance(static, property) and static.__doc__:
+        extra = {**extra, "doc": inspect.cleandoc(static.__doc__)}
+    return extra
+
+
+def capability_map(caps: list[Capability]) -> dict[str, Capability]:
+    """Capabilities by name."""
+    return {c.name: c for c in caps}
+

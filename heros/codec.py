@@ -1,0 +1,330 @@
+"""msgpack with ext types: the only place that knows the bytes on the wire.
+
+``encode(obj)`` gives ``(payload, encoding)``; ``decode(payload, encoding)`` gives the object
+back. Plain data is plain msgpack (encoding ``application/msgpack``). Python types msgpack
+lacks travel as ext types, one code each (the table below). Large numpy arrays travel out of
+band: the msgpack document is followed by the raw array bytes, 16-byte aligned, and the
+encoding carries the document length (``application/msgpack;oob=<n>``). The sender copies
+each array once into the payload, the receiver views it without copying (read-only), so an
+array costs what raw bytes cost on zenoh.
+
+HEROs, events, methods and unserializable objects become references: objects that want to
+travel by reference implement ``_heros_encode()`` returning ``(code, data)``, and the
+decoder hands references to a ``Resolver`` (supplied by the peer that decodes), so this module
+knows nothing about HEROs or sessions.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import enum
+import math
+import os
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import msgpack
+import numpy as np
+
+from .exceptions import HEROSError, exception_from_payload, error_payload
+
+__all__ = [
+    "ENCODING",
+    "EXT_EVENT_REF",
+    "EXT_HERO_REF",
+    "EXT_METHOD_REF",
+    "EXT_OBJECT_BACK",
+    "EXT_OBJECT_REF",
+    "CodecError",
+    "EncodeContext",
+    "Resolver",
+    "decode",
+    "encode",
+    "pack",
+]
+
+ENCODING = "application/msgpack"
+_OOB_PREFIX = ENCODING + ";oob="
+
+#: Arrays with at least this many bytes travel out of band (no extra copy); smaller ones inline.
+OOB_THRESHOLD = 16 * 1024
+_ALIGN = 16
+
+# Ext type codes. The only place these numbers are spelled.
+EXT_NDARRAY = 1  # [descr, shape, data bytes] inline, or [descr, shape, offset] out of band
+EXT_HERO_REF = 2  # [realm, name]
+EXT_EVENT_REF = 3  # [realm, name, event]
+EXT_METHOD_REF = 4  # [realm, name, method]
+EXT_ERROR = 5  # error payload map (type, module, message, traceback)
+EXT_OBJECT_REF = 6  # [type, token, repr, issuer, realm, hero, counted]: an object kept by its issuer
+EXT_OBJECT_BACK = 7  # [token, issuer, type]: such a reference sent back
+EXT_TUPLE = 8  # msgpack array
+EXT_SET = 9
+EXT_FROZENSET = 10
+EXT_COMPLEX = 11  # [real, imag]
+EXT_NPSCALAR = 12  # [descr, raw bytes]
+EXT_BIGINT = 13  # decimal text
+EXT_DATETIME = 14  # isoformat text
+EXT_DATE = 15
+EXT_TIME = 16
+EXT_TIMEDELTA = 17  # [days, seconds, microseconds]
+
+_MAX_DEPTH = 512  # nesting depth accepted on decode (msgpack raises StackError beyond its own limit)
+
+
+class CodecError(HEROSError, ValueError):
+    """A value cannot be encoded, or a payload cannot be decoded."""
+
+
+class Resolver(Protocol):
+    """Turns references found in a payload into objects; implemented by the decoding peer."""
+
+    def hero(self, realm: str, name: str) -> Any: ...
+    def event(self, realm: str, name: str, event: str) -> Any: ...
+    def method(self, realm: str, name: str, method: str) -> Any: ...
+    def object_ref(self, data: list[Any]) -> Any: ...
+    def object_back(self, data: list[Any]) -> Any: ...
+
+
+class EncodeContext:
+    """Per-message encoding state: where unserializable objects go, and out-of-band arrays."""
+
+    __slots__ = ("buffers", "oob", "oob_size", "store_object")
+
+    def __init__(self, store_object: Callable[[Any], list[Any]] | None = None, oob: bool = True) -> None:
+        self.buffers: list[tuple[np.ndarray, int]] = []
+        self.oob_size = 0
+        self.oob = oob
+        self.store_object = store_object
+
+
+def _descr(dtype: np.dtype) -> Any:
+    if dtype.hasobject:
+        raise CodecError(
+            f"cannot send numpy data of dtype {dtype}: it holds Python object pointers; "
+            "convert it to a list or to a numeric/str dtype first"
+        )
+    return np.lib.format.dtype_to_descr(dtype)
+
+
+def _dtype(descr: Any) -> np.dtype:
+    if isinstance(descr, list):  # structured: fields come back as lists
+        descr = [tuple(tuple(x) if isinstance(x, list) else x for x in f) for f in descr]
+    dt = np.lib.format.descr_to_dtype(descr)
+    if dt.hasobject:
+        raise CodecError("refusing a numpy dtype that holds Python objects")
+    return dt
+
+
+def _default(ctx: EncodeContext) -> Callable[[Any], Any]:
+    def default(obj: Any) -> Any:
+        t = type(obj)
+        if t is tuple:
+            return msgpack.ExtType(EXT_TUPLE, pack(list(obj), ctx))
+        if t is np.ndarray:
+            descr = _descr(obj.dtype)
+            shape = list(obj.shape)
+            if obj.nbytes < OOB_THRESHOLD or not ctx.oob:
+                return msgpack.ExtType(EXT_NDARRAY, pack([descr, shape, obj.tobytes()], ctx))
+            offset = ctx.oob_size
+            ctx.buffers.append((obj, offset))
+            ctx.oob_size = offset + -(-obj.nbytes // _ALIGN) * _ALIGN
+            return msgpack.ExtType(EXT_NDARRAY, pack([descr, shape, offset], ctx))
+        if isinstance(obj, np.generic):
+            return msgpack.ExtType(EXT_NPSCALAR, pack([_descr(obj.dtype), obj.tobytes()], ctx))
+        encode_ref = getattr(t, "_heros_encode", None)
+        if encode_ref is not None:
+            code, data = encode_ref(obj)
+            return msgpack.ExtType(code, pack(data, ctx))
+        if isinstance(obj, enum.Enum):  # a member travels as its value; LocalHERO coerces it back
+            return obj.value
+        if isinstance(obj, int):
+            if -(2**63) <= obj < 2**64:
+                return int(obj)
+            return msgpack.ExtType(EXT_BIGINT, str(int(obj)).encode())
+        if isinstance(obj, float):
+            return float(obj)
+        if isinstance(obj, str):
+            return str(obj)
+        if isinstance(obj, (bytearray, memoryview)):
+            return bytes(obj)
+        if isinstance(obj, (set, frozenset)):
+            code = EXT_FROZENSET if isinstance(obj, frozenset) else EXT_SET
+            return msgpack.ExtType(code, pack(list(obj), ctx))
+        if isinstance(obj, complex):
+            return msgpack.ExtType(EXT_COMPLEX, pack([obj.real, obj.imag], ctx))
+        if isinstance(obj, dict):
+            return dict(obj)
+        if isinstance(obj, list):
+            return list(obj)
+        if isinstance(obj, tuple):  # namedtuple and friends
+            return msgpack.ExtType(EXT_TUPLE, pack(list(obj), ctx))
+        if isinstance(obj, _dt.datetime):
+            return msgpack.ExtType(EXT_DATETIME, obj.isoformat().encode())
+        if isinstance(obj, _dt.date):
+            return msgpack.ExtType(EXT_DATE, obj.isoformat().encode())
+        if isinstance(obj, _dt.time):
+            return msgpack.ExtType(EXT_TIME, obj.isoformat().encode())
+        if isinstance(obj, _dt.timedelta):
+            return msgpack.ExtType(EXT_TIMEDELTA, pack([obj.days, obj.seconds, obj.microseconds], ctx))
+        if isinstance(obj, os.PathLike):
+            return os.fspath(obj)
+        if isinstance(obj, BaseException):
+            return msgpack.ExtType(EXT_ERROR, pack(error_payload(obj), ctx))
+        if ctx.store_object is not None:
+            return msgpack.ExtType(EXT_OBJECT_REF, pack(ctx.store_object(obj), ctx))
+        raise CodecError(f"cannot send an object of type {t.__module__}.{t.__qualname__}: {obj!r:.80}")
+
+    return default
+
+
+def pack(obj: Any, ctx: EncodeContext) -> bytes:
+    """msgpack bytes of ``obj`` (ext types included); arrays may be queued out of band in ``ctx``."""
+    try:
+        return msgpack.packb(obj, default=_default(ctx), strict_types=True, use_bin_type=True, datetime=False)
+    except CodecError:
+        raise
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise CodecError(f"cannot encode {type(obj).__name__}: {exc}") from exc
+
+
+def encode(obj: Any, store_object: Callable[[Any], list[Any]] | None = None, *, oob: bool = True) -> tuple[bytes | bytearray, str]:
+    """Encode ``obj`` for the wire; returns the payload and its encoding.
+
+    ``store_object`` is called for values that cannot be encoded; it keeps them and returns
+    the reference data. Without it such values raise ``CodecError``. ``oob=False`` keeps every
+    array inside the msgpack document (one self-contained msgpack value, one more copy).
+    """
+    ctx = EncodeContext(store_object, oob)
+    body = pack(obj, ctx)
+    if not ctx.buffers:
+        return body, ENCODING
+    base = -(-len(body) // _ALIGN) * _ALIGN
+    out = bytearray(base + ctx.oob_size)
+    out[: len(body)] = body
+    for arr, offset in ctx.buffers:
+        if arr.size:
+            dst = np.ndarray(arr.shape, arr.dtype, buffer=out, offset=base + offset)
+            np.copyto(dst, arr, casting="no")
+    return out, f"{_OOB_PREFIX}{len(body)}"
+
+
+class _Decoder:
+    __slots__ = ("base", "buffer", "resolver")
+
+    def __init__(self, buffer: Any, base: int, resolver: Resolver | None) -> None:
+        self.buffer = buffer
+        self.base = base
+        self.resolver = resolver
+
+    def unpack(self, data: Any) -> Any:
+        return msgpack.unpackb(
+            data,
+            ext_hook=self.ext_hook,
+            strict_map_key=False,
+            use_list=True,
+            raw=False,
+            timestamp=3,
+        )
+
+    def ext_hook(self, code: int, data: bytes) -> Any:
+        handler = _EXT_DECODERS.get(code)
+        if handler is None:
+            return msgpack.ExtType(code, data)
+        return handler(self, data)
+
+    def ndarray(self, data: bytes) -> np.ndarray:
+        descr, shape, raw = self.unpack(data)
+        dtype = _dtype(descr)
+        shape = tuple(int(n) for n in shape)
+        count = math.prod(shape)
+        if isinstance(raw, bytes):
+            if len(raw) != count * dtype.itemsize:
+                raise CodecError(f"array data holds {len(raw)} bytes, shape {shape} of {dtype} needs {count * dtype.itemsize}")
+            return np.frombuffer(raw, dtype=dtype, count=count).reshape(shape)
+        if self.buffer is None or not isinstance(raw, int) or raw < 0:
+            raise CodecError("out-of-band array without its buffer")
+        start = self.base + raw
+        if start + count * dtype.itemsize > len(self.buffer):
+            raise CodecError("out-of-band array runs past the end of the payload")
+        return np.ndarray(shape, dtype, buffer=self.buffer, offset=start)
+
+    def scalar(self, data: bytes) -> Any:
+        descr, raw = self.unpack(data)
+        return np.frombuffer(raw, dtype=_dtype(descr), count=1)[0]
+
+    def ref(self, code: int, data: bytes) -> Any:
+        fields = self.unpack(data)
+        if self.resolver is None:
+            raise CodecError("received a reference but nothing resolves references here")
+        if not isinstance(fields, list) or not all(isinstance(f, (str, int, bool)) or f is None for f in fields):
+            raise CodecError(f"malformed reference {fields!r:.80}")
+        if code == EXT_HERO_REF:
+            return self.resolver.hero(*fields[:2])
+        if code == EXT_EVENT_REF:
+            return self.resolver.event(*fields[:3])
+        if code == EXT_METHOD_REF:
+            return self.resolver.method(*fields[:3])
+        if code == EXT_OBJECT_REF:
+            return self.resolver.object_ref(fields)
+        return self.resolver.object_back(fields)
+
+
+def _list(dec: _Decoder, data: bytes) -> list[Any]:
+    value = dec.unpack(data)
+    if not isinstance(value, list):
+        raise CodecError("malformed container ext")
+    return value
+
+
+_EXT_DECODERS: dict[int, Callable[[_Decoder, bytes], Any]] = {
+    EXT_TUPLE: lambda d, b: tuple(_list(d, b)),
+    EXT_SET: lambda d, b: set(_list(d, b)),
+    EXT_FROZENSET: lambda d, b: frozenset(_list(d, b)),
+    EXT_COMPLEX: lambda d, b: complex(*_list(d, b)),
+    EXT_NDARRAY: _Decoder.ndarray,
+    EXT_NPSCALAR: _Decoder.scalar,
+    EXT_BIGINT: lambda d, b: int(b.decode()),
+    EXT_DATETIME: lambda d, b: _dt.datetime.fromisoformat(b.decode()),
+    EXT_DATE: lambda d, b: _dt.date.fromisoformat(b.decode()),
+    EXT_TIME: lambda d, b: _dt.time.fromisoformat(b.decode()),
+    EXT_TIMEDELTA: lambda d, b: _dt.timedelta(*_list(d, b)),
+    EXT_ERROR: lambda d, b: exception_from_payload(d.unpack(b)),
+    EXT_HERO_REF: lambda d, b: d.ref(EXT_HERO_REF, b),
+    EXT_EVENT_REF: lambda d, b: d.ref(EXT_EVENT_REF, b),
+    EXT_METHOD_REF: lambda d, b: d.ref(EXT_METHOD_REF, b),
+    EXT_OBJECT_REF: lambda d, b: d.ref(EXT_OBJECT_REF, b),
+    EXT_OBJECT_BACK: lambda d, b: d.ref(EXT_OBJECT_BACK, b),
+}
+
+
+def decode(payload: bytes | bytearray | memoryview, encoding: str | None = None, resolver: Resolver | None = None) -> Any:
+    """Decode a payload produced by ``encode``; references go to ``resolver``.
+
+    Raises ``CodecError`` naming the problem for anything that is not such a payload.
+    """
+    base = 0
+    body: Any = payload
+    buffer = None
+    if encoding and encoding.startswith(_OOB_PREFIX):
+        try:
+            size = int(encoding[len(_OOB_PREFIX):])
+        except ValueError:
+            raise CodecError(f"malformed encoding {encoding!r}") from None
+        if not 0 <= size <= len(payload):
+            raise CodecError(f"encoding {encoding!r} does not fit a payload of {len(payload)} bytes")
+        buffer = payload
+        body = memoryview(payload)[:size]
+        base = -(-size // _ALIGN) * _ALIGN
+    elif encoding and not encoding.startswith(ENCODING):
+        raise CodecError(f"cannot decode payloads of encoding {encoding!r} (expected {ENCODING})")
+    try:
+        return _Decoder(buffer, base, resolver).unpack(body)
+    except CodecError:
+        raise
+    except HEROSError:
+        raise
+    except msgpack.ExtraData as exc:
+        raise CodecError(f"payload has {len(exc.extra)} bytes after the msgpack document") from None
+    except (ValueError, TypeError, KeyError, IndexError, UnicodeDecodeError, OverflowError, RecursionError) as exc:
+        raise CodecError(f"malformed msgpack payload ({type(exc).__name__}: {exc})") from None

@@ -1,0 +1,339 @@
+"""Events: ``@event``, ``@reliable``, callbacks on the local and the remote side.
+
+Calling an event of a LocalHERO runs the method, publishes its return value on
+``@object/<realm>/<name>/<event>``, runs the connected callbacks and returns the value.
+Callbacks never hurt the emitter: one that raises is logged with the event's name and the others
+still run; a method of another HERO connected as callback (cases B and D) is called without
+waiting for its answer, so a slow or dead target never stalls the event source. On the remote
+side (case C) samples are decoded and callbacks run on a dispatcher strand, in order, never on
+zenoh's threads.
+
+Events are best effort by default: a publication never blocks the emitter, and under congestion
+samples may be dropped. ``@reliable`` asks for reliable delivery with back-pressure instead.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from . import _executor, codec, keys
+from . import zenoh as z
+from .inspect import HERO_EVENT_ATTRIBUTE, is_hero_method
+
+if TYPE_CHECKING:
+    from .peer import HEROPeer
+
+__all__ = [
+    "Callback",
+    "CallbackStorage",
+    "EventDescriptor",
+    "LocalEventHandler",
+    "RemoteEventHandler",
+    "Subscription",
+    "event",
+    "reliable",
+]
+
+log = logging.getLogger("heros.event")
+
+#: Samples waiting for a slow callback beyond this many are dropped (with a warning).
+MAX_QUEUED_SAMPLES = 100_000
+
+
+def _callback_name(func: Callable[..., Any]) -> str:
+    if is_hero_method(func):
+        return f"{func.__self__._name}.{func.__name__}"
+    return repr(func)
+
+
+class Callback:
+    """A connected callable, named ``"<hero>.<method>"`` for methods of remote HEROs."""
+
+    __slots__ = ("func", "is_remote_hero", "name", "origin")
+
+    def __init__(self, func: Callable[..., Any], origin: str | None = None) -> None:
+        self.func = func
+        self.origin = origin
+        self.is_remote_hero = is_hero_method(func)
+        self.name = _callback_name(func)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Callback) or self.is_remote_hero != other.is_remote_hero:
+            return False
+        return self.name == other.name if self.is_remote_hero else self.func == other.func
+
+    def __hash__(self) -> int:
+        return hash(self.name) if self.is_remote_hero else hash(self.func)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.func(*args, **kwargs)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "origin": self.origin, "is_remote_hero": self.is_remote_hero, "func": self.func}
+
+
+class CallbackStorage:
+    """Callbacks by name; connecting the same callable twice keeps one. Safe to use from any thread."""
+
+    def __init__(self) -> None:
+        self._callbacks: dict[str, Callback] = {}
+        self._snapshot: tuple[Callback, ...] = ()
+        self._lock = threading.Lock()
+
+    def __iter__(self) -> Any:
+        return iter(self._snapshot)
+
+    def __len__(self) -> int:
+        return len(self._snapshot)
+
+    def __contains__(self, func: Callable[..., Any]) -> bool:
+        return _callback_name(func) in self._callbacks
+
+    def append(self, func: Callable[..., Any], origin: str | None = None) -> str:
+        if not callable(func):
+            raise TypeError(f"a callback must be callable, not {type(func).__name__}")
+        cb = Callback(func, origin)
+        with self._lock:
+            self._callbacks[cb.name] = cb
+            self._snapshot = tuple(self._callbacks.values())
+        return cb.name
+
+    def remove(self, func: Callable[..., Any]) -> bool:
+        with self._lock:
+            found = self._callbacks.pop(_callback_name(func), None) is not None
+            self._snapshot = tuple(self._callbacks.values())
+        return found
+
+    def is_callback(self, func: Callable[..., Any]) -> bool:
+        return func in self
+
+    def get_callbacks(self) -> list[dict[str, Any]]:
+        return [cb.to_dict() for cb in self._snapshot]
+
+
+def _run_callbacks(callbacks: CallbackStorage, value: Any, where: str) -> None:
+    for cb in callbacks:
+        try:
+            if cb.is_remote_hero and hasattr(cb.func, "_send_nowait"):
+                cb.func._send_nowait(value)
+            else:
+                cb.func(value)
+        except Exception:  # noqa: BLE001 - a callback must never reach the emitter or skip the others
+            log.exception("callback %s of event %s raised", cb.name, where)
+
+
+class LocalEventHandler:
+    """An event bound to one LocalHERO: call it to emit; ``connect`` callbacks to it."""
+
+    hero_event = True
+
+    def __init__(self, instance: Any, func: Callable[..., Any], name: str, reliable: bool) -> None:
+        functools.update_wrapper(self, func)
+        self.__name__ = name
+        self.func = func
+        self.reliable = reliable
+        self.callbacks = CallbackStorage()
+        self._instance = weakref.ref(instance)
+        self._publisher: Any = None
+        try:
+            sig = inspect.signature(func)
+            self.__signature__ = sig.replace(parameters=list(sig.parameters.values())[1:])
+        except (TypeError, ValueError):
+            pass
+
+    @property
+    def instance(self) -> Any:
+        return self._instance()
+
+    def _heros_bind(self, hero: Any) -> None:
+        """Declare the publisher, once the HERO serves."""
+        key = keys.member_key(hero._realm, hero._name, self.__name__)
+        self._publisher = hero._declare(z.declare_publisher(hero._session, key, reliable=self.reliable))
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        instance = self._instance()
+        if instance is None:
+            raise ReferenceError(f"the HERO of event {self.__name__!r} no longer exists")
+        result = self.func(instance, *args, **kwargs)
+        publisher = self._publisher
+        if publisher is not None and not instance._hero_destroyed:
+            self._publish(instance, publisher, result)
+        _run_callbacks(self.callbacks, result, f"{getattr(instance, '_name', '?')}.{self.__name__}")
+        return result
+
+    def _publish(self, instance: Any, publisher: Any, result: Any) -> None:
+        from .peer import store_object
+
+        try:
+            if not z.has_subscribers(publisher):
+                return
+            data, encoding = codec.encode(result, store_object(instance._realm, instance._name))
+            publisher.put(data, encoding=encoding)
+        except Exception:  # noqa: BLE001 - the event call itself must succeed
+            log.warning("event %s.%s: could not publish %r", instance._name, self.__name__, type(result).__name__, exc_info=True)
+
+    def connect(self, callback: Callable[..., Any], origin: str | None = None) -> str:
+        """Call ``callback(value)`` on every emission; returns the callback's name."""
+        return self.callbacks.append(callback, origin)
+
+    def disconnect(self, callback: Callable[..., Any]) -> bool:
+        """Stop calling ``callback``; True if it was connected."""
+        return self.callbacks.remove(callback)
+
+    def is_callback(self, func: Callable[..., Any]) -> bool:
+        return func in self.callbacks
+
+    def get_callbacks(self) -> list[dict[str, Any]]:
+        """The connected callbacks (name, origin, is_remote_hero, func, context)."""
+        return [{**cb, "context": "LocalHERO"} for cb in self.callbacks.get_callbacks()]
+
+    def _heros_encode(self) -> tuple[int, list[Any]]:
+        instance = self._instance()
+        return codec.EXT_EVENT_REF, [instance._realm, instance._name, self.__name__]
+
+    def __repr__(self) -> str:
+        instance = self._instance()
+        return f"<event {getattr(instance, '_name', '?')}.{self.__name__}>"
+
+
+class EventDescriptor:
+    """What ``@event`` puts on the class: gives each instance its own ``LocalEventHandler``."""
+
+    def __init__(self, func: Callable[..., Any], reliable: bool = False) -> None:
+        self.func = func
+        self.name = func.__name__
+        self.reliable = reliable
+        functools.update_wrapper(self, func)  # type: ignore[arg-type]
+        setattr(self, HERO_EVENT_ATTRIBUTE, True)
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, instance: Any, owner: type | None = None) -> Any:
+        if instance is None:
+            return self
+        handler = LocalEventHandler(instance, self.func, self.name, self.reliable)
+        try:
+            instance.__dict__[self.name] = handler  # later lookups find it directly
+        except AttributeError:
+            pass
+        return handler
+
+
+LocalEventDescriptor = EventDescriptor
+
+
+def reliable(func: Any) -> Any:
+    """Deliver an event reliably, with back-pressure on the emitter; works above or below ``@event``."""
+    if isinstance(func, EventDescriptor):
+        func.reliable = True
+    else:
+        func._heros_reliable = True
+    return func
+
+
+def event(func: Callable[..., Any]) -> EventDescriptor:
+    """Make a method of a LocalHERO subclass an event: its return value is published on each call."""
+    return EventDescriptor(func, reliable=getattr(func, "_heros_reliable", False))
+
+
+class Subscription:
+    """A subscription whose samples are decoded and handed to ``callback`` in order, off zenoh's threads.
+
+    ``callback(key, value)`` runs on a dispatcher strand of the worker pool.
+    """
+
+    def __init__(self, peer: HEROPeer, key: str, callback: Callable[[str, Any], None], what: str) -> None:
+        self._peer = peer
+        self._callback = callback
+        self._what = what
+        self._strand = _executor.Strand(MAX_QUEUED_SAMPLES)
+        self._dropped = 0
+        self._warned = 0.0
+        self._subscriber = z.declare_subscriber(peer._session, key, self._on_sample)
+        peer._declare(self._subscriber)
+
+    def _on_sample(self, key: str, payload: bytes, encoding: str) -> None:
+        if not self._strand.submit(self._dispatch, key, payload, encoding):
+            self._dropped += 1
+            now = time.monotonic()
+            if now - self._warned > 5:
+                self._warned = now
+                _executor.submit(log.warning, "%s: callbacks too slow, %d samples dropped so far", self._what, self._dropped)
+
+    def _dispatch(self, key: str, payload: bytes, encoding: str) -> None:
+        try:
+            value = self._peer._decode(payload, encoding)
+        except Exception:  # noqa: BLE001
+            log.exception("%s: could not decode a sample", self._what)
+            return
+        self._callback(key, value)
+
+    def close(self) -> None:
+        z.undeclare(self._subscriber)
+
+
+class RemoteEventHandler:
+    """An event of a remote HERO, on its proxy: ``connect`` callbacks to it.
+
+    Connecting a method of another RemoteHERO makes the event's own HERO call that method
+    directly (case D); any other callable runs in this process (case C).
+    """
+
+    hero_event = True
+
+    def __init__(self, instance: Any, name: str, doc: str | None = None) -> None:
+        self.instance = instance
+        self.__name__ = name
+        self.__doc__ = doc
+        self.callbacks = CallbackStorage()
+        self._subscription: Subscription | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self, payload: Any) -> None:
+        """Run this process's callbacks with ``payload`` (does not emit the remote event)."""
+        _run_callbacks(self.callbacks, payload, f"{self.instance._name}.{self.__name__}")
+
+    def _ensure_subscribed(self) -> None:
+        with self._lock:
+            if self._subscription is None:
+                key = keys.member_key(self.instance._realm, self.instance._name, self.__name__)
+                self._subscription = Subscription(self.instance, key, lambda _key, value: self(value), f"event {self.instance._name}.{self.__name__}")
+
+    def connect(self, callback: Callable[..., Any], origin: str | None = None) -> str:
+        """Connect ``callback``; returns its name."""
+        if is_hero_method(callback):
+            return self.instance._connect_local_hero_callback(event=self, remote_hero_method=callback, origin=self.instance._name)
+        name = self.callbacks.append(callback, origin)
+        self._ensure_subscribed()
+        return name
+
+    def disconnect(self, callback: Callable[..., Any]) -> bool:
+        """Disconnect ``callback``; True if it was connected."""
+        if is_hero_method(callback):
+            return bool(self.instance._disconnect_local_hero_callback(event=self, remote_hero_method=callback))
+        return self.callbacks.remove(callback)
+
+    def is_callback(self, func: Callable[..., Any]) -> bool:
+        if is_hero_method(func):
+            return any(cb["name"] == _callback_name(func) for cb in self.instance._get_local_hero_callbacks(event=self))
+        return func in self.callbacks
+
+    def get_callbacks(self) -> list[dict[str, Any]]:
+        """This process's callbacks ("RemoteHERO" context), then the HERO's own ("LocalHERO")."""
+        mine = [{**cb, "context": "RemoteHERO"} for cb in self.callbacks.get_callbacks()]
+        theirs = [{**cb, "context": "LocalHERO"} for cb in self.instance._get_local_hero_callbacks(event=self)]
+        return [*mine, *theirs]
+
+    def _heros_encode(self) -> tuple[int, list[Any]]:
+        return codec.EXT_EVENT_REF, [self.instance._realm, self.instance._name, self.__name__]
+
+    def __repr__(self) -> str:
+        return f"<remote event {self.instance._realm}/{self.instance._name}.{self.__name__}>"

@@ -1,0 +1,169 @@
+"""Error classes, and rebuilding exceptions raised inside a remote HERO.
+
+Transport failures (nobody answered, timeout, session closed) are ``RemoteTransportError``;
+errors the remote code raised are ``RemoteHEROError``. A remote built-in exception comes back
+as a class that is both: ``except ValueError`` and ``except RemoteHEROError`` both catch it.
+"""
+
+from __future__ import annotations
+
+import builtins
+import traceback
+from typing import Any
+
+__all__ = [
+    "ERROR_MARKER",
+    "ConfigError",
+    "HEROSError",
+    "ReferenceExpiredError",
+    "RemoteHEROError",
+    "RemoteTransportError",
+    "error_payload",
+    "exception_from_payload",
+]
+
+#: Marker key of an error payload, as upstream HEROS sends it.
+ERROR_MARKER = "__heros_error__"
+
+
+class HEROSError(Exception):
+    """Base class of all HEROS errors."""
+
+
+class RemoteTransportError(HEROSError):
+    """A remote HERO could not be reached, or did not answer in time."""
+
+
+class ConfigError(HEROSError, ValueError):
+    """The zenoh configuration given to HEROS is not valid."""
+
+
+class ReferenceExpiredError(HEROSError, LookupError):
+    """An object reference sent back to its issuer is unknown there or has expired."""
+
+
+class RemoteHEROError(HEROSError):
+    """An exception raised inside a remote HERO while it served a request.
+
+    Parameters
+    ----------
+    message
+        ``str()`` of the remote exception.
+    remote_type, remote_module
+        Class name and module of the remote exception.
+    remote_traceback
+        The formatted traceback text from the remote process.
+    endpoint
+        The key that was queried.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        remote_type: str | None = None,
+        remote_module: str | None = None,
+        remote_traceback: str | None = None,
+        endpoint: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.remote_type = remote_type
+        self.remote_module = remote_module
+        self.remote_traceback = remote_traceback
+        self.endpoint = endpoint
+
+    @classmethod
+    def from_exception(cls, exc: BaseException, endpoint: str | None = None) -> RemoteHEROError:
+        """Describe a local exception so that it can be sent."""
+        if isinstance(exc, RemoteHEROError):
+            return exc
+        return RemoteHEROError(
+            message=str(exc),
+            remote_type=type(exc).__name__,
+            remote_module=type(exc).__module__,
+            remote_traceback="".join(traceback.format_exception(exc)),
+            endpoint=endpoint,
+        )
+
+    @classmethod
+    def from_payload(cls, payload: Any, endpoint: str | None = None) -> RemoteHEROError:
+        """Rebuild from an error payload; anything without the marker becomes a plain RemoteHEROError."""
+        return exception_from_payload(payload, endpoint)
+
+    def serialize(self) -> dict[str, Any]:
+        """The error payload for the wire."""
+        return {
+            ERROR_MARKER: True,
+            "type": self.remote_type,
+            "module": self.remote_module,
+            "message": self.message,
+            "traceback": self.remote_traceback,
+        }
+
+    def __str__(self) -> str:
+        if self.remote_type and self.remote_module not in (None, "builtins"):
+            head = f"{self.remote_module}.{self.remote_type}: {self.message}"
+        elif self.remote_type:
+            head = f"{self.remote_type}: {self.message}"
+        else:
+            head = self.message
+        if self.endpoint:
+            head = f"{head} (raised in HERO at '{self.endpoint}')"
+        if self.remote_traceback:
+            head = f"{head}\n\n--- remote traceback ---\n{self.remote_traceback.rstrip()}\n--- end of remote traceback ---"
+        return head
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (
+            exception_from_payload,
+            ({**self.serialize(), ERROR_MARKER: True}, self.endpoint),
+        )
+
+
+def error_payload(exc: BaseException) -> dict[str, Any]:
+    """The wire form of any exception (type, module, message, traceback text)."""
+    return RemoteHEROError.from_exception(exc).serialize()
+
+
+_error_classes: dict[str, type[RemoteHEROError]] = {}
+_NOT_MAPPED = (RemoteHEROError, KeyboardInterrupt, SystemExit, GeneratorExit)
+
+
+def _error_class(remote_type: str | None, remote_module: str | None) -> type[RemoteHEROError]:
+    """A class that is both RemoteHEROError and, for built-in exceptions, that built-in."""
+    if not remote_type or remote_module not in (None, "builtins"):
+        return RemoteHEROError
+    cls = _error_classes.get(remote_type)
+    if cls is None:
+        base = getattr(builtins, remote_type, None)
+        cls = RemoteHEROError
+        if isinstance(base, type) and issubclass(base, BaseException) and not issubclass(base, _NOT_MAPPED):
+            try:
+                cls = type(f"Remote{remote_type}", (RemoteHEROError, base), {"__module__": __name__})
+            except TypeError:  # incompatible instance layout
+                cls = RemoteHEROError
+        _error_classes[remote_type] = cls
+    return cls
+
+
+def exception_from_payload(payload: Any, endpoint: str | None = None) -> RemoteHEROError:
+    """Rebuild the exception an error payload describes."""
+    if isinstance(payload, RemoteHEROError):
+        if endpoint and not payload.endpoint:
+            payload.endpoint = endpoint
+        return payload
+    if isinstance(payload, dict) and payload.get(ERROR_MARKER):
+        remote_type = payload.get("type")
+        remote_module = payload.get("module")
+        cls = _error_class(remote_type, remote_module)
+        exc = cls.__new__(cls, str(payload.get("message", "")))
+        RemoteHEROError.__init__(
+            exc,
+            str(payload.get("message", "")),
+            remote_type=remote_type,
+            remote_module=remote_module,
+            remote_traceback=payload.get("traceback"),
+            endpoint=endpoint,
+        )
+        return exc
+    return RemoteHEROError(str(payload), endpoint=endpoint)

@@ -1,0 +1,339 @@
+"""LocalHERO: serve an object's methods, attributes and events on the network.
+
+One queryable on ``@object/<realm>/<name>/**`` receives every request for the HERO; its zenoh
+callback only hands the query to the worker pool (or to the HERO's strand when it asked for
+one-at-a-time execution) and returns. Workers decode, run the member, and reply. Different
+members and concurrent calls of one member run concurrently, as on upstream across members.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from . import _executor, codec, keys
+from . import zenoh as z
+from .capabilities import AttributeCapability, Capability, EventCapability, MethodCapability, scan
+from .inspect import force_remote, local_only
+from .peer import HERO, register_local, store_object, unregister_local
+from .references import obj_store
+from .zenoh import ZenohSessionManager
+
+__all__ = ["LocalHERO"]
+
+log = logging.getLogger("heros")
+
+PROTO_VERSION = 1.0
+
+#: Requests a HERO accepts while others are still being served; beyond it new ones get a "busy" error.
+MAX_PENDING_REQUESTS = 1000
+#: Largest request payload a HERO decodes, in bytes (override with ``_hero_max_request_bytes``).
+MAX_REQUEST_BYTES = 1 << 30
+
+
+def _pkg_versions() -> str:
+    global _PKG_VERSIONS
+    if _PKG_VERSIONS is None:
+        from importlib import metadata
+
+        versions = {}
+        for dist, module in (("heros-jupyter", "heros"), ("heros-boss", "boss"), ("herosdevices", "herosdevices"),
+                             ("herostools", "herostools"), ("atomiq", "atomiq")):
+            try:
+                versions[module] = metadata.version(dist)
+            except metadata.PackageNotFoundError:
+                versions[module] = "not installed"
+        _PKG_VERSIONS = json.dumps(versions)
+    return _PKG_VERSIONS
+
+
+_PKG_VERSIONS: str | None = None
+_async_loop: asyncio.AbstractEventLoop | None = None
+_async_lock = threading.Lock()
+
+
+def _run_coroutine(coro: Any) -> Any:
+    """Run a coroutine returned by an ``async def`` member on the process's HEROS event loop."""
+    global _async_loop
+    with _async_lock:
+        if _async_loop is None:
+            _async_loop = asyncio.new_event_loop()
+            threading.Thread(target=_async_loop.run_forever, name="heros-asyncio", daemon=True).start()
+    return asyncio.run_coroutine_threadsafe(coro, _async_loop).result()
+
+
+class LocalHERO(HERO):
+    """Base class of objects served as HEROs. Subclass it; instances are served when constructed.
+
+    Public methods, class attributes (annotated-only ones too), properties and ``@event``
+    methods of the subclass become capabilities (``../shared/SPEC.md`` 3.2). Leaving a ``with``
+    block, ``_destroy_hero()`` or garbage collection stop serving.
+
+    Parameters
+    ----------
+    name
+        Unique name of the HERO in its realm.
+    realm
+        The realm to serve in (default ``"heros"``).
+    implements, tags
+        Interface names and tags for discovery (lists are copied, never mutated).
+    extra_metadata
+        String-valued metadata for discovery.
+    session_manager
+        Where the zenoh session comes from (the process-wide default if None).
+    serial
+        Run this HERO's requests one at a time, in arrival order (for drivers that are not
+        thread-safe). Also settable as class attribute ``_hero_serial = True``.
+    """
+
+    _hero_serial: bool = False
+    _hero_max_request_bytes: int = MAX_REQUEST_BYTES
+
+    def __init__(
+        self,
+        name: str,
+        *args: Any,
+        realm: str = "heros",
+        implements: list[str] | None = None,
+        tags: list[str] | None = None,
+        extra_metadata: dict[str, str] | None = None,
+        session_manager: ZenohSessionManager | None = None,
+        serial: bool | None = None,
+    ) -> None:
+        if args:
+            log.warning("LocalHERO %r: extra positional arguments %r are ignored", name, args)
+        self._hero_destroyed = True
+        self._heros_implements = list(implements or [])
+        self._heros_tags = list(tags or [])
+        self._heros_extra_metadata = dict(extra_metadata or {})
+        self._heros_extra_metadata["pkg_versions"] = _pkg_versions()
+        self._heros_tags.append(f"_proto_version:{PROTO_VERSION}")
+        HERO.__init__(self, name, realm, session_manager)
+        try:
+            self._heros_start(serial)
+        except BaseException:
+            self._destroy_hero()
+            raise
+
+    def _heros_start(self, serial: bool | None) -> None:
+        self._heros_tags.append(f"_zid:{z.zid(self._session)}")
+        self._heros_prefix = keys.hero_key(self._realm, self._name)
+        self._heros_publishers: dict[str, Any] = {}
+        self._heros_pub_lock = threading.Lock()
+        self._heros_pending = 0
+        self._heros_pending_lock = threading.Lock()
+        serial = type(self)._hero_serial if serial is None else serial
+        self._heros_strand = _executor.Strand() if serial else None
+        self._heros_store = store_object(self._realm, self._name, counted=True)
+        self.capabilities: list[Capability] = scan(self, _HIDDEN)
+        self._heros_caps = {c.name: c for c in self.capabilities}
+        for cap in self.capabilities:
+            if isinstance(cap, EventCapability):
+                getattr(self, cap.name)._heros_bind(self)
+        others = z.tokens(self._session, keys.health_key(self._realm, self._name), timeout=1.0)
+        if others:
+            log.warning("a HERO named %r is already alive in realm %r; calls may reach either of them", self._name, self._realm)
+        self._declare(z.declare_queryable(self._session, f"{self._heros_prefix}/**", self._heros_on_query))
+        register_local(self)
+        # attribute writes are published from now on
+        object.__setattr__(self, "_heros_watched", frozenset(c.name for c in self.capabilities if isinstance(c, AttributeCapability)))
+        self.liveliness_token = self._declare(z.declare_token(self._session, self._endpoints["health"]))
+        log.debug("serving HERO %s with %d capabilities", self._heros_prefix, len(self.capabilities))
+
+    # --- the wire side ---------------------------------------------------------------------
+
+    def _heros_on_query(self, query: Any) -> None:
+        """zenoh callback: only hand the query off."""
+        with self._heros_pending_lock:
+            busy = self._heros_pending >= MAX_PENDING_REQUESTS
+            if not busy:
+                self._heros_pending += 1
+        if busy:
+            payload, encoding = codec.encode(RuntimeError(f"HERO {self._name!r} is busy: {MAX_PENDING_REQUESTS} requests are waiting"))
+            z.reply_error(query, payload, encoding)
+        elif self._heros_strand is not None:
+            self._heros_strand.submit(self._heros_serve, query)
+        else:
+            _executor.submit(self._heros_serve, query)
+
+    def _heros_serve(self, query: Any) -> None:
+        try:
+            key, payload, encoding = z.query_parts(query)
+            member = keys.parse_member(key, self._heros_prefix)
+            if member is None:
+                z.drop(query)
+                return
+            try:
+                result = self._heros_handle(member, payload, encoding)
+                data, enc = codec.encode(result, self._heros_store)
+            except BaseException as exc:  # noqa: BLE001 - every failure becomes an error reply
+                if not isinstance(exc, Exception):
+                    log.warning("HERO %s.%s raised %s", self._name, member, type(exc).__name__)
+                data, enc = codec.encode(exc)
+                z.reply_error(query, data, enc)
+                return
+            z.reply(query, f"{self._heros_prefix}/{member}", data, enc)
+        except Exception:  # noqa: BLE001 - e.g. the session closed while we served
+            log.debug("could not answer a query for HERO %s", self._name, exc_info=True)
+        finally:
+            with self._heros_pending_lock:
+                self._heros_pending -= 1
+
+    def _heros_handle(self, member: str, payload: bytes | None, encoding: str | None) -> Any:
+        if payload is not None and len(payload) > self._hero_max_request_bytes:
+            raise ValueError(
+                f"request to {self._name}.{member} carries {len(payload)} bytes, more than this HERO accepts "
+                f"({self._hero_max_request_bytes}; raise _hero_max_request_bytes to allow it)"
+            )
+        special = _SPECIAL.get(member)
+        if special is not None:
+            return special(self, payload, encoding)
+        cap = self._heros_caps.get(member)
+        if cap is None:
+            raise AttributeError(f"HERO {self._name!r} (realm {self._realm!r}) has no member {member!r}")
+        if isinstance(cap, MethodCapability):
+            if payload is None:
+                raise TypeError(f"call of {self._name}.{member} carried no [args, kwargs] payload")
+            return self._heros_call(member, self._decode(payload, encoding))
+        if isinstance(cap, AttributeCapability):
+            if payload is None:
+                return self._heros_read(member)
+            self._heros_write(cap, self._decode(payload, encoding))
+            return None
+        raise TypeError(f"{self._name}.{member} is an event: subscribe to it instead of querying it")
+
+    def _heros_call(self, member: str, params: Any) -> Any:
+        func = getattr(self, member)
+        if isinstance(params, dict):  # protocol 0.1
+            result = func(**params)
+        elif (
+            isinstance(params, list) and len(params) == 2 and isinstance(params[0], list)
+            and isinstance(params[1], dict) and all(isinstance(k, str) for k in params[1])
+        ):
+            result = func(*params[0], **params[1])
+        else:
+            raise TypeError(f"call payload for {self._name}.{member} must be [args list, kwargs map], got {type(params).__name__}")
+        if inspect.isawaitable(result):
+            result = _run_coroutine(result)
+        return result
+
+    def _heros_read(self, member: str) -> Any:
+        try:
+            return getattr(self, member)
+        except AttributeError:
+            if member in type(self).__dict__ or isinstance(inspect.getattr_static(type(self), member, None), property):
+                raise
+            log.debug("HERO %s: attribute %r is declared but was never set", self._name, member)
+            return None
+
+    def _heros_write(self, cap: AttributeCapability, value: Any) -> None:
+        if not cap.writable:
+            raise AttributeError(f"attribute {cap.name!r} of HERO {self._name!r} is read-only")
+        if cap.enum_cls is not None and not isinstance(value, cap.enum_cls):
+            value = cap.enum_cls(value)
+        setattr(self, cap.name, value)
+
+    def _heros_discover(self, payload: Any, encoding: Any) -> dict[str, Any]:
+        cls = type(self)
+        return {
+            "proto_version": PROTO_VERSION,
+            "name": self._name,
+            "class": cls.__name__,
+            "implements": set(self._heros_implements) | set(getattr(cls, "_hero_implements", ()) or ()),
+            "tags": set(self._heros_tags) | set(getattr(cls, "_hero_tags", ()) or ()),
+            "extra_metadata": {**self._heros_extra_metadata, **dict(getattr(cls, "_hero_extra_metadata", {}) or {})},
+            "module": cls.__module__,
+        }
+
+    def _heros_capability_list(self, payload: Any, encoding: Any) -> list[dict[str, Any]]:
+        return [c.to_dict() for c in self.capabilities]
+
+    def _heros_release(self, payload: Any, encoding: Any) -> None:
+        params = self._decode(payload, encoding) if payload is not None else None
+        try:
+            tokens = params[0][0]
+        except (TypeError, IndexError, KeyError):
+            raise TypeError("a release request carries [[tokens], {}]") from None
+        for token in tokens if isinstance(tokens, list) else []:
+            if isinstance(token, str):
+                obj_store.release(token)
+
+    # --- attribute-change publications -------------------------------------------------------
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)
+        watched = self.__dict__.get("_heros_watched")
+        if watched is not None and name in watched:
+            self._heros_publish_attribute(name)
+
+    def _heros_publish_attribute(self, name: str) -> None:
+        publisher = self._heros_publishers.get(name)
+        if publisher is None:
+            with self._heros_pub_lock:
+                if self._hero_destroyed:
+                    return
+                publisher = self._heros_publishers.get(name)
+                if publisher is None:
+                    publisher = self._declare(z.declare_publisher(self._session, keys.attr_change_key(self._realm, self._name, name), reliable=True))
+                    self._heros_publishers[name] = publisher
+        try:
+            if self._hero_destroyed or not z.has_subscribers(publisher):
+                return
+            value = getattr(self, name)
+            data, enc = codec.encode(value, store_object(self._realm, self._name))
+            publisher.put(data, encoding=enc)
+        except Exception:  # noqa: BLE001 - a publication must never break the write itself
+            log.warning("HERO %s: could not publish the new value of %r", self._name, name, exc_info=True)
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    @local_only
+    def _destroy_hero(self) -> None:
+        if getattr(self, "_hero_destroyed", True):
+            return
+        unregister_local(self)
+        token = self.__dict__.get("liveliness_token")
+        if token is not None:  # first: observers see the HERO go before its queryable does
+            z.undeclare(token)
+        super()._destroy_hero()
+
+    @force_remote
+    def _connect_local_hero_callback(self, event: Any, remote_hero_method: Callable[..., Any], origin: str | None = None) -> str:
+        """Connect a method of another HERO to one of our events (case D): we call it directly."""
+        return self._heros_local_event(event).connect(remote_hero_method, origin)
+
+    @force_remote
+    def _disconnect_local_hero_callback(self, event: Any, remote_hero_method: Callable[..., Any]) -> bool:
+        """Disconnect what ``_connect_local_hero_callback`` connected."""
+        return self._heros_local_event(event).disconnect(remote_hero_method)
+
+    @force_remote
+    def _get_local_hero_callbacks(self, event: Any) -> list[dict[str, Any]]:
+        """The callbacks of one of our events, as dicts."""
+        return self._heros_local_event(event).get_callbacks()
+
+    def _heros_local_event(self, event: Any) -> Any:
+        name = getattr(event, "__name__", event)
+        cap = self._heros_caps.get(name) if isinstance(name, str) else None
+        if not isinstance(cap, EventCapability):
+            raise ValueError(f"HERO {self._name!r} has no event {name!r}")
+        return getattr(self, name)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} HERO {self._realm}/{getattr(self, '_name', '?')}>"
+
+
+_SPECIAL: dict[str, Callable[[LocalHERO, Any, Any], Any]] = {
+    keys.DISCOVER: LocalHERO._heros_discover,
+    keys.CAPABILITIES: LocalHERO._heros_capability_list,
+    keys.RELEASE: LocalHERO._heros_release,
+}
+
+#: Members of LocalHERO itself; never exposed (unless force_remote).
+_HIDDEN = frozenset(dir(LocalHERO)) | {"capabilities", "liveliness_token"}
+

@@ -1,0 +1,200 @@
+"""HEROObserver tracks which HEROs of a realm are alive; EventObserver listens to one event of many HEROs.
+
+HEROObserver's membership follows the HEROs' liveliness tokens, which zenoh withdraws when a HERO
+stops and when its process dies (also by SIGKILL). A token's arrival fetches that HERO's
+discovery descriptor; its withdrawal removes the HERO at once. Both are handled in order on a
+strand of the worker pool, never on zenoh's threads. The constructor returns with the HEROs
+alive at that moment already in ``known_objects``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from . import _executor, keys
+from . import zenoh as z
+from .event import Subscription
+from .peer import HEROPeer
+from .remote import RemoteHERO
+from .zenoh import ZenohSessionManager
+
+__all__ = ["EventObserver", "HEROObserver"]
+
+log = logging.getLogger("heros")
+
+
+class HEROObserver(HEROPeer):
+    """Keeps ``known_objects`` (name -> discovery descriptor) of the HEROs alive in a realm.
+
+    Parameters
+    ----------
+    realm
+        The realm to watch (default ``"heros"``).
+    session_manager
+        Where the zenoh session comes from.
+    timeout
+        Seconds the constructor waits for the initial discovery answers.
+    """
+
+    def __init__(self, realm: str = "heros", session_manager: ZenohSessionManager | None = None, *, timeout: float = 2.0) -> None:
+        HEROPeer.__init__(self, realm, session_manager)
+        self._timeout = timeout
+        self.known_objects: dict[str, dict[str, Any]] = {}
+        self._object_added_callbacks: list[Callable[[str], Any]] = []
+        self._object_removed_callbacks: list[Callable[[str], Any]] = []
+        self._changed = threading.Condition()
+        self._strand = _executor.Strand()
+        self._declare(z.declare_liveliness_watch(self._session, keys.health_key(realm), self._on_token))
+        alive = {keys.name_from_key(k, realm) for k in z.tokens(self._session, keys.health_key(realm), timeout=timeout)}
+        if alive:
+            found = self._discover(timeout=timeout)
+            self.known_objects = {name: d for name, d in found.items() if name in alive}
+
+    def _on_token(self, key: str, alive: bool) -> None:
+        """zenoh callback: only hand off."""
+        name = keys.name_from_key(key, self._realm)
+        if name is not None:
+            self._strand.submit(self._token_changed, name, alive)
+
+    def _token_changed(self, name: str, alive: bool) -> None:
+        if self._hero_destroyed:
+            return
+        if not alive:
+            if name in self.known_objects:
+                self._set(name, None)
+                self._fire(self._object_removed_callbacks, name)
+            return
+        if name in self.known_objects:
+            return
+        descriptor = None
+        for _ in range(3):  # the token is declared after the queryable; retries only cover slow links
+            try:
+                descriptor = self._get_object_info(name, timeout=self._timeout).get(name)
+            except Exception:  # noqa: BLE001
+                log.debug("discovery of %s failed", name, exc_info=True)
+            if descriptor is not None or self._hero_destroyed:
+                break
+        if descriptor is None:
+            log.warning("HERO %r (realm %r) is alive but did not answer discovery", name, self._realm)
+            return
+        self._set(name, descriptor)
+        self._fire(self._object_added_callbacks, name)
+
+    def _set(self, name: str, descriptor: dict[str, Any] | None) -> None:
+        with self._changed:
+            known = dict(self.known_objects)  # copy on write: readers may iterate the old dict
+            if descriptor is None:
+                known.pop(name, None)
+            else:
+                known[name] = descriptor
+            self.known_objects = known
+            self._changed.notify_all()
+
+    def _fire(self, callbacks: list[Callable[[str], Any]], name: str) -> None:
+        for func in list(callbacks):
+            try:
+                func(name)
+            except Exception:  # noqa: BLE001
+                log.exception("HEROObserver callback %r raised for %r", func, name)
+
+    def register_object_added_callback(self, func: Callable[[str], Any]) -> None:
+        """Call ``func(name)`` when a HERO joins the realm."""
+        if func not in self._object_added_callbacks:
+            self._object_added_callbacks.append(func)
+
+    def register_object_removed_callback(self, func: Callable[[str], Any]) -> None:
+        """Call ``func(name)`` when a HERO leaves the realm (stopped, or its process died)."""
+        if func not in self._object_removed_callbacks:
+            self._object_removed_callbacks.append(func)
+
+    def remove_object_added_callback(self, func: Callable[[str], Any]) -> bool:
+        """Stop calling ``func`` on joins; True if it was registered."""
+        if func in self._object_added_callbacks:
+            self._object_added_callbacks.remove(func)
+            return True
+        return False
+
+    def remove_object_removed_callback(self, func: Callable[[str], Any]) -> bool:
+        """Stop calling ``func`` on leaves; True if it was registered."""
+        if func in self._object_removed_callbacks:
+            self._object_removed_callbacks.remove(func)
+            return True
+        return False
+
+    def wait_for(self, predicate: Callable[[dict[str, dict[str, Any]]], bool], timeout: float) -> bool:
+        """Wait until ``predicate(known_objects)`` is true; False if ``timeout`` seconds pass first."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while not predicate(self.known_objects):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._changed.wait(remaining)
+            return True
+
+    def get_object(self, object_name: str) -> RemoteHERO:
+        """A RemoteHERO for a known HERO; ``AttributeError`` if the name is not known."""
+        if object_name not in self.known_objects:
+            raise AttributeError(f"Object with name {object_name!r} not known in realm {self._realm!r}")
+        return RemoteHERO(object_name, self._realm, session_manager=self._session_manager)
+
+
+class EventObserver(HEROPeer):
+    """Receives one event of every HERO matching ``object_selector``, without building proxies.
+
+    Parameters
+    ----------
+    object_selector
+        A HERO name or a zenoh wildcard (``*`` for every HERO of the realm).
+    event_name
+        The event to observe.
+    realm, session_manager
+        As for every HEROS object.
+
+    Callbacks are called as ``func(hero_name, value)``, in order, off zenoh's threads; one that
+    raises is logged and the others still run.
+    """
+
+    def __init__(self, object_selector: str, event_name: str, realm: str = "heros", session_manager: ZenohSessionManager | None = None) -> None:
+        if not isinstance(object_selector, str) or not object_selector or "/" in object_selector:
+            raise ValueError(f"object_selector must be one key chunk (a name or a wildcard like '*'), not {object_selector!r}")
+        keys.validate_name(event_name, "event name")
+        HEROPeer.__init__(self, realm, session_manager)
+        self._object_selector = object_selector
+        self._event_name = event_name
+        self._event_callbacks: dict[str, Callable[[str, Any], Any]] = {}
+        key = f"{keys.NAMESPACE}/{realm}/{object_selector}/{event_name}"
+        self._subscription = Subscription(self, key, self._handle_event, f"EventObserver {object_selector}/{event_name}")
+
+    def _handle_event(self, key: str, data: Any) -> None:
+        name = keys.name_from_key(key, self._realm)
+        for uid, func in list(self._event_callbacks.items()):
+            try:
+                func(name, data)
+            except Exception:  # noqa: BLE001
+                log.exception("EventObserver callback %s (%r) raised", uid, func)
+
+    def register_callback(self, func: Callable[[str, Any], Any]) -> str | bool:
+        """Call ``func(hero_name, value)`` for each event; returns its uid, or False if already registered."""
+        if func in self._event_callbacks.values():
+            return False
+        uid = str(uuid.uuid4())
+        self._event_callbacks[uid] = func
+        return uid
+
+    def remove_callback(self, func: Callable[[str, Any], Any]) -> bool:
+        """Remove ``func``; True if it was registered."""
+        for uid, cb in list(self._event_callbacks.items()):
+            if cb == func:
+                return self.remove_callback_uid(uid)
+        return False
+
+    def remove_callback_uid(self, uid: str) -> bool:
+        """Remove the callback with this uid (``KeyError`` if there is none)."""
+        del self._event_callbacks[uid]
+        return True

@@ -1,0 +1,286 @@
+"""HEROPeer and HERO: a realm's session, encoding and decoding, and the references a payload may hold.
+
+Every HEROS object (LocalHERO, RemoteHERO, observers) is a ``HEROPeer``: it holds the realm's
+zenoh session from the session manager while it lives, releases it in ``_destroy_hero()`` (also
+called by ``with`` and on garbage collection), and decodes payloads through a ``PeerResolver``
+that turns references into objects: a HERO served in this process resolves to itself, any
+other to a (cached, bounded) RemoteHERO, and an object reference to the object it names.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+import weakref
+from typing import TYPE_CHECKING, Any
+
+from . import _executor, codec, keys
+from . import zenoh as z
+from .references import ISSUER, UnserializableRemoteObject, full_classname, obj_store
+from .zenoh import ZenohSessionManager
+from .zenoh import session_manager as default_session_manager
+
+if TYPE_CHECKING:
+    from .remote import RemoteHERO
+
+__all__ = ["HERO", "HEROPeer", "PeerResolver", "local_hero"]
+
+log = logging.getLogger("heros")
+
+#: How many HEROs one payload may name; beyond that it is refused (a peer cannot make us open proxies without bound).
+MAX_HERO_REFS_PER_PAYLOAD = 16
+#: How many proxies built for references received are kept alive for reuse.
+PROXY_CACHE_SIZE = 64
+
+
+class HEROPeer:
+    """A participant of one realm: holds the realm's zenoh session while it lives.
+
+    Parameters
+    ----------
+    realm
+        The realm (namespace) to join. HEROs of other realms are invisible.
+    session_manager
+        Where the session comes from; the process-wide default if None.
+    """
+
+    def __init__(self, realm: str = "heros", session_manager: ZenohSessionManager | None = None) -> None:
+        self._hero_destroyed = True  # until the session is held: __del__ after a failed __init__ does nothing
+        self._realm = keys.validate_name(realm, "realm")
+        self._session_manager = default_session_manager if session_manager is None else session_manager
+        self._declared: list[Any] = []
+        self._session = self._session_manager.request_session(self, realm)
+        self._hero_destroyed = False
+
+    def _discover(self, timeout: float = 2.0) -> dict[str, dict[str, Any]]:
+        """Descriptors of every HERO of the realm that answers within ``timeout`` seconds."""
+        return self._get_object_info("*", timeout=timeout)
+
+    def _get_object_info(self, object_name: str, timeout: float = 2.0) -> dict[str, dict[str, Any]]:
+        """``{name: descriptor}`` of the HEROs matching ``object_name`` (may be ``*``)."""
+        replies = z.query_all(self._session, keys.discover_selector(self._realm, object_name), timeout=timeout)
+        return self._descriptors(replies)
+
+    def _descriptors(self, replies: list[z.Reply]) -> dict[str, dict[str, Any]]:
+        found: dict[str, dict[str, Any]] = {}
+        for r in replies:
+            if not r.ok:
+                continue
+            try:
+                d = codec.decode(r.payload, r.encoding)
+            except codec.CodecError as exc:
+                log.warning("ignoring an undecodable discovery reply on %s: %s", r.key, exc)
+                continue
+            if isinstance(d, dict) and isinstance(d.get("name"), str):
+                found[d["name"]] = d
+        return found
+
+    def _resolver(self) -> PeerResolver:
+        return PeerResolver(self)
+
+    def _decode(self, payload: bytes, encoding: str | None) -> Any:
+        return codec.decode(payload, encoding, self._resolver())
+
+    def _declare(self, entity: Any) -> Any:
+        self._declared.append(entity)
+        return entity
+
+    def _destroy_hero(self) -> None:
+        """Undeclare everything this object declared and release the realm's session."""
+        if getattr(self, "_hero_destroyed", True):
+            return
+        self._hero_destroyed = True
+        for entity in reversed(self._declared):
+            z.undeclare(entity)
+        self._declared.clear()
+        self._session_manager.release_session(self)
+
+    def __enter__(self) -> Any:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._destroy_hero()
+
+    def __del__(self) -> None:
+        try:
+            self._destroy_hero()
+        except Exception:  # noqa: BLE001 - never raise from a finalizer
+            pass
+
+
+class HERO(HEROPeer):
+    """A named object of a realm (base of LocalHERO and RemoteHERO)."""
+
+    def __init__(self, name: str, realm: str = "heros", session_manager: ZenohSessionManager | None = None) -> None:
+        self._hero_destroyed = True
+        self._name = keys.validate_name(name, "name")
+        keys.validate_name(realm, "realm")
+        self._endpoint_base_path = keys.hero_key(realm, name)
+        self._endpoints = {
+            "discover": keys.member_key(realm, name, keys.DISCOVER),
+            "capabilities": keys.member_key(realm, name, keys.CAPABILITIES),
+            "health": keys.health_key(realm, name),
+        }
+        HEROPeer.__init__(self, realm, session_manager)
+
+    def _heros_encode(self) -> tuple[int, list[Any]]:
+        return codec.EXT_HERO_REF, [self._realm, self._name]
+
+
+# HEROs served by this process, so that a reference to one of them resolves to the object itself.
+_local_heros: dict[tuple[str, str], weakref.ref[Any]] = {}
+_local_lock = threading.Lock()
+
+
+def register_local(hero: Any) -> None:
+    with _local_lock:
+        _local_heros[(hero._realm, hero._name)] = weakref.ref(hero)
+
+
+def unregister_local(hero: Any) -> None:
+    with _local_lock:
+        ref = _local_heros.get((hero._realm, hero._name))
+        if ref is not None and ref() in (hero, None):
+            del _local_heros[(hero._realm, hero._name)]
+
+
+def local_hero(realm: str, name: str) -> Any:
+    """The LocalHERO ``name`` of ``realm`` served by this process, or None."""
+    ref = _local_heros.get((realm, name))
+    return ref() if ref is not None else None
+
+
+_proxy_cache: collections.OrderedDict[tuple[int, str, str], Any] = collections.OrderedDict()
+_proxy_lock = threading.Lock()
+
+
+def cached_proxy(manager: ZenohSessionManager, realm: str, name: str) -> RemoteHERO:
+    """A RemoteHERO for a reference received; the last ``PROXY_CACHE_SIZE`` ones are reused."""
+    from .remote import RemoteHERO
+
+    key = (id(manager), realm, name)
+    with _proxy_lock:
+        proxy = _proxy_cache.get(key)
+        if proxy is not None and not proxy._hero_destroyed:
+            _proxy_cache.move_to_end(key)
+            return proxy
+    proxy = RemoteHERO(name, realm, session_manager=manager)
+    with _proxy_lock:
+        _proxy_cache[key] = proxy
+        while len(_proxy_cache) > PROXY_CACHE_SIZE:
+            _proxy_cache.popitem(last=False)
+    return proxy
+
+
+class PeerResolver:
+    """Resolves the references of one payload decoded by ``peer`` (see ``codec.Resolver``)."""
+
+    __slots__ = ("heros_named", "peer")
+
+    def __init__(self, peer: HEROPeer) -> None:
+        self.peer = peer
+        self.heros_named = 0
+
+    def hero(self, realm: str, name: str) -> Any:
+        keys.validate_name(realm, "realm")
+        keys.validate_name(name, "name")
+        local = local_hero(realm, name)
+        if local is not None:
+            return local
+        self.heros_named += 1
+        if self.heros_named > MAX_HERO_REFS_PER_PAYLOAD:
+            raise codec.CodecError(f"a payload may name at most {MAX_HERO_REFS_PER_PAYLOAD} remote HEROs")
+        if "pyo3" in threading.current_thread().name:  # a bug of ours, not of the peer
+            raise RuntimeError("HERO references must not be resolved on a zenoh callback thread")
+        return cached_proxy(self.peer._session_manager, realm, name)
+
+    def event(self, realm: str, name: str, event: str) -> Any:
+        keys.validate_name(event, "event name")
+        hero = self.hero(realm, name)
+        handler = getattr(hero, event, None)
+        if not getattr(handler, "hero_event", False):
+            raise codec.CodecError(f"HERO {name!r} has no event {event!r}")
+        return handler
+
+    def method(self, realm: str, name: str, method: str) -> Any:
+        keys.validate_name(method, "method name")
+        hero = self.hero(realm, name)
+        func = getattr(hero, method, None)
+        if not callable(func):
+            raise codec.CodecError(f"HERO {name!r} has no method {method!r}")
+        return func
+
+    def object_ref(self, data: list[Any]) -> UnserializableRemoteObject:
+        type_, token, representation, issuer, realm, hero, counted = (list(data) + [None] * 7)[:7]
+        if not isinstance(token, str) or not isinstance(issuer, str):
+            raise codec.CodecError("malformed object reference")
+        release = None
+        if counted and isinstance(hero, str) and isinstance(realm, str) and issuer != ISSUER:
+            release = _Release(self.peer._session_manager, realm, hero)
+        return UnserializableRemoteObject(str(type_), token, str(representation), issuer, release)
+
+    def object_back(self, data: list[Any]) -> Any:
+        token, issuer, type_ = (list(data) + [None] * 3)[:3]
+        if not isinstance(token, str) or not isinstance(issuer, str):
+            raise codec.CodecError("malformed object reference")
+        if issuer == ISSUER:
+            return obj_store.get(token)
+        return UnserializableRemoteObject(str(type_), token, "", issuer)
+
+
+def store_object(realm: str | None = None, hero: str | None = None, *, counted: bool = False) -> Any:
+    """A ``store_object`` hook for ``codec.encode``: keeps the object, returns the reference data."""
+
+    def store(obj: Any) -> list[Any]:
+        token = obj_store.add(obj, counted=counted)
+        try:
+            text = str(obj)[:200]
+        except Exception:  # noqa: BLE001
+            text = f"<{full_classname(obj)}>"
+        return [full_classname(obj), token, text, ISSUER, realm, hero, counted]
+
+    return store
+
+
+class _Release:
+    """Sends 'this reference is gone' to the HERO that issued it, batched, without waiting."""
+
+    __slots__ = ("hero", "manager", "realm")
+
+    def __init__(self, manager: ZenohSessionManager, realm: str, hero: str) -> None:
+        self.manager = manager
+        self.realm = realm
+        self.hero = hero
+
+    def __call__(self, token: str) -> None:
+        with _release_lock:
+            _release_pending[(id(self.manager), self.realm, self.hero)].append(token)
+            _release_managers[id(self.manager)] = self.manager
+            schedule = not _release_scheduled[0]
+            _release_scheduled[0] = True
+        if schedule:
+            _executor.submit(_flush_releases)
+
+
+_release_lock = threading.Lock()
+_release_pending: collections.defaultdict[tuple[int, str, str], list[str]] = collections.defaultdict(list)
+_release_managers: dict[int, ZenohSessionManager] = {}
+_release_scheduled = [False]
+
+
+def _flush_releases() -> None:
+    with _release_lock:
+        pending = dict(_release_pending)
+        _release_pending.clear()
+        _release_scheduled[0] = False
+    for (manager_id, realm, hero), tokens in pending.items():
+        manager = _release_managers.get(manager_id)
+        session = manager._sessions.get(realm) if manager is not None else None
+        if session is None:
+            continue  # our session is gone: the issuer's store bound takes care of it
+        payload, encoding = codec.encode([[tokens], {}])
+        try:
+            z.query_nowait(session, keys.member_key(realm, hero, keys.RELEASE), payload, encoding)
+        except Exception:  # noqa: BLE001
+            log.debug("could not send reference releases to %s", hero, exc_info=True)

@@ -1,0 +1,356 @@
+"""RemoteHERO: a proxy that calls a remote HERO's methods, reads and writes its attributes and
+connects to its events.
+
+One class for every proxy: ``__getattr__``/``__setattr__``/``__dir__`` read the capability map
+fetched at construction. The proxy's own state lives under ``_``-prefixed names, so it never
+shadows a remote member. Transport failures raise ``RemoteTransportError`` naming the HERO and
+member; a timeout raises ``RemoteTimeoutError`` (also a ``TimeoutError``); an exception raised
+remotely is rebuilt (``except ValueError`` works for a remote ``ValueError``).
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from . import codec, keys
+from . import zenoh as z
+from .capabilities import AttributeCapability, Capability, MethodCapability
+from .event import RemoteEventHandler, Subscription
+from .exceptions import RemoteTransportError, exception_from_payload
+from .peer import HERO, store_object
+from .zenoh import ZenohSessionManager
+
+__all__ = ["DEFAULT_TIMEOUT", "RemoteHERO", "RemoteMethod", "RemoteTimeoutError"]
+
+log = logging.getLogger("heros")
+
+#: Seconds a call or attribute access waits for its answer, unless the proxy or the call says otherwise.
+DEFAULT_TIMEOUT = 10.0
+#: Seconds ``RemoteHERO(name)`` keeps looking for the HERO before it raises NameError.
+DISCOVERY_TIMEOUT = 2.0
+
+_display_hooks: list[Callable[[Any], dict[str, Any] | None]] = []
+
+
+class RemoteTimeoutError(RemoteTransportError, TimeoutError):
+    """A remote HERO did not answer in time (the call may still be running there)."""
+
+
+class RemoteMethod:
+    """A method of a remote HERO: call it like the method; ``inspect.signature`` shows the real signature."""
+
+    hero_method = True
+
+    def __init__(self, proxy: RemoteHERO, cap: MethodCapability) -> None:
+        self.__self__ = proxy
+        self.__name__ = cap.name
+        self.__qualname__ = f"{proxy._name}.{cap.name}"
+        self.__doc__ = cap.doc
+        self.__signature__ = cap.to_signature()
+        self._capability = cap
+        self._key = keys.member_key(proxy._realm, proxy._name, cap.name)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.__self__._heros_request(self._key, self.__name__, [list(args), kwargs], None)
+
+    def with_timeout(self, seconds: float) -> Callable[..., Any]:
+        """This method, waiting at most ``seconds`` for its answer: ``hero.ramp.with_timeout(60)(300)``."""
+
+        @functools.wraps(self)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            return self.__self__._heros_request(self._key, self.__name__, [list(args), kwargs], seconds)
+
+        return call
+
+    def _send_nowait(self, *args: Any, **kwargs: Any) -> None:
+        """Call without waiting for the answer; an error answer is logged."""
+        proxy = self.__self__
+        data, encoding = codec.encode([list(args), kwargs], store_object(counted=False))
+        where = self.__qualname__
+
+        def on_reply(reply: z.Reply) -> None:
+            if not reply.ok:
+                from . import _executor
+
+                _executor.submit(_log_failed_callback, where, reply)
+
+        z.query_nowait(proxy._session, self._key, data, encoding, on_reply)
+
+    def _heros_encode(self) -> tuple[int, list[Any]]:
+        return codec.EXT_METHOD_REF, [self.__self__._realm, self.__self__._name, self.__name__]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, RemoteMethod) and other._key == self._key
+
+    def __hash__(self) -> int:
+        return hash(self._key)
+
+    def __repr__(self) -> str:
+        return f"<remote method {self.__self__._realm}/{self.__qualname__}{self.__signature__}>"
+
+
+def _log_failed_callback(where: str, reply: z.Reply) -> None:
+    try:
+        exc: Any = codec.decode(reply.payload, reply.encoding)
+    except codec.CodecError:
+        exc = reply.payload[:200]
+    log.warning("remote callback %s failed: %s", where, exc)
+
+
+class RemoteHERO(HERO):
+    """A proxy for the HERO ``name`` of ``realm``.
+
+    Parameters
+    ----------
+    name
+        The HERO's name.
+    realm
+        Its realm (default ``"heros"``).
+    session_manager
+        Where the zenoh session comes from (the process-wide default if None).
+    timeout
+        Seconds each call or attribute access waits for its answer (default 10); change it later
+        with ``proxy._timeout = s``, or per call with ``proxy.method.with_timeout(s)(...)``.
+    discovery_timeout
+        Seconds to look for the HERO before raising ``NameError``.
+
+    Raises
+    ------
+    NameError
+        No HERO of that name answered in the realm.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        realm: str = "heros",
+        session_manager: ZenohSessionManager | None = None,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        discovery_timeout: float = DISCOVERY_TIMEOUT,
+    ) -> None:
+        HERO.__init__(self, name, realm, session_manager)
+        self._timeout = float(timeout)
+        self._heros_events: dict[str, RemoteEventHandler] = {}
+        try:
+            descriptor, caps = self._heros_lookup(discovery_timeout)
+        except BaseException:
+            self._destroy_hero()
+            raise
+        self._heros_apply(descriptor, caps)
+
+    # --- construction ----------------------------------------------------------------------------
+
+    def _heros_lookup(self, discovery_timeout: float) -> tuple[dict[str, Any], list[Any]]:
+        """Discovery and capabilities, asked at once (one round trip), retried until found."""
+        deadline = time.monotonic() + discovery_timeout
+        pause = 0.02
+        while True:
+            remaining = max(deadline - time.monotonic(), 0.05)
+            discover = z.start_query(self._session, keys.discover_selector(self._realm, self._name), timeout=remaining, target_all=True)
+            caps = z.start_query(self._session, self._endpoints["capabilities"], timeout=max(remaining, self._timeout))
+            found = self._descriptors(z.all_replies(discover))
+            if self._name in found:
+                if len(found) > 1:
+                    log.debug("discovery for %r also returned %s", self._name, sorted(found))
+                try:
+                    reply = z.first_reply(caps, self._endpoints["capabilities"])
+                except TimeoutError:
+                    reply = None
+                if reply is None or not reply.ok:
+                    raise RemoteTransportError(f"HERO {self._name!r} (realm {self._realm!r}) did not send its capabilities")
+                cap_list = codec.decode(reply.payload, reply.encoding)
+                if not isinstance(cap_list, list):
+                    raise RemoteTransportError(f"HERO {self._name!r} sent a malformed capability list")
+                return found[self._name], cap_list
+            if time.monotonic() >= deadline:
+                raise NameError(self._heros_not_found(discovery_timeout))
+            time.sleep(min(pause, max(deadline - time.monotonic(), 0)))
+            pause = min(pause * 2, 0.25)
+
+    def _heros_not_found(self, discovery_timeout: float) -> str:
+        msg = f"Remote Object with name {self._name!r} not found in realm {self._realm!r} (discovery timeout {discovery_timeout:g} s)"
+        try:
+            names = sorted(self._discover(timeout=0.5))
+        except Exception:  # noqa: BLE001
+            names = []
+        close = difflib.get_close_matches(self._name, names, n=1)
+        if close:
+            msg += f"; did you mean {close[0]!r}?"
+        elif names:
+            msg += f"; HEROs in this realm: {', '.join(names[:12])}{' …' if len(names) > 12 else ''}"
+        return msg
+
+    def _heros_apply(self, descriptor: dict[str, Any], cap_dicts: list[Any]) -> None:
+        proto = descriptor.get("proto_version")
+        self._proto_version = float(proto) if isinstance(proto, (int, float)) else 0.1
+        self._hero_descriptor = descriptor
+        self._hero_tags = set(descriptor.get("tags") or ())
+        self._hero_implements = set(descriptor.get("implements") or ())
+        self._hero_extra_metadata = dict(descriptor.get("extra_metadata") or {})
+        caps: list[Capability] = []
+        for d in cap_dicts:
+            try:
+                cap = Capability.from_dict(d, self._proto_version)
+            except (ValueError, TypeError, KeyError) as exc:
+                log.warning("HERO %s: ignoring a malformed capability: %s", self._name, exc)
+                continue
+            if cap is not None:
+                caps.append(cap)
+        for name in [n for n in self.__dict__ if n in getattr(self, "_heros_caps", {})]:
+            del self.__dict__[name]
+        self._remote_capabilities = caps
+        self._heros_caps = {c.name: c for c in caps}
+
+    def _refresh(self) -> None:
+        """Fetch the HERO's descriptor and capabilities again (after it restarted with other ones)."""
+        self._heros_apply(*self._heros_lookup(DISCOVERY_TIMEOUT))
+
+    # --- remote access ---------------------------------------------------------------------------
+
+    def _heros_request(self, key: str, member: str, value: Any, timeout: float | None, write: bool = False) -> Any:
+        if self._hero_destroyed:
+            raise RemoteTransportError(f"proxy of HERO {self._name!r} is closed; cannot access {member!r}")
+        timeout = self._timeout if timeout is None else timeout
+        if value is None and not write:
+            payload, encoding = None, None
+        else:
+            payload, encoding = codec.encode(value, store_object(counted=False))
+        try:
+            reply = z.query(self._session, key, payload, encoding, timeout=timeout)
+        except TimeoutError:
+            raise RemoteTimeoutError(
+                f"HERO {self._name!r} (realm {self._realm!r}) did not answer {member!r} within {timeout:g} s"
+            ) from None
+        if reply is None:
+            raise RemoteTransportError(
+                f"HERO {self._name!r} (realm {self._realm!r}) is not reachable: nobody answered {member!r} "
+                "(is it still running?)"
+            )
+        if reply.ok:
+            return self._decode(reply.payload, reply.encoding)
+        try:
+            error = self._decode(reply.payload, reply.encoding)
+        except Exception as exc:  # noqa: BLE001
+            raise RemoteTransportError(f"HERO {self._name!r} answered {member!r} with an undecodable error ({exc})") from None
+        raise exception_from_payload(error, key)
+
+    def _heros_read(self, name: str) -> Any:
+        return self._heros_request(keys.member_key(self._realm, self._name, name), name, None, None)
+
+    def _heros_write(self, name: str, value: Any) -> None:
+        self._heros_request(keys.member_key(self._realm, self._name, name), name, value, None, write=True)
+
+    def __getattr__(self, name: str) -> Any:
+        caps = self.__dict__.get("_heros_caps")
+        if caps is None:
+            raise AttributeError(name)
+        cap = caps.get(name)
+        if cap is None:
+            raise AttributeError(self._heros_no_member(name))
+        if isinstance(cap, AttributeCapability):
+            return self._heros_read(name)
+        if isinstance(cap, MethodCapability):
+            method = RemoteMethod(self, cap)
+            self.__dict__[name] = method
+            return method
+        handler = self._heros_events.get(name)
+        if handler is None:
+            handler = self._heros_events.setdefault(name, RemoteEventHandler(self, name, cap.doc))
+        return handler
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        caps = self.__dict__.get("_heros_caps")
+        cap = caps.get(name) if caps else None
+        if cap is None:
+            if name.startswith("_"):
+                object.__setattr__(self, name, value)
+                return
+            raise AttributeError(self._heros_no_member(name))
+        if not isinstance(cap, AttributeCapability):
+            raise AttributeError(f"{cap.flavor} {name!r} of HERO {self._name!r} cannot be assigned")
+        if not cap.writable:
+            raise AttributeError(f"attribute {name!r} of HERO {self._name!r} is read-only")
+        self._heros_write(name, value)
+
+    def __dir__(self) -> list[str]:
+        return sorted(set(super().__dir__()) | set(self.__dict__.get("_heros_caps", {})))
+
+    def _heros_no_member(self, name: str) -> str:
+        msg = f"HERO {self._name!r} (realm {self._realm!r}) has no attribute {name!r}"
+        close = difflib.get_close_matches(name, list(self.__dict__.get("_heros_caps", {})), n=1)
+        return f"{msg}; did you mean {close[0]!r}?" if close else msg
+
+    def _watch_attribute(self, name: str, callback: Callable[[Any], None]) -> Subscription:
+        """Call ``callback(value)`` whenever the remote attribute ``name`` is written (by anyone).
+
+        Returns the subscription; ``close()`` it to stop. Callbacks run in order on a dispatcher
+        strand, never on zenoh's threads.
+        """
+        cap = self._heros_caps.get(name)
+        if not isinstance(cap, AttributeCapability):
+            raise AttributeError(self._heros_no_member(name) if cap is None else f"{name!r} of HERO {self._name!r} is not an attribute")
+        key = keys.attr_change_key(self._realm, self._name, name)
+        return Subscription(self, key, lambda _key, value: callback(value), f"attribute {self._name}.{name}")
+
+    def _is_alive(self, timeout: float = 1.0) -> bool:
+        """Whether the HERO's liveliness token is present now."""
+        return bool(z.tokens(self._session, self._endpoints["health"], timeout=timeout))
+
+    # --- identity and display --------------------------------------------------------------------
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, RemoteHERO) and (other._realm, other._name) == (self._realm, self._name)
+
+    def __hash__(self) -> int:
+        return hash(("RemoteHERO", self._realm, self._name))
+
+    def __repr__(self) -> str:
+        return f"<RemoteHERO {self._realm}/{self._name}>"
+
+    def _heros_summary(self) -> str:
+        """A readable text summary: class, tags, attributes, methods with signatures, events."""
+        d = self.__dict__.get("_hero_descriptor", {})
+        lines = [f"RemoteHERO {self._name!r} (realm {self._realm!r}, class {d.get('class', '?')})"]
+        tags = sorted(t for t in self.__dict__.get("_hero_tags", ()) if not str(t).startswith("_"))
+        if tags:
+            lines.append("  tags: " + ", ".join(map(str, tags)))
+        caps = self.__dict__.get("_remote_capabilities", [])
+        for flavor, title in (("attribute", "attributes"), ("method", "methods"), ("event", "events")):
+            group = [c for c in caps if c.flavor == flavor and not c.name.startswith("_")]
+            if not group:
+                continue
+            lines.append(f"  {title}:")
+            for c in group:
+                if isinstance(c, MethodCapability):
+                    text = f"{c.name}{c.to_signature()}"
+                elif isinstance(c, AttributeCapability):
+                    unit = f" [{c.extra['unit']}]" if "unit" in c.extra else ""
+                    text = f"{c.name}: {c.type}{unit}{'' if c.writable else ' (read-only)'}"
+                else:
+                    text = c.name
+                doc = (c.doc or "").strip().splitlines()
+                lines.append(f"    {text}" + (f"  - {doc[0]}" if doc else ""))
+        return "\n".join(lines)
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        p.text(self._heros_summary() if not cycle else repr(self))
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        for hook in _display_hooks:
+            bundle = hook(self)
+            if bundle:
+                return bundle
+        return {"text/plain": self._heros_summary()}
+
+
+def register_display_hook(hook: Callable[[Any], dict[str, Any] | None]) -> Callable[[], None]:
+    """Let a frontend (the Jupyter layer) render proxies; returns a function that removes the hook."""
+    _display_hooks.insert(0, hook)
+    return lambda: _display_hooks.remove(hook) if hook in _display_hooks else None
+

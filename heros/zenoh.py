@@ -1,0 +1,357 @@
+"""zenoh sessions and the few zenoh verbs HEROS uses. The only module that imports zenoh.
+
+``ZenohSessionManager`` keeps one session per realm per process. Every HEROS object that needs
+the session registers as a referrer (counted by identity, so two proxies of one HERO never close
+the session under each other) and releases it when destroyed; the session closes with its last
+referrer, and whatever is still open is closed before the interpreter joins its threads, so a
+script that forgets to close its proxies still exits promptly.
+
+Configuration precedence: zenoh defaults, then ``HEROS_ZENOH_CONFIG`` (a JSON5 document), then
+``HEROS_SEP_MULTICAST`` (per-realm multicast group), then ``update_config()`` entries.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import zenoh
+
+from .exceptions import ConfigError, RemoteTransportError
+from .helper import generate_multicast_address
+
+__all__ = [
+    "Reply",
+    "ZenohSessionManager",
+    "declare_liveliness_watch",
+    "declare_publisher",
+    "declare_queryable",
+    "declare_subscriber",
+    "declare_token",
+    "query",
+    "query_all",
+    "query_nowait",
+    "session_manager",
+    "tokens",
+]
+
+log = logging.getLogger("heros.zenoh")
+
+_TRUE = ("1", "true", "yes", "on")
+
+
+def _build_config(realm: str, overrides: dict[str, Any]) -> zenoh.Config:
+    text = os.environ.get("HEROS_ZENOH_CONFIG")
+    if text:
+        try:
+            config = zenoh.Config.from_json5(text)
+        except Exception as exc:  # zenoh raises ZError with the parser's message
+            raise ConfigError(f"HEROS_ZENOH_CONFIG is not a valid zenoh JSON5 configuration: {exc}") from None
+    else:
+        config = zenoh.Config()
+    if realm != "heros" and os.environ.get("HEROS_SEP_MULTICAST", "0").strip().lower() in _TRUE:
+        address = f"{generate_multicast_address(realm)}:7446"
+        config.insert_json5("scouting/multicast/address", json.dumps(address))
+    for key, value in overrides.items():
+        try:
+            config.insert_json5(key, json.dumps(value))
+        except Exception as exc:
+            raise ConfigError(f"zenoh rejected the configuration entry {key!r} = {value!r}: {exc}") from None
+    return config
+
+
+class ZenohSessionManager:
+    """One zenoh session per realm for this process, shared by every HEROS object of that realm.
+
+    Parameters
+    ----------
+    config_dict
+        zenoh configuration entries (``{"path/to/key": value}``) applied over everything else.
+    """
+
+    def __init__(self, config_dict: dict[str, Any] | None = None) -> None:
+        self._config_dict: dict[str, Any] = dict(config_dict or {})
+        self._sessions: dict[str, zenoh.Session] = {}
+        # id(obj) -> realm. Keyed by identity, holding no reference: an object that is garbage
+        # collected without being destroyed releases from its __del__, before its id is reused.
+        self._referrers: dict[int, str] = {}
+        self._opened_at: dict[str, float] = {}
+        self._lock = threading.RLock()
+        _managers.append(self)
+
+    def request_session(self, obj: object, realm: str) -> zenoh.Session:
+        """The realm's session, opened on first request; ``obj`` becomes a referrer."""
+        with self._lock:
+            session = self._sessions.get(realm)
+            if session is None:
+                _install_exit_hook()
+                session = zenoh.open(_build_config(realm, self._config_dict))
+                self._sessions[realm] = session
+                self._opened_at[realm] = time.monotonic()
+                log.debug("opened zenoh session %s for realm %r", session.info.zid(), realm)
+            self._referrers[id(obj)] = realm
+            return session
+
+    def release_session(self, obj: object) -> None:
+        """Unregister ``obj``; the realm's session closes when its last referrer is gone."""
+        with self._lock:
+            realm = self._referrers.pop(id(obj), None)
+            if realm is None or realm in self._referrers.values():
+                return
+            session = self._sessions.pop(realm, None)
+            self._opened_at.pop(realm, None)
+        if session is not None:
+            _close(session)
+
+    def referrers(self, realm: str) -> int:
+        """How many objects currently hold the realm's session."""
+        with self._lock:
+            return sum(1 for r in self._referrers.values() if r == realm)
+
+    def update_config(self, config_dict: dict[str, Any]) -> None:
+        """Add zenoh configuration entries; they apply to sessions opened afterwards."""
+        self._config_dict.update(config_dict)
+
+    def force_close(self) -> None:
+        """Close every session of this manager now."""
+        with self._lock:
+            sessions = list(self._sessions.values())
+            self._sessions.clear()
+            self._referrers.clear()
+            self._opened_at.clear()
+        for session in sessions:
+            _close(session)
+
+
+def _close(session: zenoh.Session) -> None:
+    try:
+        session.close()
+    except Exception:  # noqa: BLE001 - closing must never raise into destroy paths
+        log.warning("closing a zenoh session failed; peers may see it as stale for a while", exc_info=True)
+
+
+_managers: list[ZenohSessionManager] = []
+_exit_hook_installed = False
+
+
+def _install_exit_hook() -> None:
+    # zenoh-python runs Python callbacks on non-daemon threads that end only when their session
+    # closes, and the interpreter joins non-daemon threads *before* atexit handlers run.
+    # threading._register_atexit runs before that join (concurrent.futures relies on it too).
+    global _exit_hook_installed
+    if _exit_hook_installed:
+        return
+    _exit_hook_installed = True
+    try:
+        threading._register_atexit(_close_all)  # type: ignore[attr-defined]
+    except (AttributeError, RuntimeError):
+        import atexit
+
+        atexit.register(_close_all)
+
+
+def _close_all() -> None:
+    for manager in list(_managers):
+        manager.force_close()
+
+
+session_manager = ZenohSessionManager()
+zenoh.try_init_log_from_env()
+
+
+# The verbs. Callbacks handed to zenoh run on zenoh-python's threads and must only hand off.
+
+
+class Reply:
+    """One reply to a query: ``ok`` tells success; ``payload`` and ``encoding`` what came back."""
+
+    __slots__ = ("encoding", "key", "ok", "payload")
+
+    def __init__(self, reply: Any) -> None:
+        sample = reply.ok
+        if sample is not None:
+            self.ok = True
+            self.key = str(sample.key_expr)
+            self.payload = sample.payload.to_bytes()
+            self.encoding = str(sample.encoding)
+        else:
+            err = reply.err
+            self.ok = False
+            self.key = None
+            self.payload = err.payload.to_bytes()
+            self.encoding = str(err.encoding)
+
+
+def start_query(session: zenoh.Session, selector: str, payload: Any = None, encoding: str | None = None, *, timeout: float, target_all: bool = False, handler: Any = None) -> Any:
+    """Send a query; returns the reply channel (see ``first_reply`` and ``all_replies``)."""
+    kwargs: dict[str, Any] = {"timeout": timeout}
+    if target_all:
+        kwargs["target"] = zenoh.QueryTarget.ALL
+        kwargs["consolidation"] = zenoh.ConsolidationMode.NONE
+    if payload is not None:
+        kwargs["payload"] = payload
+        kwargs["encoding"] = encoding
+    try:
+        if handler is not None:
+            return session.get(selector, handler, **kwargs)
+        return session.get(selector, **kwargs)
+    except zenoh.ZError as exc:
+        raise RemoteTransportError(f"cannot query {selector!r}: {exc}") from None
+
+
+def first_reply(channel: Any, selector: str) -> Reply | None:
+    """The first reply of a query, or None when nobody answered; ``TimeoutError`` when time ran out."""
+    try:
+        reply = channel.recv()
+    except zenoh.ZError:  # closed without any reply: no queryable matched
+        return None
+    result = Reply(reply)
+    if not result.ok and result.payload == b"Timeout":
+        raise TimeoutError(selector)
+    return result
+
+
+def all_replies(channel: Any) -> list[Reply]:
+    """Every reply of a query (until it is finalized or times out); timeouts are left out."""
+    replies = []
+    for reply in channel:
+        r = Reply(reply)
+        if r.ok or r.payload != b"Timeout":
+            replies.append(r)
+    return replies
+
+
+def query(session: zenoh.Session, selector: str, payload: Any = None, encoding: str | None = None, *, timeout: float) -> Reply | None:
+    """Send one query and return its first reply (None: nobody answered; TimeoutError: too late)."""
+    return first_reply(start_query(session, selector, payload, encoding, timeout=timeout), selector)
+
+
+def query_all(session: zenoh.Session, selector: str, *, timeout: float) -> list[Reply]:
+    """Ask every matching queryable and collect all replies."""
+    return all_replies(start_query(session, selector, timeout=timeout, target_all=True))
+
+
+def query_nowait(session: zenoh.Session, selector: str, payload: Any, encoding: str, on_reply: Callable[[Reply], None] | None = None) -> None:
+    """Send a query without waiting; ``on_reply`` (run on a zenoh thread: only hand off) sees each reply."""
+
+    def callback(reply: Any) -> None:
+        if on_reply is not None:
+            on_reply(Reply(reply))
+
+    start_query(session, selector, payload, encoding, timeout=10.0, handler=zenoh.handlers.Callback(callback, indirect=False))
+
+
+def declare_queryable(session: zenoh.Session, key: str, callback: Callable[[Any], None]) -> Any:
+    """A queryable whose callback receives zenoh ``Query`` objects (reply with ``reply``/``reply_error``)."""
+    return session.declare_queryable(key, callback)
+
+
+def reply(q: Any, key: str, payload: Any, encoding: str) -> None:
+    """Answer a query and finalize it."""
+    try:
+        q.reply(key, payload, encoding=encoding)
+    finally:
+        q.drop()
+
+
+def reply_error(q: Any, payload: Any, encoding: str) -> None:
+    """Answer a query with an error reply and finalize it."""
+    try:
+        q.reply_err(payload, encoding=encoding)
+    finally:
+        q.drop()
+
+
+def drop(q: Any) -> None:
+    """Finalize a query without answering it."""
+    q.drop()
+
+
+def query_parts(q: Any) -> tuple[str, bytes | None, str | None]:
+    """(key, payload bytes or None, encoding text or None) of a received query."""
+    payload = q.payload
+    if payload is None:
+        return str(q.key_expr), None, None
+    return str(q.key_expr), payload.to_bytes(), str(q.encoding)
+
+
+def declare_publisher(session: zenoh.Session, key: str, *, reliable: bool) -> Any:
+    """A publisher: reliable ones block under congestion, best-effort ones drop instead."""
+    if reliable:
+        return session.declare_publisher(key, reliability=zenoh.Reliability.RELIABLE, congestion_control=zenoh.CongestionControl.BLOCK)
+    return session.declare_publisher(key, reliability=zenoh.Reliability.BEST_EFFORT, congestion_control=zenoh.CongestionControl.DROP)
+
+
+def has_subscribers(publisher: Any) -> bool:
+    """Whether any subscriber currently matches the publisher's key."""
+    return bool(publisher.matching_status.matching)
+
+
+def declare_subscriber(session: zenoh.Session, key: str, callback: Callable[[str, bytes, str], None]) -> Any:
+    """Subscribe; ``callback(key, payload, encoding)`` runs on a zenoh thread: only hand off."""
+
+    def on_sample(sample: Any) -> None:
+        callback(str(sample.key_expr), sample.payload.to_bytes(), str(sample.encoding))
+
+    return session.declare_subscriber(key, on_sample)
+
+
+def declare_token(session: zenoh.Session, key: str) -> Any:
+    """A liveliness token: present while the object lives, gone when it is undeclared or its process dies."""
+    return session.liveliness().declare_token(key)
+
+
+def declare_liveliness_watch(session: zenoh.Session, key: str, callback: Callable[[str, bool], None], *, history: bool = False) -> Any:
+    """Watch liveliness tokens; ``callback(key, alive)`` runs on a zenoh thread: only hand off."""
+
+    def on_sample(sample: Any) -> None:
+        callback(str(sample.key_expr), sample.kind == zenoh.SampleKind.PUT)
+
+    return session.liveliness().declare_subscriber(key, on_sample, history=history)
+
+
+def tokens(session: zenoh.Session, key: str, *, timeout: float) -> list[str]:
+    """The keys of the liveliness tokens alive now that match ``key``."""
+    keys = []
+    for reply in session.liveliness().get(key, timeout=timeout):
+        if reply.ok is not None:
+            keys.append(str(reply.ok.key_expr))
+    return keys
+
+
+def undeclare(entity: Any) -> None:
+    """Undeclare a zenoh entity, ignoring one whose session is already closed."""
+    try:
+        entity.undeclare()
+    except Exception:  # noqa: BLE001
+        log.debug("undeclare failed (session closed?)", exc_info=True)
+
+
+def zid(session: zenoh.Session) -> str:
+    """The zenoh id of a session, as text."""
+    return str(session.info.zid())
+
+
+def loopback_config(port: int, *, listen_port: int = 0) -> str:
+    """A HEROS_ZENOH_CONFIG that never leaves this host: multicast scouting off, gossip on,
+    listening on ``127.0.0.1:<listen_port>`` and connecting to the hub on ``127.0.0.1:<port>``."""
+    return json.dumps({
+        "mode": "peer",
+        "scouting": {"multicast": {"enabled": False}, "gossip": {"enabled": True}},
+        "listen": {"endpoints": [f"tcp/127.0.0.1:{listen_port}"]},
+        "connect": {"endpoints": [f"tcp/127.0.0.1:{port}"]},
+    })
+
+
+def open_hub(port: int) -> zenoh.Session:
+    """A zenoh router on ``127.0.0.1:<port>`` that loopback peers connect to (tests, the demo)."""
+    config = zenoh.Config()
+    config.insert_json5("mode", '"router"')
+    config.insert_json5("scouting/multicast/enabled", "false")
+    config.insert_json5("listen/endpoints", json.dumps([f"tcp/127.0.0.1:{port}"]))
+    return zenoh.open(config)
