@@ -1,0 +1,265 @@
+"""HERO scenarios, written once against the upstream HEROS API so that the same code runs with our
+``heros`` and with upstream ``heros`` 2026.2.2 (each in its own virtualenv).
+
+Roles: ``serve REALM --count K`` serves K ``Bench`` HEROs (``bench0`` ...); ``client REALM
+SCENARIO...`` measures against ``bench0``; ``discovery REALM --count K`` times an observer finding
+K HEROs from a fresh process; ``memory REALM --count K`` reports the RSS a served HERO costs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import sys
+import threading
+import time
+
+import numpy as np
+
+import heros
+from heros import HEROObserver, HEROPeer, LocalHERO, RemoteHERO, event
+from heros.event import reliable
+
+from _common import ask, latency_stats, rate, ready, result, rss_bytes, wait_until
+
+
+class Bench(LocalHERO):
+    """What every HERO scenario talks to."""
+
+    value: int = 41
+    gain: float = 1.0
+
+    def add(self, a: int, b: int) -> int:
+        return a + b
+
+    def array(self, nbytes: int) -> np.ndarray:
+        arrays = self.__dict__.setdefault("_arrays", {})
+        arr = arrays.get(nbytes)
+        if arr is None:
+            arr = arrays[nbytes] = np.full(nbytes, 7, dtype=np.uint8)
+        return arr
+
+    def upload(self, arr: np.ndarray) -> int:
+        return int(arr.nbytes)
+
+    @event
+    def tick(self, x: float) -> float:
+        return x
+
+    @reliable
+    @event
+    def tick_r(self, x: float) -> float:
+        return x
+
+
+def _implementation() -> dict[str, str]:
+    return {"heros_file": os.path.dirname(heros.__file__), "heros_version": getattr(heros, "__version__", "?")}
+
+
+def serve(realm: str, count: int) -> None:
+    objs = [Bench(f"bench{i}", realm=realm) for i in range(count)]
+    ready(_implementation())
+    for line in sys.stdin:
+        cmd = line.split()
+        if cmd and cmd[0] == "emit":
+            n, mode = int(cmd[1]), cmd[2]
+            emit = objs[0].tick if mode == "best" else objs[0].tick_r
+            t0 = time.perf_counter()
+            for _ in range(n):
+                emit(1.5)
+            print(f"EMITTED {n} {time.perf_counter() - t0:.6f}", flush=True)
+    for obj in objs:
+        obj._destroy_hero()
+
+
+def _timed(n: int, fn, warmup: int | None = None) -> list[int]:
+    for _ in range(min(200, n) if warmup is None else warmup):
+        fn()
+    samples = []
+    clock = time.perf_counter_ns
+    for _ in range(n):
+        t0 = clock()
+        fn()
+        samples.append(clock() - t0)
+    return samples
+
+
+def _mib(size: int, samples_ns: list[int]) -> dict[str, float]:
+    stats = latency_stats(samples_ns)
+    return {"bytes": size, "mib_s": size / 2**20 / (stats["median_us"] / 1e6), **stats}
+
+
+def connect_cold(realm: str) -> None:
+    t0 = time.perf_counter_ns()
+    proxy = RemoteHERO("bench0", realm=realm)
+    t1 = time.perf_counter_ns()
+    assert proxy.add(1, 2) == 3
+    result("connect_cold", {"seconds": (t1 - t0) / 1e9})
+    proxy._destroy_hero()
+
+
+def client(realm: str, scenarios: list[str], n: int, sizes: list[int], transfers: dict[int, int], events: int, connects: int) -> None:
+    # Holds the realm's session for the whole run: upstream's session manager counts referrers by
+    # equality, so destroying a second proxy of bench0 would otherwise close the session under the first.
+    keeper = HEROPeer(realm=realm)
+    deadline = time.monotonic() + 15
+    while True:  # first contact: the peers may still be finding each other through the hub
+        try:
+            proxy = RemoteHERO("bench0", realm=realm)
+            break
+        except NameError:
+            if time.monotonic() > deadline:
+                raise
+    for scenario in scenarios:
+        if scenario == "connect_warm":
+            def connect() -> None:
+                RemoteHERO("bench0", realm=realm)._destroy_hero()
+            result(scenario, latency_stats(_timed(connects, connect, warmup=2)))
+        elif scenario == "connect_observed":
+            observer = HEROObserver(realm=realm)
+            if not wait_until(lambda: "bench0" in observer.known_objects, 10):
+                raise RuntimeError("the observer never saw bench0")
+            def connect_known() -> None:
+                observer.get_object("bench0")._destroy_hero()
+            result(scenario, latency_stats(_timed(connects, connect_known, warmup=2)))
+            observer._destroy_hero()
+        elif scenario == "call":
+            assert proxy.add(1, 2) == 3
+            result(scenario, latency_stats(_timed(n, lambda: proxy.add(1, 2))))
+        elif scenario == "attr_get":
+            assert proxy.value == 41
+            result(scenario, latency_stats(_timed(n, lambda: proxy.value)))
+        elif scenario == "attr_set":
+            def write() -> None:
+                proxy.gain = 2.5
+            result(scenario, latency_stats(_timed(n, write)))
+        elif scenario == "array_get":
+            for size in sizes:
+                def get() -> None:
+                    arr = proxy.array(size)
+                    assert arr.nbytes == size
+                result(f"{scenario}_{size}", _mib(size, _timed(transfers[size], get, warmup=1)))
+        elif scenario == "array_put":
+            for size in sizes:
+                arr = np.full(size, 3, dtype=np.uint8)
+                def put() -> None:
+                    assert proxy.upload(arr) == size
+                result(f"{scenario}_{size}", _mib(size, _timed(transfers[size], put, warmup=1)))
+        elif scenario in ("events_best", "events_reliable"):
+            mode = scenario.split("_")[1]
+            result(scenario, _events(proxy, mode, events))
+        else:
+            raise SystemExit(f"unknown HERO scenario {scenario!r}")
+    proxy._destroy_hero()
+    keeper._destroy_hero()
+
+
+def _events(proxy: RemoteHERO, mode: str, n: int) -> dict[str, float]:
+    state = {"count": 0, "first": 0.0, "last": 0.0}
+    lock = threading.Lock()
+
+    def on_event(value: float) -> None:
+        now = time.perf_counter()
+        with lock:
+            if state["count"] == 0:
+                state["first"] = now
+            state["count"] += 1
+            state["last"] = now
+
+    handler = proxy.tick if mode == "best" else proxy.tick_r
+    handler.connect(on_event)
+    time.sleep(0.3)  # let the subscription reach the HERO's session
+    answer = ask(f"emit {n} {mode}").split()
+    sent, emit_seconds = int(answer[1]), float(answer[2])
+    idle_since, seen = time.monotonic(), -1
+    while True:
+        with lock:
+            count = state["count"]
+        if count >= sent:
+            break
+        if count != seen:
+            seen, idle_since = count, time.monotonic()
+        elif time.monotonic() - idle_since > 1.0:
+            break
+        time.sleep(0.002)
+    handler.disconnect(on_event)
+    with lock:
+        received, span = state["count"], state["last"] - state["first"]
+    return {
+        "sent": sent,
+        "received": received,
+        "lost": sent - received,
+        "loss": (sent - received) / sent if sent else 0.0,
+        "rate_per_s": rate(received, span),
+        "emit_rate_per_s": rate(sent, emit_seconds),
+    }
+
+
+def discovery(realm: str, count: int, repeats: int) -> None:
+    t0 = time.perf_counter_ns()
+    observer = HEROObserver(realm=realm)
+    ok = wait_until(lambda: len(observer.known_objects) >= count, 30, poll=0.0005)
+    t1 = time.perf_counter_ns()
+    if not ok:
+        raise RuntimeError(f"the observer found {len(observer.known_objects)} of {count} HEROs")
+    result("discovery_cold", {"seconds": (t1 - t0) / 1e9, "found": len(observer.known_objects)})
+
+    def warm() -> None:
+        other = HEROObserver(realm=realm)
+        if not wait_until(lambda: len(other.known_objects) >= count, 30, poll=0.0005):
+            raise RuntimeError(f"a warm observer found {len(other.known_objects)} of {count} HEROs")
+        other._destroy_hero()
+
+    result("discovery_warm", latency_stats(_timed(repeats, warm, warmup=1)))
+    observer._destroy_hero()
+
+
+def memory(realm: str, count: int) -> None:
+    first = Bench("mem_first", realm=realm)
+    gc.collect()
+    time.sleep(0.3)
+    before = rss_bytes()
+    objs = [Bench(f"mem{i}", realm=realm) for i in range(count)]
+    gc.collect()
+    time.sleep(0.5)
+    after = rss_bytes()
+    result("memory", {"heros": count, "rss_before_mib": before / 2**20, "rss_after_mib": after / 2**20,
+                      "delta_per_100_mib": (after - before) / count * 100 / 2**20,
+                      "per_hero_kib": (after - before) / count / 1024})
+    for obj in [*objs, first]:
+        obj._destroy_hero()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("role", choices=["serve", "client", "connect_cold", "discovery", "memory"])
+    parser.add_argument("realm")
+    parser.add_argument("scenarios", nargs="*")
+    parser.add_argument("--count", type=int, default=1)
+    parser.add_argument("--n", type=int, default=2000)
+    parser.add_argument("--connects", type=int, default=50)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--sizes", default="1048576,67108864")
+    parser.add_argument("--transfers", default="100,8")
+    parser.add_argument("--events", type=int, default=100000)
+    args = parser.parse_args()
+    if args.role == "serve":
+        serve(args.realm, args.count)
+    elif args.role == "client":
+        sizes = [int(s) for s in args.sizes.split(",")]
+        transfers = dict(zip(sizes, (int(t) for t in args.transfers.split(",")), strict=True))
+        client(args.realm, args.scenarios, args.n, sizes, transfers, args.events, args.connects)
+    elif args.role == "connect_cold":
+        connect_cold(args.realm)
+    elif args.role == "discovery":
+        discovery(args.realm, args.count, args.repeats)
+    else:
+        memory(args.realm, args.count)
+    # zenoh-python may keep non-daemon threads: leave promptly once everything is reported
+    sys.stdout.flush()
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main()
