@@ -14,7 +14,7 @@ import sys
 import time
 from typing import Any
 
-__all__ = ["ask", "latency_stats", "rate", "ready", "result", "rss_bytes", "wait_until"]
+__all__ = ["EventCounter", "ask", "latency_stats", "paired", "rate", "ready", "result", "rss_bytes", "timed", "wait_until"]
 
 
 def latency_stats(samples_ns: list[int]) -> dict[str, float]:
@@ -57,9 +57,9 @@ def result(scenario: str, data: dict[str, Any]) -> None:
     _line("RESULT", {"scenario": scenario, **data})
 
 
-def ask(command: str) -> str:
-    """Have run.py send ``command`` to the server process; returns the server's answer line."""
-    sys.stdout.write(f"ASK {command}\n")
+def ask(target: str, command: str) -> str:
+    """Have run.py send ``command`` to the server process ``target`` ("server" or "floor"); returns its answer line."""
+    sys.stdout.write(f"ASK {target} {command}\n")
     sys.stdout.flush()
     line = sys.stdin.readline()
     if not line:
@@ -75,3 +75,81 @@ def wait_until(predicate: Any, timeout: float, poll: float = 0.001) -> bool:
             return False
         time.sleep(poll)
     return True
+
+
+def timed(n: int, fn: Any, warmup: int | None = None) -> list[int]:
+    """Run ``fn`` ``n`` times after a warm-up; the duration of each run in nanoseconds."""
+    for _ in range(min(200, n) if warmup is None else warmup):
+        fn()
+    samples = []
+    clock = time.perf_counter_ns
+    for _ in range(n):
+        t0 = clock()
+        fn()
+        samples.append(clock() - t0)
+    return samples
+
+
+def paired(n: int, fn: Any, floor_fn: Any, *, block: int = 250, warmup: int = 200) -> tuple[list[int], list[int]]:
+    """Time ``fn`` and ``floor_fn`` in alternating blocks, so that both see the same machine load.
+
+    Returns (samples of fn, samples of floor_fn), ``n`` each, in nanoseconds.
+    """
+    timed(0, fn, warmup=warmup)
+    timed(0, floor_fn, warmup=warmup)
+    ours: list[int] = []
+    floor: list[int] = []
+    for i, start in enumerate(range(0, n, block)):
+        k = min(block, n - start)
+        order = [(ours, fn), (floor, floor_fn)]
+        if i % 2:
+            order.reverse()
+        for samples, func in order:
+            samples.extend(timed(k, func, warmup=0))
+    return ours, floor
+
+
+class EventCounter:
+    """Counts samples arriving on any thread, with the times of the first and the last one."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self._lock = threading.Lock()
+        self.count = 0
+        self.first = 0.0
+        self.last = 0.0
+
+    def __call__(self, *_: Any) -> None:
+        now = time.perf_counter()
+        with self._lock:
+            if self.count == 0:
+                self.first = now
+            self.count += 1
+            self.last = now
+
+    def run(self, target: str, mode: str, n: int, idle: float = 1.0) -> dict[str, float]:
+        """Ask ``target`` to emit ``n`` samples, wait until all arrived (or none for ``idle`` s), summarize."""
+        answer = ask(target, f"emit {n} {mode}").split()
+        sent, emit_seconds = int(answer[1]), float(answer[2])
+        idle_since, seen = time.monotonic(), -1
+        while True:
+            with self._lock:
+                count = self.count
+            if count >= sent:
+                break
+            if count != seen:
+                seen, idle_since = count, time.monotonic()
+            elif time.monotonic() - idle_since > idle:
+                break
+            time.sleep(0.002)
+        with self._lock:
+            received, span = self.count, self.last - self.first
+        return {
+            "sent": sent,
+            "received": received,
+            "lost": sent - received,
+            "loss": (sent - received) / sent if sent else 0.0,
+            "rate_per_s": rate(received, span),
+            "emit_rate_per_s": rate(sent, emit_seconds),
+        }

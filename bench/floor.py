@@ -11,13 +11,12 @@ import argparse
 import os
 import struct
 import sys
-import threading
 import time
 
 import numpy as np
 import zenoh
 
-from _common import ask, latency_stats, rate, ready, result
+from _common import EventCounter, latency_stats, ready, result, timed
 
 # The bytes our codec puts on the wire for ``add(1, 2)``: request [[1, 2], {}], reply 3.
 CALL_REQUEST = b"\x92\x92\x01\x02\x80"
@@ -76,111 +75,84 @@ def serve(realm: str) -> None:
     session.close()
 
 
+class Floor:
+    """Raw zenoh requests against ``floor.py serve REALM``, through any zenoh session."""
+
+    def __init__(self, session: zenoh.Session, realm: str) -> None:
+        self.session = session
+        self.base = f"bench/{realm}"
+        self.call_key = f"{self.base}/call"
+
+    def wait(self, timeout: float = 10.0) -> None:
+        """Until the server answers (the peers may still be finding each other through the hub)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if self.session.get(self.call_key, payload=CALL_REQUEST, encoding=ENCODING, timeout=1).recv().ok is not None:
+                    return
+            except zenoh.ZError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("the floor server does not answer")
+            time.sleep(0.05)
+
+    def call(self) -> bytes:
+        """One query round trip, first reply taken with ``recv()``."""
+        return self.session.get(self.call_key, payload=CALL_REQUEST, encoding=ENCODING).recv().ok.payload.to_bytes()
+
+    def call_iter(self) -> None:
+        """One query round trip, iterating the reply channel to its end."""
+        for r in self.session.get(self.call_key, payload=CALL_REQUEST, encoding=ENCODING):
+            r.ok.payload.to_bytes()
+
+    def array_get(self, size: int) -> np.ndarray:
+        data = self.session.get(f"{self.base}/array/{size}").recv().ok.payload.to_bytes()
+        arr = np.frombuffer(data, dtype=np.uint8)
+        assert arr.nbytes == size
+        return arr
+
+    def array_put(self, arr: np.ndarray) -> None:
+        reply = self.session.get(f"{self.base}/upload", payload=zenoh.ZBytes(arr.tobytes()), encoding=ENCODING).recv()
+        assert int(reply.ok.payload.to_bytes()) == arr.nbytes
+
+    def events(self, mode: str, n: int) -> dict[str, float]:
+        counter = EventCounter()
+        sub = self.session.declare_subscriber(f"{self.base}/ev" if mode == "best" else f"{self.base}/evr",
+                                              lambda sample: counter(sample.payload.to_bytes()))
+        time.sleep(0.3)  # let the subscription reach the publisher's session
+        try:
+            return counter.run("floor", mode, n)
+        finally:
+            sub.undeclare()
+
+
 def client(realm: str, scenarios: list[str], n: int, sizes: list[int], transfers: dict[int, int], events: int) -> None:
     session = _session()
-    base = f"bench/{realm}"
-    # first contact: the peers may still be finding each other through the hub
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            if session.get(f"{base}/call", payload=CALL_REQUEST, encoding=ENCODING, timeout=1).recv().ok is not None:
-                break
-        except zenoh.ZError:
-            time.sleep(0.05)
+    floor = Floor(session, realm)
+    floor.wait()
     for scenario in scenarios:
         if scenario == "rtt_recv":
-            result(scenario, latency_stats(_timed(n, lambda: session.get(f"{base}/call", payload=CALL_REQUEST, encoding=ENCODING).recv().ok.payload.to_bytes())))
+            result(scenario, latency_stats(timed(n, floor.call)))
         elif scenario == "rtt_iter":
-            def call_iter() -> None:
-                for r in session.get(f"{base}/call", payload=CALL_REQUEST, encoding=ENCODING):
-                    r.ok.payload.to_bytes()
-            result(scenario, latency_stats(_timed(n, call_iter)))
+            result(scenario, latency_stats(timed(n, floor.call_iter)))
         elif scenario == "array_get":
             for size in sizes:
-                key = f"{base}/array/{size}"
-                def get() -> None:
-                    data = session.get(key).recv().ok.payload.to_bytes()
-                    arr = np.frombuffer(data, dtype=np.uint8)
-                    assert arr.nbytes == size
-                samples = _timed(transfers[size], get, warmup=1)
-                result(f"{scenario}_{size}", _mib(size, samples))
+                result(f"{scenario}_{size}", mib_stats(size, timed(transfers[size], lambda size=size: floor.array_get(size), warmup=1)))
         elif scenario == "array_put":
             for size in sizes:
                 arr = np.full(size, 3, dtype=np.uint8)
-                def put() -> None:
-                    reply = session.get(f"{base}/upload", payload=zenoh.ZBytes(arr.tobytes()), encoding=ENCODING).recv()
-                    assert int(reply.ok.payload.to_bytes()) == size
-                samples = _timed(transfers[size], put, warmup=1)
-                result(f"{scenario}_{size}", _mib(size, samples))
+                result(f"{scenario}_{size}", mib_stats(size, timed(transfers[size], lambda arr=arr: floor.array_put(arr), warmup=1)))
         elif scenario in ("events_best", "events_reliable"):
-            mode = scenario.split("_")[1]
-            result(scenario, _events(session, f"{base}/ev" if mode == "best" else f"{base}/evr", mode, events))
+            result(scenario, floor.events(scenario.split("_")[1], events))
         else:
             raise SystemExit(f"unknown floor scenario {scenario!r}")
     session.close()
 
 
-def _timed(n: int, fn, warmup: int | None = None) -> list[int]:
-    for _ in range(min(200, n) if warmup is None else warmup):
-        fn()
-    samples = []
-    clock = time.perf_counter_ns
-    for _ in range(n):
-        t0 = clock()
-        fn()
-        samples.append(clock() - t0)
-    return samples
-
-
-def _mib(size: int, samples_ns: list[int]) -> dict[str, float]:
+def mib_stats(size: int, samples_ns: list[int]) -> dict[str, float]:
+    """Latency statistics of transfers of ``size`` bytes, with the MiB/s of the median transfer."""
     stats = latency_stats(samples_ns)
     return {"bytes": size, "mib_s": size / 2**20 / (stats["median_us"] / 1e6), **stats}
-
-
-def _events(session: zenoh.Session, key: str, mode: str, n: int) -> dict[str, float]:
-    state = {"count": 0, "first": 0.0, "last": 0.0}
-    lock = threading.Lock()
-
-    def on_sample(sample: zenoh.Sample) -> None:
-        sample.payload.to_bytes()
-        now = time.perf_counter()
-        with lock:
-            if state["count"] == 0:
-                state["first"] = now
-            state["count"] += 1
-            state["last"] = now
-
-    sub = session.declare_subscriber(key, on_sample)
-    time.sleep(0.3)  # let the subscription reach the publisher's session
-    return _await_events(state, lock, mode, n, sub)
-
-
-def _await_events(state: dict, lock: threading.Lock, mode: str, n: int, sub) -> dict[str, float]:
-    answer = ask(f"emit {n} {mode}").split()
-    sent, emit_seconds = int(answer[1]), float(answer[2])
-    idle_since = time.monotonic()
-    seen = -1
-    while True:
-        with lock:
-            count = state["count"]
-        if count >= sent:
-            break
-        if count != seen:
-            seen, idle_since = count, time.monotonic()
-        elif time.monotonic() - idle_since > 1.0:
-            break
-        time.sleep(0.002)
-    sub.undeclare()
-    with lock:
-        received, span = state["count"], state["last"] - state["first"]
-    return {
-        "sent": sent,
-        "received": received,
-        "lost": sent - received,
-        "loss": (sent - received) / sent if sent else 0.0,
-        "rate_per_s": rate(received, span),
-        "emit_rate_per_s": rate(sent, emit_seconds),
-    }
 
 
 def main() -> None:

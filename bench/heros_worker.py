@@ -12,7 +12,6 @@ import argparse
 import gc
 import os
 import sys
-import threading
 import time
 
 import numpy as np
@@ -21,7 +20,8 @@ import heros
 from heros import HEROObserver, HEROPeer, LocalHERO, RemoteHERO, event
 from heros.event import reliable
 
-from _common import ask, latency_stats, rate, ready, result, rss_bytes, wait_until
+from _common import EventCounter, latency_stats, paired, ready, result, rss_bytes, timed, wait_until
+from floor import Floor, mib_stats
 
 
 class Bench(LocalHERO):
@@ -73,23 +73,6 @@ def serve(realm: str, count: int) -> None:
         obj._destroy_hero()
 
 
-def _timed(n: int, fn, warmup: int | None = None) -> list[int]:
-    for _ in range(min(200, n) if warmup is None else warmup):
-        fn()
-    samples = []
-    clock = time.perf_counter_ns
-    for _ in range(n):
-        t0 = clock()
-        fn()
-        samples.append(clock() - t0)
-    return samples
-
-
-def _mib(size: int, samples_ns: list[int]) -> dict[str, float]:
-    stats = latency_stats(samples_ns)
-    return {"bytes": size, "mib_s": size / 2**20 / (stats["median_us"] / 1e6), **stats}
-
-
 def connect_cold(realm: str) -> None:
     t0 = time.perf_counter_ns()
     proxy = RemoteHERO("bench0", realm=realm)
@@ -99,7 +82,16 @@ def connect_cold(realm: str) -> None:
     proxy._destroy_hero()
 
 
-def client(realm: str, scenarios: list[str], n: int, sizes: list[int], transfers: dict[int, int], events: int, connects: int) -> None:
+def _with_floor(ours: list[int], floor: list[int]) -> dict:
+    return {**latency_stats(ours), "floor": latency_stats(floor)}
+
+
+def _transfer(size: int, ours: list[int], floor: list[int]) -> dict:
+    return {**mib_stats(size, ours), "floor": mib_stats(size, floor)}
+
+
+def client(realm: str, floor_realm: str, scenarios: list[str], n: int, sizes: list[int], transfers: dict[int, int], events: int,
+           connects: int, rounds: int) -> None:
     # Holds the realm's session for the whole run: upstream's session manager counts referrers by
     # equality, so destroying a second proxy of bench0 would otherwise close the session under the first.
     keeper = HEROPeer(realm=realm)
@@ -111,44 +103,56 @@ def client(realm: str, scenarios: list[str], n: int, sizes: list[int], transfers
         except NameError:
             if time.monotonic() > deadline:
                 raise
+    # the floor, measured in alternating blocks through this very session
+    floor = Floor(keeper._session, floor_realm)
+    floor.wait()
     for scenario in scenarios:
         if scenario == "connect_warm":
             def connect() -> None:
                 RemoteHERO("bench0", realm=realm)._destroy_hero()
-            result(scenario, latency_stats(_timed(connects, connect, warmup=2)))
+            result(scenario, _with_floor(*paired(connects, connect, floor.call, block=max(1, connects // 10), warmup=2)))
         elif scenario == "connect_observed":
             observer = HEROObserver(realm=realm)
             if not wait_until(lambda: "bench0" in observer.known_objects, 10):
                 raise RuntimeError("the observer never saw bench0")
             def connect_known() -> None:
                 observer.get_object("bench0")._destroy_hero()
-            result(scenario, latency_stats(_timed(connects, connect_known, warmup=2)))
+            result(scenario, _with_floor(*paired(connects, connect_known, floor.call, block=max(1, connects // 10), warmup=2)))
             observer._destroy_hero()
         elif scenario == "call":
             assert proxy.add(1, 2) == 3
-            result(scenario, latency_stats(_timed(n, lambda: proxy.add(1, 2))))
+            result(scenario, _with_floor(*paired(n, lambda: proxy.add(1, 2), floor.call)))
         elif scenario == "attr_get":
             assert proxy.value == 41
-            result(scenario, latency_stats(_timed(n, lambda: proxy.value)))
+            result(scenario, _with_floor(*paired(n, lambda: proxy.value, floor.call)))
         elif scenario == "attr_set":
             def write() -> None:
                 proxy.gain = 2.5
-            result(scenario, latency_stats(_timed(n, write)))
+            result(scenario, _with_floor(*paired(n, write, floor.call)))
         elif scenario == "array_get":
             for size in sizes:
-                def get() -> None:
-                    arr = proxy.array(size)
-                    assert arr.nbytes == size
-                result(f"{scenario}_{size}", _mib(size, _timed(transfers[size], get, warmup=1)))
+                def get(size: int = size) -> None:
+                    assert proxy.array(size).nbytes == size
+                ours, raw = paired(transfers[size], get, lambda size=size: floor.array_get(size), block=1, warmup=1)
+                result(f"{scenario}_{size}", _transfer(size, ours, raw))
         elif scenario == "array_put":
             for size in sizes:
                 arr = np.full(size, 3, dtype=np.uint8)
-                def put() -> None:
-                    assert proxy.upload(arr) == size
-                result(f"{scenario}_{size}", _mib(size, _timed(transfers[size], put, warmup=1)))
+                def put(arr: np.ndarray = arr) -> None:
+                    assert proxy.upload(arr) == arr.nbytes
+                ours, raw = paired(transfers[size], put, lambda arr=arr: floor.array_put(arr), block=1, warmup=1)
+                result(f"{scenario}_{size}", _transfer(size, ours, raw))
         elif scenario in ("events_best", "events_reliable"):
             mode = scenario.split("_")[1]
-            result(scenario, _events(proxy, mode, events))
+            ours, raw = [], []
+            for i in range(rounds):
+                order = [(ours, lambda: _events(proxy, mode, events)), (raw, lambda: floor.events(mode, events))]
+                for runs, fn in order if i % 2 == 0 else order[::-1]:
+                    runs.append(fn())
+            best = sorted(ours, key=lambda r: r["rate_per_s"])[len(ours) // 2]
+            result(scenario, {**best, "lost": sum(r["lost"] for r in ours), "sent": sum(r["sent"] for r in ours),
+                              "loss": sum(r["lost"] for r in ours) / sum(r["sent"] for r in ours), "rounds": ours,
+                              "floor": {**sorted(raw, key=lambda r: r["rate_per_s"])[len(raw) // 2], "rounds": raw}})
         else:
             raise SystemExit(f"unknown HERO scenario {scenario!r}")
     proxy._destroy_hero()
@@ -156,44 +160,14 @@ def client(realm: str, scenarios: list[str], n: int, sizes: list[int], transfers
 
 
 def _events(proxy: RemoteHERO, mode: str, n: int) -> dict[str, float]:
-    state = {"count": 0, "first": 0.0, "last": 0.0}
-    lock = threading.Lock()
-
-    def on_event(value: float) -> None:
-        now = time.perf_counter()
-        with lock:
-            if state["count"] == 0:
-                state["first"] = now
-            state["count"] += 1
-            state["last"] = now
-
+    counter = EventCounter()
     handler = proxy.tick if mode == "best" else proxy.tick_r
-    handler.connect(on_event)
+    handler.connect(counter)
     time.sleep(0.3)  # let the subscription reach the HERO's session
-    answer = ask(f"emit {n} {mode}").split()
-    sent, emit_seconds = int(answer[1]), float(answer[2])
-    idle_since, seen = time.monotonic(), -1
-    while True:
-        with lock:
-            count = state["count"]
-        if count >= sent:
-            break
-        if count != seen:
-            seen, idle_since = count, time.monotonic()
-        elif time.monotonic() - idle_since > 1.0:
-            break
-        time.sleep(0.002)
-    handler.disconnect(on_event)
-    with lock:
-        received, span = state["count"], state["last"] - state["first"]
-    return {
-        "sent": sent,
-        "received": received,
-        "lost": sent - received,
-        "loss": (sent - received) / sent if sent else 0.0,
-        "rate_per_s": rate(received, span),
-        "emit_rate_per_s": rate(sent, emit_seconds),
-    }
+    try:
+        return counter.run("server", mode, n)
+    finally:
+        handler.disconnect(counter)
 
 
 def discovery(realm: str, count: int, repeats: int) -> None:
@@ -211,7 +185,7 @@ def discovery(realm: str, count: int, repeats: int) -> None:
             raise RuntimeError(f"a warm observer found {len(other.known_objects)} of {count} HEROs")
         other._destroy_hero()
 
-    result("discovery_warm", latency_stats(_timed(repeats, warm, warmup=1)))
+    result("discovery_warm", latency_stats(timed(repeats, warm, warmup=1)))
     observer._destroy_hero()
 
 
@@ -243,13 +217,15 @@ def main() -> None:
     parser.add_argument("--sizes", default="1048576,67108864")
     parser.add_argument("--transfers", default="100,8")
     parser.add_argument("--events", type=int, default=100000)
+    parser.add_argument("--rounds", type=int, default=3, help="event runs per side, alternating with the floor")
+    parser.add_argument("--floor-realm", help="realm of the floor.py server to pair the client scenarios with")
     args = parser.parse_args()
     if args.role == "serve":
         serve(args.realm, args.count)
     elif args.role == "client":
         sizes = [int(s) for s in args.sizes.split(",")]
         transfers = dict(zip(sizes, (int(t) for t in args.transfers.split(",")), strict=True))
-        client(args.realm, args.scenarios, args.n, sizes, transfers, args.events, args.connects)
+        client(args.realm, args.floor_realm, args.scenarios, args.n, sizes, transfers, args.events, args.connects, args.rounds)
     elif args.role == "connect_cold":
         connect_cold(args.realm)
     elif args.role == "discovery":

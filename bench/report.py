@@ -9,31 +9,35 @@ __all__ = ["ROWS", "compare", "render_markdown"]
 MIB1, MIB64 = 2**20, 64 * 2**20
 
 
-def _get(results: dict[str, Any], impl: str, scenario: str, field: str) -> float | None:
-    value = results.get(impl, {}).get(scenario, {}).get(field)
-    return float(value) if isinstance(value, (int, float)) else None
+def _get(results: dict[str, Any], impl: str, scenario: str, field: str, paired: bool = False) -> float | None:
+    entry = results.get(impl, {}).get(scenario, {})
+    if paired:
+        entry = entry.get("floor", {}) if isinstance(entry, dict) else {}
+    value = entry.get(field) if isinstance(entry, dict) else None
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
-# (key, label, unit, scale, better, (ours/upstream scenario, field), (floor impl, scenario, field) or None, target)
-# better: "lower" or "higher". target: (kind, bound) checked against ours/floor, or a special name.
+# Each row: key, label, unit, scale (display), which way is better, where ours/upstream's figure is
+# (scenario, field), where the floor is (scenario, field: the floor measured by the same client in
+# alternating blocks; a scenario of the standalone floor run as fallback), and the target on ours/floor.
 ROWS: list[tuple[str, str, str, float, str, tuple[str, str], tuple[str, str, str] | None, tuple[str, float] | None]] = [
-    ("call_median", "method call, median", "µs", 1, "lower", ("call", "median_us"), ("floor", "rtt_recv", "median_us"), ("max_floor", 1.15)),
-    ("call_p99", "method call, p99", "µs", 1, "lower", ("call", "p99_us"), ("floor", "rtt_recv", "p99_us"), None),
-    ("attr_get_median", "attribute get, median", "µs", 1, "lower", ("attr_get", "median_us"), ("floor", "rtt_recv", "median_us"), ("max_floor", 1.15)),
-    ("attr_get_p99", "attribute get, p99", "µs", 1, "lower", ("attr_get", "p99_us"), ("floor", "rtt_recv", "p99_us"), None),
-    ("attr_set_median", "attribute set, median", "µs", 1, "lower", ("attr_set", "median_us"), ("floor", "rtt_recv", "median_us"), None),
-    ("attr_set_p99", "attribute set, p99", "µs", 1, "lower", ("attr_set", "p99_us"), ("floor", "rtt_recv", "p99_us"), None),
-    ("array_get_1mib", "ndarray 1 MiB returned", "MiB/s", 1, "higher", (f"array_get_{MIB1}", "mib_s"), ("floor", f"array_get_{MIB1}", "mib_s"), ("min_floor", 0.8)),
-    ("array_get_64mib", "ndarray 64 MiB returned", "MiB/s", 1, "higher", (f"array_get_{MIB64}", "mib_s"), ("floor", f"array_get_{MIB64}", "mib_s"), ("min_floor", 0.8)),
-    ("array_put_1mib", "ndarray 1 MiB as argument", "MiB/s", 1, "higher", (f"array_put_{MIB1}", "mib_s"), ("floor", f"array_put_{MIB1}", "mib_s"), ("min_floor", 0.8)),
-    ("array_put_64mib", "ndarray 64 MiB as argument", "MiB/s", 1, "higher", (f"array_put_{MIB64}", "mib_s"), ("floor", f"array_put_{MIB64}", "mib_s"), ("min_floor", 0.8)),
-    ("events_best_rate", "events best effort, received", "1/s", 1, "higher", ("events_best", "rate_per_s"), ("floor", "events_best", "rate_per_s"), ("min_floor", 0.8)),
-    ("events_best_loss", "events best effort, lost", "%", 100, "lower", ("events_best", "loss"), ("floor", "events_best", "loss"), None),
-    ("events_reliable_rate", "events reliable, received", "1/s", 1, "higher", ("events_reliable", "rate_per_s"), ("floor", "events_best", "rate_per_s"), ("min_floor", 0.8)),
-    ("events_reliable_loss", "events reliable, lost", "%", 100, "lower", ("events_reliable", "loss"), ("floor", "events_reliable", "loss"), ("zero", 0)),
+    ("call_median", "method call, median", "µs", 1, "lower", ("call", "median_us"), ("call", "median_us", "rtt_recv"), ("max_floor", 1.15)),
+    ("call_p99", "method call, p99", "µs", 1, "lower", ("call", "p99_us"), ("call", "p99_us", "rtt_recv"), None),
+    ("attr_get_median", "attribute get, median", "µs", 1, "lower", ("attr_get", "median_us"), ("attr_get", "median_us", "rtt_recv"), ("max_floor", 1.15)),
+    ("attr_get_p99", "attribute get, p99", "µs", 1, "lower", ("attr_get", "p99_us"), ("attr_get", "p99_us", "rtt_recv"), None),
+    ("attr_set_median", "attribute set, median", "µs", 1, "lower", ("attr_set", "median_us"), ("attr_set", "median_us", "rtt_recv"), None),
+    ("attr_set_p99", "attribute set, p99", "µs", 1, "lower", ("attr_set", "p99_us"), ("attr_set", "p99_us", "rtt_recv"), None),
+    ("array_get_1mib", "ndarray 1 MiB returned", "MiB/s", 1, "higher", (f"array_get_{MIB1}", "mib_s"), (f"array_get_{MIB1}", "mib_s", f"array_get_{MIB1}"), ("min_floor", 0.8)),
+    ("array_get_64mib", "ndarray 64 MiB returned", "MiB/s", 1, "higher", (f"array_get_{MIB64}", "mib_s"), (f"array_get_{MIB64}", "mib_s", f"array_get_{MIB64}"), ("min_floor", 0.8)),
+    ("array_put_1mib", "ndarray 1 MiB as argument", "MiB/s", 1, "higher", (f"array_put_{MIB1}", "mib_s"), (f"array_put_{MIB1}", "mib_s", f"array_put_{MIB1}"), ("min_floor", 0.8)),
+    ("array_put_64mib", "ndarray 64 MiB as argument", "MiB/s", 1, "higher", (f"array_put_{MIB64}", "mib_s"), (f"array_put_{MIB64}", "mib_s", f"array_put_{MIB64}"), ("min_floor", 0.8)),
+    ("events_best_rate", "events best effort, received", "1/s", 1, "higher", ("events_best", "rate_per_s"), ("events_best", "rate_per_s", "events_best"), ("min_floor", 0.8)),
+    ("events_best_loss", "events best effort, lost", "%", 100, "lower", ("events_best", "loss"), ("events_best", "loss", "events_best"), None),
+    ("events_reliable_rate", "events reliable, received (floor: best effort)", "1/s", 1, "higher", ("events_reliable", "rate_per_s"), ("events_best", "rate_per_s", "events_best"), ("min_floor", 0.8)),
+    ("events_reliable_loss", "events reliable, lost", "%", 100, "lower", ("events_reliable", "loss"), ("events_reliable", "loss", "events_reliable"), ("zero", 0)),
     ("connect_cold", "connect, new process (session open incl.)", "ms", 1000, "lower", ("connect_cold", "median_s"), None, None),
-    ("connect_warm", "connect, session open", "µs", 1, "lower", ("connect_warm", "median_us"), ("floor", "rtt_recv", "median_us"), None),
-    ("connect_observed", "connect, observer has seen the HERO", "µs", 1, "lower", ("connect_observed", "median_us"), ("floor", "rtt_recv", "median_us"), ("max_floor", 2.0)),
+    ("connect_warm", "connect, session open (floor: one round trip)", "µs", 1, "lower", ("connect_warm", "median_us"), ("connect_warm", "median_us", "rtt_recv"), None),
+    ("connect_observed", "connect, observer has seen the HERO (floor: one round trip)", "µs", 1, "lower", ("connect_observed", "median_us"), ("connect_observed", "median_us", "rtt_recv"), ("max_floor", 2.0)),
     ("discovery_cold", "discovery of 50 HEROs, new process", "ms", 1000, "lower", ("discovery_cold", "median_s"), None, None),
     ("discovery_warm", "discovery of 50 HEROs, session open", "ms", 1000, "lower", ("discovery_warm", "median_s"), None, None),
     ("memory_per_100", "memory per 100 served HEROs (RSS)", "MiB", 1, "lower", ("memory", "delta_per_100_mib"), None, None),
@@ -46,19 +50,24 @@ def _ratio(a: float | None, b: float | None) -> float | None:
     return a / b
 
 
+def _floor(results: dict[str, Any], impl: str, floor: tuple[str, str, str], standalone: str) -> float | None:
+    scenario, field, fallback = floor
+    value = _get(results, impl, scenario, field, paired=True)
+    return value if value is not None else _get(results, standalone, fallback, field)
+
+
 def compare(results: dict[str, Any]) -> list[dict[str, Any]]:
     """One comparison per row: values, ratios over floor and upstream, and whether targets are met."""
     rows = []
     for key, label, unit, scale, better, (scenario, field), floor, target in ROWS:
         ours = _get(results, "ours", scenario, field)
         upstream = _get(results, "upstream", scenario, field)
-        floor_value = _get(results, *floor) if floor else None
-        up_floor = None
-        if floor:
-            up_floor = _get(results, "floor_upstream_zenoh", floor[1], floor[2]) or floor_value
+        floor_value = _floor(results, "ours", floor, "floor") if floor else None
+        up_floor = _floor(results, "upstream", floor, "floor_upstream_zenoh") if floor else None
         row: dict[str, Any] = {
             "key": key, "label": label, "unit": unit, "better": better,
             "floor": _scaled(floor_value, scale), "ours": _scaled(ours, scale), "upstream": _scaled(upstream, scale),
+            "upstream_floor": _scaled(up_floor, scale),
             "ours_over_floor": _ratio(ours, floor_value), "ours_over_upstream": _ratio(ours, upstream),
             "upstream_over_floor": _ratio(upstream, up_floor),
         }
@@ -124,7 +133,9 @@ def render_markdown(data: dict[str, Any]) -> str:
         f"zenoh {m.get('zenoh_ours', '?')} (ours, floor); upstream heros 2026.2.2 on its own pinned zenoh.",
         "",
         "Ratios are ours divided by the other figure (latency: lower is better; rates: higher is better). "
-        "The upstream/floor column uses the floor measured with upstream's zenoh where available.",
+        "Each client measures the raw zenoh floor through its own session in blocks alternating with its HERO "
+        "calls (so both see the same machine load); the floor column is the one our client measured, "
+        "upstream/floor uses the floor upstream's client measured on upstream's zenoh.",
         "",
         "| metric | unit | floor | ours | upstream | ours/floor | ours/upstream | upstream/floor | target | met |",
         "|---|---|---:|---:|---:|---:|---:|---:|---|---|",

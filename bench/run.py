@@ -39,10 +39,10 @@ RPC_REQUIREMENTS = ["Pyro5", "rpyc"]
 GROUPS = ("floor", "ours", "upstream", "rpc", "panel")
 
 PROFILES: dict[str, dict[str, Any]] = {
-    "full": {"n": 5000, "connects": 100, "sizes": [2**20, 64 * 2**20], "transfers": [200, 12], "events": 200_000,
+    "full": {"n": 5000, "connects": 100, "sizes": [2**20, 64 * 2**20], "transfers": [200, 12], "events": 200_000, "rounds": 3,
              "discovery_heros": 50, "discovery_runs": 5, "warm_repeats": 10, "cold_runs": 7, "memory_heros": 100,
              "panel_seconds": 10.0, "timeout": 900},
-    "quick": {"n": 200, "connects": 5, "sizes": [2**20, 64 * 2**20], "transfers": [5, 1], "events": 3000,
+    "quick": {"n": 200, "connects": 5, "sizes": [2**20, 64 * 2**20], "transfers": [5, 1], "events": 3000, "rounds": 1,
               "discovery_heros": 50, "discovery_runs": 1, "warm_repeats": 2, "cold_runs": 1, "memory_heros": 100,
               "panel_seconds": 2.0, "timeout": 120},
 }
@@ -93,8 +93,8 @@ class Worker:
         self.proc.stdin.write(line + "\n")
         self.proc.stdin.flush()
 
-    def collect(self, timeout: float, server: Worker | None = None) -> dict[str, Any]:
-        """Every RESULT until the process exits, relaying ASK lines to ``server``."""
+    def collect(self, timeout: float, servers: dict[str, Worker] | None = None) -> dict[str, Any]:
+        """Every RESULT until the process exits, relaying ``ASK <server> <command>`` lines to ``servers``."""
         deadline = time.monotonic() + timeout
         results: dict[str, Any] = {}
         while True:
@@ -105,12 +105,14 @@ class Worker:
                 data = json.loads(line[7:])
                 results[data.pop("scenario")] = data
             elif line.startswith("ASK "):
+                target, _, command = line[4:].partition(" ")
+                server = (servers or {}).get(target)
                 if server is None:
-                    raise BenchError(f"{self.label} asked {line[4:]!r} but has no server")
-                server.send(line[4:])
+                    raise BenchError(f"{self.label} asked {target!r} for {command!r}, but there is no such server")
+                server.send(command)
                 answer = server.read_line(deadline)
                 if answer is None:
-                    raise BenchError(f"{server.label} exited while answering {line[4:]!r}: {server.log_tail()}")
+                    raise BenchError(f"{server.label} exited while answering {command!r}: {server.log_tail()}")
                 self.send(answer)
         rc = self.proc.wait(30)
         if rc != 0:
@@ -190,7 +192,7 @@ class Bench:
         try:
             info = server.wait_ready(60)
             client = self.worker(impl, "floor.py", ["client", realm, *self.p.get("floor_scenarios", FLOOR_SCENARIOS), *self._common_args()], f"floor-{impl}-client")
-            results = client.collect(self.p["timeout"], server)
+            results = client.collect(self.p["timeout"], {"floor": server})
         finally:
             server.stop()
         results["_info"] = info
@@ -198,13 +200,16 @@ class Bench:
 
     def heros(self, impl: str) -> dict[str, Any]:
         p = self.p
-        realm = _realm()
+        realm, floor_realm = _realm(), _realm()
         server = self.worker(impl, "heros_worker.py", ["serve", realm], f"{impl}-server")
+        floor = self.worker(impl, "floor.py", ["serve", floor_realm], f"{impl}-floor-server")
         try:
             info = server.wait_ready(60)
+            floor.wait_ready(60)
             client = self.worker(impl, "heros_worker.py", ["client", realm, *p.get("client_scenarios", CLIENT_SCENARIOS), *self._common_args(),
-                                                           "--connects", str(p["connects"])], f"{impl}-client")
-            results = client.collect(p["timeout"], server)
+                                                           "--connects", str(p["connects"]), "--rounds", str(p["rounds"]),
+                                                           "--floor-realm", floor_realm], f"{impl}-client")
+            results = client.collect(p["timeout"], {"server": server, "floor": floor})
             if not p.get("extras", True):
                 return {**results, "_info": info}
             cold = [self.worker(impl, "heros_worker.py", ["connect_cold", realm], f"{impl}-cold{i}").collect(60)["connect_cold"]["seconds"]
@@ -212,6 +217,7 @@ class Bench:
             results["connect_cold"] = _seconds_stats(cold)
         finally:
             server.stop()
+            floor.stop()
         results["_info"] = info
         results.update(self.discovery(impl))
         results.update(self.worker(impl, "heros_worker.py", ["memory", _realm(), "--count", str(p["memory_heros"])],
@@ -256,7 +262,7 @@ class Bench:
         try:
             server.wait_ready(60)
             return self.worker("ours", "panel_worker.py", [realm, "--seconds", str(self.p["panel_seconds"])],
-                               "panel-client").collect(self.p["timeout"], server)
+                               "panel-client").collect(self.p["timeout"], {"server": server})
         finally:
             server.stop()
 
@@ -319,6 +325,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--venv-dir", type=Path, help="keep the upstream and RPC virtualenvs here and reuse them")
     parser.add_argument("--iterations", type=int, help="override the number of timed calls per latency scenario")
     parser.add_argument("--events", type=int, help="override the number of events per event scenario")
+    parser.add_argument("--transfers", help="override the timed transfers per array size, e.g. 200,12")
     parser.add_argument("--scenarios", help="comma-separated client scenarios to keep (default: all), e.g. call,attr_get,rtt_recv")
     args = parser.parse_args(argv)
     groups = [g.strip() for g in args.only.split(",") if g.strip()]
@@ -330,6 +337,8 @@ def main(argv: list[str] | None = None) -> int:
         profile["n"] = args.iterations
     if args.events:
         profile["events"] = args.events
+    if args.transfers:
+        profile["transfers"] = [int(t) for t in args.transfers.split(",")]
     if args.scenarios:
         keep = {s.strip() for s in args.scenarios.split(",")}
         profile["client_scenarios"] = [s for s in CLIENT_SCENARIOS if s in keep]
