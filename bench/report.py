@@ -181,6 +181,11 @@ def render_markdown(data: dict[str, Any]) -> str:
         else:
             lines += ["", f"Jupyter panel under a 1 kHz event stream: **{panel.get('status', 'not measured')}** "
                       f"({panel.get('reason', '')})."]
+    for impl in ("ours", "upstream"):
+        misses = sum(int(v.get("observer_misses", 0)) for v in results.get(impl, {}).values() if isinstance(v, dict))
+        if misses:
+            lines += ["", f"{impl}: {misses} HEROObserver(s) missed running HEROs in their initial snapshot and were "
+                      "replaced (their time is not in the figures; see the report)."]
     for name, err in data.get("errors", {}).items():
         lines += ["", f"**{name} failed**: {err[:500]}"]
     return "\n".join(lines) + "\n"

@@ -230,15 +230,16 @@ class Bench:
         server = self.worker(impl, "heros_worker.py", ["serve", realm, "--count", str(p["discovery_heros"])], f"{impl}-server50")
         try:
             server.wait_ready(120)
-            cold, warm = [], []
+            cold, warm, misses = [], [], 0
             for i in range(p["discovery_runs"]):
                 r = self.worker(impl, "heros_worker.py", ["discovery", realm, "--count", str(p["discovery_heros"]),
                                                           "--repeats", str(p["warm_repeats"])], f"{impl}-discovery{i}").collect(120)
                 cold.append(r["discovery_cold"]["seconds"])
                 warm.append(r["discovery_warm"]["median_us"] / 1e6)
+                misses += r["discovery_cold"].get("observer_misses", 0) + r["discovery_warm"].get("observer_misses", 0)
         finally:
             server.stop()
-        return {"discovery_cold": {**_seconds_stats(cold), "heros": p["discovery_heros"]},
+        return {"discovery_cold": {**_seconds_stats(cold), "heros": p["discovery_heros"], "observer_misses": misses},
                 "discovery_warm": {**_seconds_stats(warm), "heros": p["discovery_heros"]}}
 
     def rpc(self, kind: str) -> dict[str, Any]:
