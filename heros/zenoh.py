@@ -28,16 +28,28 @@ from .helper import generate_multicast_address
 __all__ = [
     "Reply",
     "ZenohSessionManager",
+    "all_replies",
     "declare_liveliness_watch",
     "declare_publisher",
     "declare_queryable",
     "declare_subscriber",
     "declare_token",
+    "drop",
+    "first_reply",
+    "has_subscribers",
+    "loopback_config",
+    "open_hub",
     "query",
     "query_all",
     "query_nowait",
+    "query_parts",
+    "reply",
+    "reply_error",
     "session_manager",
+    "start_query",
     "tokens",
+    "undeclare",
+    "zid",
 ]
 
 log = logging.getLogger("heros.zenoh")
