@@ -76,7 +76,7 @@ class HEROObserver(HEROPeer):
         for _ in range(3):  # the token is declared after the queryable; retries only cover slow links
             try:
                 descriptor = self._get_object_info(name, timeout=self._timeout).get(name)
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.debug("discovery of %s failed", name, exc_info=True)
             if descriptor is not None or self._hero_destroyed:
                 break
@@ -100,7 +100,7 @@ class HEROObserver(HEROPeer):
         for func in list(callbacks):
             try:
                 func(name)
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.exception("HEROObserver callback %r raised for %r", func, name)
 
     def register_object_added_callback(self, func: Callable[[str], Any]) -> None:
@@ -177,7 +177,7 @@ class EventObserver(HEROPeer):
         for uid, func in list(self._event_callbacks.items()):
             try:
                 func(name, data)
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.exception("EventObserver callback %s (%r) raised", uid, func)
 
     def register_callback(self, func: Callable[[str, Any], Any]) -> str | bool:
