@@ -19,6 +19,7 @@ from heros import LocalHERO, RemoteHERO, event
 from heros.event import reliable
 from heros.inspect import force_remote, local_only
 from heros.meta import Choices, Doc, Range, Unit
+from heros.references import obj_store  # noqa: F401 - the stdin driver evaluates expressions with it
 
 
 class Mode(enum.Enum):
