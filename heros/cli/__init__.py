@@ -136,6 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", help="the HERO's name (with module:Class)")
     p.add_argument("--arg", action="append", default=[], metavar="KEY=VALUE", help="a constructor keyword argument (repeatable)")
     p.add_argument("--tag", action="append", default=[], metavar="TAG", help="a tag for discovery (repeatable)")
+    p.add_argument("--wait", type=_seconds, default=_serve.REFERENCE_WAIT,
+                   help=f"seconds a \"$name\" argument waits for its HERO (default {_serve.REFERENCE_WAIT:g})")
 
     p = command("demo", _demo.cmd_demo, "serve the demo lab (cryostat, laser, stage, camera, lab) until Ctrl-C",
                 "examples:\n  heros demo --loopback             (this machine only: no multicast, a hub on 127.0.0.1:7447)\n"

@@ -35,7 +35,7 @@ from ._values import UsageError, one_line, parse_value
 
 __all__ = ["HeroSpec", "cmd_serve", "load_documents", "specs_from_documents"]
 
-#: Seconds a ``$name`` argument waits for its HERO to appear.
+#: Seconds a ``$name`` argument waits for its HERO to appear (``--wait``).
 REFERENCE_WAIT = 10.0
 _UNSUPPORTED_WRAPS = ("qcodes", "pylablib")
 
@@ -194,7 +194,8 @@ def hero_class(classname: str, decorators: list[tuple[str, str]]) -> type[LocalH
 class _Resolver:
     """Turns ``$name`` and ``@_boss_loop`` arguments into objects, and closes what it opened."""
 
-    def __init__(self) -> None:
+    def __init__(self, wait: float) -> None:
+        self.wait = wait
         self.proxies: list[RemoteHERO] = []
         self.loop: asyncio.AbstractEventLoop | None = None
 
@@ -215,10 +216,10 @@ class _Resolver:
     def _remote(self, name: str, spec: HeroSpec) -> RemoteHERO:
         try:
             with Progress(f"HERO {spec.name!r} waits for {name!r}"):
-                proxy = RemoteHERO(name, realm=spec.realm, discovery_timeout=REFERENCE_WAIT)
+                proxy = RemoteHERO(name, realm=spec.realm, discovery_timeout=self.wait)
         except NameError:
             raise UsageError(
-                f"HERO {spec.name!r} refers to '${name}', but no HERO {name!r} answered in realm {spec.realm!r} within {REFERENCE_WAIT:g} s"
+                f"HERO {spec.name!r} refers to '${name}', but no HERO {name!r} answered in realm {spec.realm!r} within {self.wait:g} s"
             ) from None
         except (TypeError, ValueError) as exc:
             raise UsageError(f"HERO {spec.name!r}: argument '${name}': {exc}") from None
@@ -276,7 +277,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())  # like `python -m`: modules next to the user are importable
     specs = _specs(args)
-    resolver = _Resolver()
+    resolver = _Resolver(args.wait)
     started: list[LocalHERO] = []
     try:
         for spec in specs:
