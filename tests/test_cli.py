@@ -19,10 +19,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT, free_port
-from heros import RemoteHERO
 from lab_process import HerosProcess, heros_command, start_demo
+
+from heros import RemoteHERO
 
 STAMP = r"\d\d:\d\d:\d\d\.\d{3}"
 

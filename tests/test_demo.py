@@ -13,12 +13,12 @@ from typing import Any
 
 import numpy as np
 import pytest
+from lab_process import start_demo
 
 from heros import HEROObserver, RemoteHERO
 from heros.demo import LAB_NAMES, Lab, TemperatureController, start_lab
 from heros.exceptions import RemoteHEROError
 from heros.references import UnserializableRemoteObject
-from lab_process import start_demo
 
 
 @pytest.fixture(scope="module")
@@ -132,7 +132,7 @@ def test_laser_limits_choices_and_interlock(hero: Any) -> None:
     caps = laser._heros_caps
     assert (caps["power"].extra["min"], caps["power"].extra["max"], caps["power"].extra["unit"]) == (0, 50, "mW")
     assert caps["wavelength"].extra["choices"] == [405, 532, 633, 780]
-    with pytest.raises(ValueError, match="laser power 60 mW is outside the allowed range 0..50 mW"):
+    with pytest.raises(ValueError, match=r"laser power 60 mW is outside the allowed range 0\.\.50 mW"):
         laser.power = 60
     with pytest.raises(ValueError, match="choose one of 405, 532, 633, 780 nm"):
         laser.wavelength = 500
@@ -193,7 +193,7 @@ def test_stage_moves_over_time_with_progress(hero: Any) -> None:
     assert stage.position == target
     with pytest.raises(AttributeError, match="read-only"):
         stage.position = 3
-    with pytest.raises(ValueError, match="target 80 mm is outside the allowed range 0..50 mm"):
+    with pytest.raises(ValueError, match=r"target 80 mm is outside the allowed range 0\.\.50 mm"):
         stage.move_to(80)
     with pytest.raises(ValueError, match="speed 30 mm/s"):
         stage.speed = 30
@@ -232,7 +232,7 @@ def test_camera_image_depends_on_exposure_and_laser(hero: Any) -> None:
     assert isinstance(dim, np.ndarray) and dim.ndim == 2 and dim.shape == (96, 128) and dim.dtype == np.uint16
     assert bright.mean() > 3 * dim.mean() - 200  # offset 100 counts, signal grows with exposure
     assert bright.mean() - 100 > 5 * (dim.mean() - 100)
-    with pytest.raises(ValueError, match="exposure 0 s is outside the allowed range 0.001..10 s"):
+    with pytest.raises(ValueError, match=r"exposure 0 s is outside the allowed range 0\.001\.\.10 s"):
         camera.exposure = 0
     frames = camera.frames
     assert frames >= 2 and camera.shape == (96, 128)

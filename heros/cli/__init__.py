@@ -227,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         sys.stderr.close()  # the reader went away (heros list | head): nothing left to report
         return EXIT_FAILURE
-    except Exception as exc:  # noqa: BLE001 - unexpected: one line unless --debug asks for the traceback
+    except Exception as exc:
         if args is not None and getattr(args, "debug", False):
             raise
         return _fail(f"unexpected {type(exc).__name__}: {exc} (run with --debug for the traceback)", EXIT_FAILURE)

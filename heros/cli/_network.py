@@ -95,8 +95,12 @@ def _settle(observer: HEROObserver, timeout: float) -> None:
         return
     while True:
         count = len(observer.known_objects)
+
+        def changed(known: dict[str, Any], count: int = count) -> bool:
+            return len(known) != count
+
         remaining = deadline - time.monotonic()
-        if remaining <= 0 or not observer.wait_for(lambda known: len(known) != count, min(SETTLE_QUIET, remaining)):
+        if remaining <= 0 or not observer.wait_for(changed, min(SETTLE_QUIET, remaining)):
             return
 
 
@@ -197,10 +201,10 @@ def describe(proxy: RemoteHERO, values: bool) -> str:
         if not group:
             continue
         lines.append(f"  {title}:")
-        for c in group:
-            lines.append(f"    {_signature(c) if isinstance(c, MethodCapability) else c.name}")
-            if c.doc:
-                lines.append(f"        {c.doc.strip().splitlines()[0]}")
+        for member in group:
+            lines.append(f"    {_signature(member) if isinstance(member, MethodCapability) else member.name}")
+            if member.doc:
+                lines.append(f"        {member.doc.strip().splitlines()[0]}")
     return "\n".join(lines)
 
 
@@ -225,7 +229,7 @@ def cmd_call(args: argparse.Namespace) -> int:
                 raise UsageError(f"{args.target}: {exc}; signature: {_signature(cap)}") from None
         progress_cap = proxy._heros_caps.get("progress")
         with Progress(f"{args.target}") as progress, remote_errors(args.target):
-            handler = getattr(proxy, "progress") if progress_cap is not None and progress_cap.flavor == "event" else None
+            handler = proxy.progress if progress_cap is not None and progress_cap.flavor == "event" else None
             if handler is not None:
                 handler.connect(progress.report)
             try:

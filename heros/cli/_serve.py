@@ -148,7 +148,7 @@ def _in_start_order(specs: list[HeroSpec], where: str) -> list[HeroSpec]:
 
 def import_object(path: str) -> Any:
     """The object named ``module:attr`` or ``package.module.attr``."""
-    module, sep, attr = path.partition(":") if ":" in path else path.rpartition(".")
+    module, _, attr = path.partition(":") if ":" in path else path.rpartition(".")
     if not module or not attr:
         raise UsageError(f"{path!r} must name a class as module:Class or package.module.Class")
     try:

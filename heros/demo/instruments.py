@@ -101,7 +101,7 @@ class _Ticker:
             now = time.monotonic()
             try:
                 self._step(hero, now - last)
-            except Exception:  # noqa: BLE001 - a failing step must not end the simulation
+            except Exception:
                 log.exception("simulation step of %s failed", hero._name)
             last = now
             del hero
