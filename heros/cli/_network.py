@@ -139,12 +139,17 @@ def cmd_list(args: argparse.Namespace) -> int:
         observer._destroy_hero()
 
 
+def _number(value: Any) -> str:
+    """``3.0`` as ``3``, ``0.001`` as ``0.001``; anything else as ``str``."""
+    return f"{value:g}" if isinstance(value, (int, float)) and not isinstance(value, bool) else ("" if value is None else str(value))
+
+
 def _limits(extra: dict[str, Any]) -> str:
     parts = []
     if "unit" in extra:
         parts.append(str(extra["unit"]))
     if "min" in extra or "max" in extra:
-        parts.append(f"{extra.get('min', '')}..{extra.get('max', '')}")
+        parts.append(f"{_number(extra.get('min'))}..{_number(extra.get('max'))}")
     if "choices" in extra:
         parts.append("one of " + ", ".join(map(str, extra["choices"])))
     return ", ".join(parts)
@@ -262,7 +267,7 @@ def check_value(cap: Capability, value: Any, target: str) -> None:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         low, high = extra.get("min"), extra.get("max")
         if (low is not None and value < low) or (high is not None and value > high):
-            raise UsageError(f"{target}: {value!r}{unit} is outside the allowed range {low if low is not None else ''}..{high if high is not None else ''}{unit}")
+            raise UsageError(f"{target}: {value!r}{unit} is outside the allowed range {_number(low)}..{_number(high)}{unit}")
 
 
 def cmd_set(args: argparse.Namespace) -> int:
