@@ -9,6 +9,7 @@ members and concurrent calls of one member run concurrently, as on upstream acro
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import json
 import logging
@@ -144,6 +145,26 @@ class LocalHERO(HERO):
         object.__setattr__(self, "_heros_watched", frozenset(c.name for c in self.capabilities if isinstance(c, AttributeCapability)))
         self.liveliness_token = self._declare(z.declare_token(self._session, self._endpoints["health"]))
         log.debug("serving HERO %s with %d capabilities", self._heros_prefix, len(self.capabilities))
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # A subclass usually calls super().__init__() first and then sets up its driver; if that
+        # fails the half-built HERO must not stay on the network until garbage collection.
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is None or getattr(init, "_heros_guarded", False):
+            return
+
+        @functools.wraps(init)
+        def __init__(self: LocalHERO, *args: Any, **kw: Any) -> None:
+            try:
+                init(self, *args, **kw)
+            except BaseException:
+                if not getattr(self, "_hero_destroyed", True):
+                    self._destroy_hero()
+                raise
+
+        __init__._heros_guarded = True  # type: ignore[attr-defined]
+        cls.__init__ = __init__  # type: ignore[method-assign]
 
     # --- the wire side ---------------------------------------------------------------------
 
