@@ -57,7 +57,9 @@ class HEROObserver(HEROPeer):
         alive = {keys.name_from_key(k, realm) for k in z.tokens(self._session, keys.health_key(realm), timeout=timeout)}
         if alive:
             found = self._discover(timeout=timeout)
-            self.known_objects = {name: d for name, d in found.items() if name in alive}
+            with self._changed:  # merge: the token watch may have added HEROs meanwhile
+                self.known_objects = {**self.known_objects, **{name: d for name, d in found.items() if name in alive}}
+                self._changed.notify_all()
 
     def _on_token(self, key: str, alive: bool) -> None:
         """zenoh callback: only hand off."""
