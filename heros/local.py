@@ -199,7 +199,7 @@ class LocalHERO(HERO):
                 z.reply_error(query, data, enc)
                 return
             z.reply(query, f"{self._heros_prefix}/{member}", data, enc)
-        except Exception:  # noqa: BLE001 - e.g. the session closed while we served
+        except Exception:  # e.g. the session closed while we served
             log.debug("could not answer a query for HERO %s", self._name, exc_info=True)
         finally:
             with self._heros_pending_lock:
@@ -308,7 +308,7 @@ class LocalHERO(HERO):
             value = getattr(self, name)
             data, enc = codec.encode(value, store_object(self._realm, self._name))
             publisher.put(data, encoding=enc)
-        except Exception:  # noqa: BLE001 - a publication must never break the write itself
+        except Exception:  # a publication must never break the write itself
             log.warning("HERO %s: could not publish the new value of %r", self._name, name, exc_info=True)
 
     # --- lifecycle -----------------------------------------------------------------------------

@@ -83,7 +83,7 @@ class HEROObserver(HEROPeer):
         for pause in DISCOVERY_RETRY_PAUSES:
             try:
                 descriptor = self._get_object_info(name, timeout=self._timeout).get(name)
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.debug("discovery of %s failed", name, exc_info=True)
             if descriptor is not None or self._hero_destroyed or name in self.known_objects:
                 break
@@ -110,7 +110,7 @@ class HEROObserver(HEROPeer):
         for func in list(callbacks):
             try:
                 func(name)
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.exception("HEROObserver callback %r raised for %r", func, name)
 
     def register_object_added_callback(self, func: Callable[[str], Any]) -> None:
@@ -187,7 +187,7 @@ class EventObserver(HEROPeer):
         for uid, func in list(self._event_callbacks.items()):
             try:
                 func(name, data)
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.exception("EventObserver callback %s (%r) raised", uid, func)
 
     def register_callback(self, func: Callable[[str, Any], Any]) -> str | bool:

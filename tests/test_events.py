@@ -198,7 +198,7 @@ def test_event_observer_over_heroes_in_two_processes(realm, spawn):
             ob.remove_callback_uid(uid)
     with EventObserver("b", "changed", realm=realm) as only_b, RemoteHERO("a", realm=realm) as a, RemoteHERO("b", realm=realm) as b:
         seen = queue.Queue()
-        handler = lambda name, value: seen.put(name)  # noqa: E731
+        handler = lambda name, value: seen.put(name)
         only_b.register_callback(handler)
         a.emit_changed(1)
         b.emit_changed(2)

@@ -48,8 +48,9 @@ def test_a_hero_is_reachable_from_its_own_process_and_stops_with_destroy(realm):
 
 
 def test_a_second_hero_with_a_taken_name_is_warned_about(realm, caplog):
-    with Bare("twin", realm=realm), caplog.at_level(logging.WARNING, logger="heros"):
-        with Bare("twin", realm=realm):
+    with Bare("twin", realm=realm), HEROObserver(realm=realm) as ob:
+        assert ob.wait_for(lambda known: "twin" in known, timeout=10)
+        with caplog.at_level(logging.WARNING, logger="heros"), Bare("twin", realm=realm):
             pass
     assert any("already alive" in r.getMessage() for r in caplog.records)
 
