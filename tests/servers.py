@@ -19,6 +19,7 @@ from heros import LocalHERO, RemoteHERO, event
 from heros.event import reliable
 from heros.inspect import force_remote, local_only
 from heros.meta import Choices, Doc, Range, Unit
+from heros.references import obj_store  # noqa: F401 - the stdin driver evaluates expressions with it
 
 
 class Mode(enum.Enum):
@@ -28,6 +29,10 @@ class Mode(enum.Enum):
 
 class CustomError(Exception):
     """A user-defined exception class."""
+
+
+class LimitError(ValueError):
+    """A user-defined exception with a built-in base."""
 
 
 class Opaque:
@@ -99,6 +104,7 @@ class Device(LocalHERO):
             "key": KeyError("missing"),
             "type": TypeError("wrong type"),
             "custom": CustomError("custom failure"),
+            "limit": LimitError("above the limit"),
             "zero": ZeroDivisionError("division by zero"),
             "exit": SystemExit(3),
             "interrupt": KeyboardInterrupt(),
