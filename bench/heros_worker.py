@@ -74,11 +74,19 @@ def serve(realm: str, count: int) -> None:
 
 
 def connect_cold(realm: str) -> None:
+    attempts = 0
     t0 = time.perf_counter_ns()
-    proxy = RemoteHERO("bench0", realm=realm)
+    while True:  # a fresh session may not know its peers yet; upstream then raises NameError at once
+        attempts += 1
+        try:
+            proxy = RemoteHERO("bench0", realm=realm)
+            break
+        except NameError:
+            if attempts >= 50:
+                raise
     t1 = time.perf_counter_ns()
     assert proxy.add(1, 2) == 3
-    result("connect_cold", {"seconds": (t1 - t0) / 1e9})
+    result("connect_cold", {"seconds": (t1 - t0) / 1e9, "attempts": attempts})
     proxy._destroy_hero()
 
 

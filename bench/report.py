@@ -186,6 +186,12 @@ def render_markdown(data: dict[str, Any]) -> str:
         if misses:
             lines += ["", f"{impl}: {misses} HEROObserver(s) missed running HEROs in their initial snapshot and were "
                       "replaced (their time is not in the figures; see the report)."]
+    for impl in ("ours", "upstream"):
+        failed = results.get(impl, {}).get("connect_cold", {}).get("failed_first_attempts")
+        if failed:
+            lines += ["", f"{impl}: in {failed} of {results[impl]['connect_cold']['n']} new processes the first "
+                      "RemoteHERO() raised NameError (the session did not know its peers yet); the connect time "
+                      "counts from the first attempt to the one that succeeded."]
     for name, err in data.get("errors", {}).items():
         lines += ["", f"**{name} failed**: {err[:500]}"]
     return "\n".join(lines) + "\n"

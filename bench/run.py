@@ -212,9 +212,10 @@ class Bench:
             results = client.collect(p["timeout"], {"server": server, "floor": floor})
             if not p.get("extras", True):
                 return {**results, "_info": info}
-            cold = [self.worker(impl, "heros_worker.py", ["connect_cold", realm], f"{impl}-cold{i}").collect(60)["connect_cold"]["seconds"]
+            runs = [self.worker(impl, "heros_worker.py", ["connect_cold", realm], f"{impl}-cold{i}").collect(60)["connect_cold"]
                     for i in range(p["cold_runs"])]
-            results["connect_cold"] = _seconds_stats(cold)
+            results["connect_cold"] = {**_seconds_stats([r["seconds"] for r in runs]),
+                                       "failed_first_attempts": sum(r["attempts"] > 1 for r in runs)}
         finally:
             server.stop()
             floor.stop()
