@@ -19,7 +19,7 @@ from typing import Any
 from . import _executor, keys
 from . import zenoh as z
 from .event import Subscription
-from .peer import HEROPeer
+from .peer import HEROPeer, remember_descriptor
 from .remote import RemoteHERO
 from .zenoh import ZenohSessionManager
 
@@ -53,13 +53,14 @@ class HEROObserver(HEROPeer):
         self._changed = threading.Condition()
         self._strand = _executor.Strand()
         self._declare(z.declare_liveliness_watch(self._session, keys.health_key(realm), self._on_token, history=True))
-        self._session_manager.settle(realm)
-        alive = {keys.name_from_key(k, realm) for k in z.tokens(self._session, keys.health_key(realm), timeout=timeout)}
+        alive = self._session_manager.settle(realm, lambda: set(z.tokens(self._session, keys.health_key(realm), timeout=timeout)))
         if alive:
             found = self._discover(timeout=timeout)
             with self._changed:  # merge: the token watch may have added HEROs meanwhile
-                self.known_objects = {**self.known_objects, **{name: d for name, d in found.items() if name in alive}}
+                self.known_objects = {**self.known_objects, **found}
                 self._changed.notify_all()
+            for name, descriptor in found.items():
+                remember_descriptor(self._session_manager, realm, name, descriptor)
 
     def _on_token(self, key: str, alive: bool) -> None:
         """zenoh callback: only hand off."""
@@ -105,6 +106,7 @@ class HEROObserver(HEROPeer):
                 known[name] = descriptor
             self.known_objects = known
             self._changed.notify_all()
+        remember_descriptor(self._session_manager, self._realm, name, descriptor)
 
     def _fire(self, callbacks: list[Callable[[str], Any]], name: str) -> None:
         for func in list(callbacks):

@@ -24,7 +24,7 @@ from .zenoh import session_manager as default_session_manager
 if TYPE_CHECKING:
     from .remote import RemoteHERO
 
-__all__ = ["HERO", "HEROPeer", "PeerResolver", "local_hero"]
+__all__ = ["HERO", "HEROPeer", "PeerResolver", "known_descriptor", "local_hero", "remember_descriptor"]
 
 log = logging.getLogger("heros")
 
@@ -59,7 +59,7 @@ class HEROPeer:
 
     def _get_object_info(self, object_name: str, timeout: float = 2.0) -> dict[str, dict[str, Any]]:
         """``{name: descriptor}`` of the HEROs matching ``object_name`` (may be ``*``)."""
-        self._session_manager.settle(self._realm)
+        self._session_manager.settle(self._realm, lambda: set(z.tokens(self._session, keys.health_key(self._realm), timeout=timeout)))
         replies = z.query_all(self._session, keys.discover_selector(self._realm, object_name), timeout=timeout)
         return self._descriptors(replies)
 
@@ -150,6 +150,23 @@ def local_hero(realm: str, name: str) -> Any:
     """The LocalHERO ``name`` of ``realm`` served by this process, or None."""
     ref = _local_heros.get((realm, name))
     return ref() if ref is not None else None
+
+
+# Descriptors that HEROObservers of this process know, so that a RemoteHERO need not ask again.
+_descriptors: dict[tuple[int, str, str], dict[str, Any]] = {}
+
+
+def remember_descriptor(manager: ZenohSessionManager, realm: str, name: str, descriptor: dict[str, Any] | None) -> None:
+    """Record (or, with None, forget) the descriptor of a HERO alive in ``realm``."""
+    if descriptor is None:
+        _descriptors.pop((id(manager), realm, name), None)
+    else:
+        _descriptors[(id(manager), realm, name)] = descriptor
+
+
+def known_descriptor(manager: ZenohSessionManager, realm: str, name: str) -> dict[str, Any] | None:
+    """The descriptor an observer of this process has for that HERO, or None."""
+    return _descriptors.get((id(manager), realm, name))
 
 
 _proxy_cache: collections.OrderedDict[tuple[int, str, str], Any] = collections.OrderedDict()

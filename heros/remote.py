@@ -22,7 +22,7 @@ from . import zenoh as z
 from .capabilities import AttributeCapability, Capability, MethodCapability
 from .event import RemoteEventHandler, Subscription
 from .exceptions import RemoteTimeoutError, RemoteTransportError, exception_from_payload
-from .peer import HERO, store_object
+from .peer import HERO, known_descriptor, store_object
 from .zenoh import ZenohSessionManager
 
 __all__ = ["DEFAULT_TIMEOUT", "RemoteHERO", "RemoteMethod", "RemoteTimeoutError"]
@@ -35,6 +35,9 @@ DEFAULT_TIMEOUT = 10.0
 DISCOVERY_TIMEOUT = 2.0
 
 _display_hooks: list[Callable[[Any], dict[str, Any] | None]] = []
+
+#: Proxy attributes filled from the discovery descriptor when first read.
+_DESCRIPTOR_FIELDS = frozenset({"_proto_version", "_hero_descriptor", "_hero_tags", "_hero_implements", "_hero_extra_metadata"})
 
 
 class RemoteMethod:
@@ -50,23 +53,27 @@ class RemoteMethod:
         self.__signature__ = cap.to_signature()
         self._capability = cap
         self._key = keys.member_key(proxy._realm, proxy._name, cap.name)
+        self._legacy = proxy.__dict__.get("_proto_version", 1.0) <= 0.1  # protocol 0.1: arguments by name
+
+    def _payload(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        return self._capability.call_dict(*args, **kwargs) if self._legacy else [list(args), kwargs]
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.__self__._heros_request(self._key, self.__name__, [list(args), kwargs], None)
+        return self.__self__._heros_request(self._key, self.__name__, self._payload(args, kwargs), None)
 
     def with_timeout(self, seconds: float) -> Callable[..., Any]:
         """This method, waiting at most ``seconds`` for its answer: ``hero.ramp.with_timeout(60)(300)``."""
 
         @functools.wraps(self)
         def call(*args: Any, **kwargs: Any) -> Any:
-            return self.__self__._heros_request(self._key, self.__name__, [list(args), kwargs], seconds)
+            return self.__self__._heros_request(self._key, self.__name__, self._payload(args, kwargs), seconds)
 
         return call
 
     def _send_nowait(self, *args: Any, **kwargs: Any) -> None:
         """Call without waiting for the answer; an error answer is logged."""
         proxy = self.__self__
-        data, encoding = codec.encode([list(args), kwargs], store_object(counted=False))
+        data, encoding = codec.encode(self._payload(args, kwargs), store_object(counted=False))
         where = self.__qualname__
 
         def on_reply(reply: z.Reply) -> None:
@@ -134,36 +141,33 @@ class RemoteHERO(HERO):
         self._timeout = float(timeout)
         self._heros_events: dict[str, RemoteEventHandler] = {}
         try:
-            descriptor, caps = self._heros_lookup(discovery_timeout)
+            caps = self._heros_lookup(discovery_timeout)
         except BaseException:
             self._destroy_hero()
             raise
-        self._heros_apply(descriptor, caps)
+        self._heros_apply(caps)
 
     # --- construction ----------------------------------------------------------------------------
 
-    def _heros_lookup(self, discovery_timeout: float) -> tuple[dict[str, Any], list[Any]]:
-        """Discovery and capabilities, asked at once (one round trip), retried until found."""
+    def _heros_lookup(self, discovery_timeout: float) -> list[Any]:
+        """The capability list: one round trip, repeated while a young session does not see the HERO yet.
+
+        The discovery descriptor (tags, metadata) is fetched only when first read, or taken from a
+        HEROObserver of this process that already knows it.
+        """
+        key = self._endpoints["capabilities"]
         deadline = time.monotonic() + discovery_timeout
-        pause = 0.02
+        pause = 0.005
         while True:
-            remaining = max(deadline - time.monotonic(), 0.05)
-            discover = z.start_query(self._session, keys.discover_selector(self._realm, self._name), timeout=remaining, target_all=True)
-            caps = z.start_query(self._session, self._endpoints["capabilities"], timeout=max(remaining, self._timeout))
-            found = self._descriptors(z.all_replies(discover))
-            if self._name in found:
-                if len(found) > 1:
-                    log.debug("discovery for %r also returned %s", self._name, sorted(found))
-                try:
-                    reply = z.first_reply(caps, self._endpoints["capabilities"])
-                except TimeoutError:
-                    reply = None
-                if reply is None or not reply.ok:
-                    raise RemoteTransportError(f"HERO {self._name!r} (realm {self._realm!r}) did not send its capabilities")
-                cap_list = codec.decode(reply.payload, reply.encoding)
+            try:
+                reply = z.query(self._session, key, timeout=max(self._timeout, discovery_timeout))
+            except TimeoutError:
+                raise RemoteTimeoutError(f"HERO {self._name!r} (realm {self._realm!r}) did not send its capabilities in time") from None
+            if reply is not None:
+                cap_list = codec.decode(reply.payload, reply.encoding) if reply.ok else None
                 if not isinstance(cap_list, list):
-                    raise RemoteTransportError(f"HERO {self._name!r} sent a malformed capability list")
-                return found[self._name], cap_list
+                    raise RemoteTransportError(f"HERO {self._name!r} (realm {self._realm!r}) sent no usable capability list")
+                return cap_list
             if time.monotonic() >= deadline:
                 raise NameError(self._heros_not_found(discovery_timeout))
             time.sleep(min(pause, max(deadline - time.monotonic(), 0)))
@@ -182,17 +186,33 @@ class RemoteHERO(HERO):
             msg += f"; HEROs in this realm: {', '.join(names[:12])}{' …' if len(names) > 12 else ''}"
         return msg
 
-    def _heros_apply(self, descriptor: dict[str, Any], cap_dicts: list[Any]) -> None:
+    def _heros_load_descriptor(self) -> dict[str, Any]:
+        """The discovery descriptor: from an observer of this process, or asked for now."""
+        descriptor = known_descriptor(self._session_manager, self._realm, self._name)
+        if descriptor is None:
+            descriptor = self._get_object_info(self._name, timeout=DISCOVERY_TIMEOUT).get(self._name)
+        if descriptor is None:
+            raise RemoteTransportError(f"HERO {self._name!r} (realm {self._realm!r}) did not answer discovery")
         proto = descriptor.get("proto_version")
-        self._proto_version = float(proto) if isinstance(proto, (int, float)) else 0.1
-        self._hero_descriptor = descriptor
-        self._hero_tags = set(descriptor.get("tags") or ())
-        self._hero_implements = set(descriptor.get("implements") or ())
-        self._hero_extra_metadata = dict(descriptor.get("extra_metadata") or {})
+        d = self.__dict__
+        d["_proto_version"] = float(proto) if isinstance(proto, (int, float)) else 0.1
+        d["_hero_descriptor"] = descriptor
+        d["_hero_tags"] = set(descriptor.get("tags") or ())
+        d["_hero_implements"] = set(descriptor.get("implements") or ())
+        d["_hero_extra_metadata"] = dict(descriptor.get("extra_metadata") or {})
+        return descriptor
+
+    def _heros_apply(self, cap_dicts: list[Any]) -> None:
+        # A protocol 0.1 HERO sends parameters without "kind": read its descriptor to be sure.
+        legacy = any(isinstance(d, dict) and d.get("flavor") == "method" and any(
+            isinstance(p, dict) and "kind" not in p for p in d.get("parameters") or ()) for d in cap_dicts)
+        if legacy:
+            self._heros_load_descriptor()
+        proto = self.__dict__.get("_proto_version", 1.0)
         caps: list[Capability] = []
         for d in cap_dicts:
             try:
-                cap = Capability.from_dict(d, self._proto_version)
+                cap = Capability.from_dict(d, proto)
             except (ValueError, TypeError, KeyError) as exc:
                 log.warning("HERO %s: ignoring a malformed capability: %s", self._name, exc)
                 continue
@@ -204,8 +224,10 @@ class RemoteHERO(HERO):
         self._heros_caps = {c.name: c for c in caps}
 
     def _refresh(self) -> None:
-        """Fetch the HERO's descriptor and capabilities again (after it restarted with other ones)."""
-        self._heros_apply(*self._heros_lookup(DISCOVERY_TIMEOUT))
+        """Fetch the HERO's capabilities (and, when next read, its descriptor) again, after it restarted."""
+        for name in _DESCRIPTOR_FIELDS:
+            self.__dict__.pop(name, None)
+        self._heros_apply(self._heros_lookup(DISCOVERY_TIMEOUT))
 
     # --- remote access ---------------------------------------------------------------------------
 
@@ -243,6 +265,9 @@ class RemoteHERO(HERO):
         self._heros_request(keys.member_key(self._realm, self._name, name), name, value, None, write=True)
 
     def __getattr__(self, name: str) -> Any:
+        if name in _DESCRIPTOR_FIELDS and "_heros_caps" in self.__dict__:
+            self._heros_load_descriptor()
+            return self.__dict__[name]
         caps = self.__dict__.get("_heros_caps")
         if caps is None:
             raise AttributeError(name)
@@ -311,9 +336,12 @@ class RemoteHERO(HERO):
 
     def _heros_summary(self) -> str:
         """A readable text summary: class, tags, attributes, methods with signatures, events."""
-        d = self.__dict__.get("_hero_descriptor", {})
+        try:
+            d = self._hero_descriptor
+        except Exception:  # noqa: BLE001 - a summary without the descriptor is still useful
+            d = {}
         lines = [f"RemoteHERO {self._name!r} (realm {self._realm!r}, class {d.get('class', '?')})"]
-        tags = sorted(t for t in self.__dict__.get("_hero_tags", ()) if not str(t).startswith("_"))
+        tags = sorted(str(t) for t in d.get("tags") or () if not str(t).startswith("_"))
         if tags:
             lines.append("  tags: " + ", ".join(map(str, tags)))
         caps = self.__dict__.get("_remote_capabilities", [])

@@ -125,19 +125,26 @@ class ZenohSessionManager:
         if session is not None:
             _close(session)
 
-    def settle(self, realm: str, seconds: float = SETTLE_SECONDS) -> None:
-        """Wait until the realm's session is ``seconds`` old.
+    def settle(self, realm: str, probe: Callable[[], Any] | None = None, seconds: float = SETTLE_SECONDS) -> Any:
+        """Wait until the realm's session has learnt what its peers declared; returns ``probe()``.
 
         A session that was just opened is connected, but the declarations of its peers (their
         liveliness tokens, queryables) reach it a few milliseconds later; a one-shot snapshot
         such as ``HEROObserver().known_objects`` taken before that would miss running HEROs.
+        While the session is younger than ``seconds``, ``probe`` is repeated until it gives the
+        same non-empty answer twice in a row (or the session is old enough).
         """
         with self._lock:
             opened = self._opened_at.get(realm)
-        if opened is not None:
-            remaining = opened + seconds - time.monotonic()
-            if remaining > 0:
-                time.sleep(remaining)
+        deadline = (opened or 0.0) + seconds
+        previous = None
+        while True:
+            current = probe() if probe is not None else None
+            now = time.monotonic()
+            if now >= deadline or (current and current == previous):
+                return current
+            previous = current
+            time.sleep(min(0.02, deadline - now))
 
     def referrers(self, realm: str) -> int:
         """How many objects currently hold the realm's session."""

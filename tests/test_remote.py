@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -234,4 +235,23 @@ def test_refresh_and_alive(dev):
     dev._refresh()
     assert dev.add(2) == 4
     dev._server.kill()
+    deadline = time.monotonic() + 20  # zenoh notices a killed peer within milliseconds on loopback
+    while dev._is_alive() and time.monotonic() < deadline:
+        time.sleep(0.01)
     assert not dev._is_alive()
+
+
+def test_connect_takes_the_descriptor_lazily_or_from_an_observer(realm, spawn):
+    from heros import HEROObserver
+    from heros.peer import known_descriptor
+    from heros.zenoh import session_manager
+
+    spawn(realm, "Tagged:t")
+    with RemoteHERO("t", realm=realm) as proxy:
+        assert "_hero_descriptor" not in proxy.__dict__  # connecting asked for the capabilities only
+        assert "class-tag" in proxy._hero_tags and proxy._hero_descriptor["class"] == "Tagged"
+    with HEROObserver(realm=realm) as ob:
+        assert ob.wait_for(lambda k: "t" in k, timeout=20)
+        assert known_descriptor(session_manager, realm, "t") is ob.known_objects["t"]
+        with ob.get_object("t") as proxy:
+            assert proxy._hero_descriptor is ob.known_objects["t"]
