@@ -144,8 +144,8 @@ class MethodForm:
             control = default_widgets.control_for(spec)
             control.widget.placeholder = f"{star}{p.name}: {'(1, 2)' if star == '*' else '{' + repr('key') + ': 1}'}"
             return control
-        default = p.default if p.has_default_value() and not p.extra.get("default_repr") else None
-        spec = Spec(p.name, p.type, p.extra, True, default, "parameter")
+        known = p.has_default_value() and not p.extra.get("default_repr")
+        spec = Spec(p.name, p.type, p.extra, True, p.default if known else None, "parameter", has_value=known)
         control = self._ctx.widgets.control_for(spec)
         if p.extra.get("default_repr") and hasattr(control.widget, "placeholder"):
             control.widget.placeholder = f"default: {p.default}"
@@ -210,22 +210,22 @@ class MethodForm:
             self._ctx.bridge.call(self._done, result, time.monotonic() - started)
 
     def _done(self, result: Any, seconds: float) -> None:
-        self.calls += 1
         self.last_result, self.last_error = result, None
         self.button.disabled = False
         self.result.outputs = ()
         if result is not None:
             display_result(self.result, result)
         self._show(f"returned {'None ' if result is None else ''}in {seconds:.3g} s")
+        self.calls += 1
 
     def _failed(self, exc: BaseException, seconds: float) -> None:
-        self.calls += 1
         self.last_result, self.last_error = None, exc
         self.button.disabled = False
         self.result.outputs = ()
         text = f"{self.cap.name} failed after {seconds:.3g} s: {error_text(exc)}"
         self._show(text, error=True)
         self._report(text)
+        self.calls += 1
 
     def _show(self, text: str, *, error: bool = False) -> None:
         self.state.value = f"<span style='color:#b00'>{html.escape(text)}</span>" if error else html.escape(text)
@@ -350,7 +350,8 @@ class Panel:
         if attrs:
             children.append(_section("Attributes"))
         for cap in attrs:
-            spec = Spec(cap.name, cap.type, cap.extra, cap.writable, _value_or_none(values.get(cap.name)), "attribute")
+            value = values.get(cap.name)
+            spec = Spec(cap.name, cap.type, cap.extra, cap.writable, _value_or_none(value), "attribute", has_value=cap.name in values)
             control = self._ctx.widgets.control_for(spec)
             binding = AttributeBinding(
                 proxy, cap.name, control, bridge=self._ctx.bridge, submit=self._ctx.submit, report=self.report,

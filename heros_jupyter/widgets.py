@@ -73,6 +73,8 @@ class Spec:
         The current value (attributes) or the default (parameters); None if unknown.
     role
         ``"attribute"`` or ``"parameter"``.
+    has_value
+        Whether ``value`` is known (a parameter's default may be None; a required one has none).
     """
 
     name: str
@@ -81,6 +83,7 @@ class Spec:
     writable: bool = True
     value: Any = None
     role: str = "attribute"
+    has_value: bool = False
 
     @property
     def base_type(self) -> str:
@@ -260,7 +263,8 @@ def widget_from_literal(spec: Spec) -> Control | None:
     """list/dict/tuple/set: a Text holding the repr, parsed with ``ast.literal_eval`` on commit."""
     if spec.base_type not in LITERAL_TYPES:
         return None
-    widget = w.Text(value="" if spec.value is None else repr(spec.value), continuous_update=False)
+    text = repr(spec.value) if spec.value is not None or spec.has_value else ""
+    widget = w.Text(value=text, continuous_update=False)
     return Control(widget, to_widget=repr, from_widget=lambda text: _parse_literal(text, spec.name))
 
 
@@ -275,7 +279,7 @@ def _any_from_text(text: str) -> Any:
 def widget_from_unknown(spec: Spec) -> Control:
     """Last rung: parameters get a Text read as a literal (or as text); attributes a read-only repr."""
     if spec.role == "parameter":
-        value = "" if spec.value is None else repr(spec.value)
+        value = repr(spec.value) if spec.value is not None or spec.has_value else ""
         widget = w.Text(value=value, placeholder="a Python literal, or text", continuous_update=False)
         return Control(widget, to_widget=repr, from_widget=_any_from_text)
     return _label(spec)
