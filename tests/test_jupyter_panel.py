@@ -11,11 +11,13 @@ from typing import Any
 
 import ipywidgets as w
 import pytest
+from jupyter_helpers import on_loop, wait_until
 
 from heros import RemoteHERO
 from heros_jupyter._bridge import LoopBridge
 from heros_jupyter.panel import Panel, PanelContext
-from jupyter_fixtures import jspawn, loop, on_loop, wait_until  # noqa: F401 - fixtures
+
+pytest_plugins = ["jupyter_fixtures"]
 
 
 class ManualPool:

@@ -86,7 +86,7 @@ def test_list_and_dict_are_literal_texts() -> None:
     c.widget.value = "[3, 4, 5]"
     assert c.read() == [3, 4, 5]
     c.widget.value = "[3, oops"
-    with pytest.raises(ValueError, match="items: .* is not a Python literal"):
+    with pytest.raises(ValueError, match=r"items: .* is not a Python literal"):
         c.read()
 
 
