@@ -1,6 +1,7 @@
 """Fixtures for the Jupyter tests: HERO processes, a recording comm, a loop thread, nbclient kernels, JupyterLab + Chromium.
 
-Test modules import what they use (``from jupyter_fixtures import jspawn, kernel``); the session
+Test modules load them with ``pytest_plugins = ["jupyter_fixtures"]``; helpers live in
+``jupyter_helpers``. The session
 hub and ``realm`` come from ``conftest.py``. zenoh stays on loopback: kernels and the Jupyter
 server inherit ``HEROS_ZENOH_CONFIG`` from this process's environment.
 """
@@ -27,7 +28,6 @@ from conftest import ROOT, TESTS, HeroProcess, free_port
 from jupyter_helpers import Kernel, RecordingComm
 
 NOTEBOOKS = ROOT / "notebooks"
-ARTIFACTS = ROOT / "test-artifacts"
 
 
 @pytest.fixture

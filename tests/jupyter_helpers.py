@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
