@@ -7,7 +7,6 @@ import threading
 import time
 from typing import Any
 
-import pytest
 from jupyter_helpers import ARTIFACTS, on_loop, wait_until
 
 from heros import RemoteHERO
