@@ -10,11 +10,11 @@ from __future__ import annotations
 from importlib import metadata as _metadata
 
 from .event import event
-from .exceptions import HEROSError, RemoteHEROError, RemoteTransportError
+from .exceptions import HEROSError, RemoteHEROError, RemoteTimeoutError, RemoteTransportError
 from .local import LocalHERO
 from .observer import EventObserver, HEROObserver
 from .peer import HEROPeer
-from .remote import RemoteHERO, RemoteTimeoutError
+from .remote import RemoteHERO
 from . import helper  # noqa: F401 - upstream documents ``heros.helper.generate_multicast_address``
 
 try:

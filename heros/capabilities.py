@@ -285,11 +285,13 @@ def _class_hints(cls: type) -> dict[str, Any]:
         module = sys.modules.get(klass.__module__)
         globalns = dict(vars(module)) if module else {}
         for name, ann in inspect.get_annotations(klass).items():
-            if isinstance(ann, str):
+            for _ in range(2):  # a quoted annotation under `from __future__ import annotations` is text twice
+                if not isinstance(ann, str):
+                    break
                 try:
                     ann = eval(ann, globalns, dict(vars(klass)))  # noqa: S307 - what typing.get_type_hints does
                 except Exception:  # noqa: BLE001 - an unresolvable forward reference stays text
-                    pass
+                    break
             out[name] = ann
     return {name: out.get(name, ann) for name, ann in raw.items()}
 

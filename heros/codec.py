@@ -26,7 +26,7 @@ from typing import Any, Protocol
 import msgpack
 import numpy as np
 
-from .exceptions import HEROSError, exception_from_payload, error_payload
+from .exceptions import CodecError, HEROSError, error_payload, exception_from_payload
 
 __all__ = [
     "ENCODING",
@@ -70,10 +70,6 @@ EXT_TIME = 16
 EXT_TIMEDELTA = 17  # [days, seconds, microseconds]
 
 _MAX_DEPTH = 512  # nesting depth accepted on decode (msgpack raises StackError beyond its own limit)
-
-
-class CodecError(HEROSError, ValueError):
-    """A value cannot be encoded, or a payload cannot be decoded."""
 
 
 class Resolver(Protocol):
@@ -130,6 +126,8 @@ def _default(ctx: EncodeContext) -> Callable[[Any], Any]:
             ctx.buffers.append((obj, offset))
             ctx.oob_size = offset + -(-obj.nbytes // _ALIGN) * _ALIGN
             return msgpack.ExtType(EXT_NDARRAY, pack([descr, shape, offset], ctx))
+        if isinstance(obj, (np.str_, np.bytes_)):  # variable-size scalars travel as plain str/bytes
+            return obj.item()
         if isinstance(obj, np.generic):
             return msgpack.ExtType(EXT_NPSCALAR, pack([_descr(obj.dtype), obj.tobytes()], ctx))
         encode_ref = getattr(t, "_heros_encode", None)

@@ -337,3 +337,8 @@ class RemoteEventHandler:
 
     def __repr__(self) -> str:
         return f"<remote event {self.instance._realm}/{self.instance._name}.{self.__name__}>"
+
+
+# ``heros.event`` is this function once ``heros`` is imported (upstream's layout too), so let
+# ``heros.event.reliable`` work either way.
+event.reliable = reliable  # type: ignore[attr-defined]

@@ -8,15 +8,18 @@ as a class that is both: ``except ValueError`` and ``except RemoteHEROError`` bo
 from __future__ import annotations
 
 import builtins
+import sys
 import traceback
 from typing import Any
 
 __all__ = [
     "ERROR_MARKER",
+    "CodecError",
     "ConfigError",
     "HEROSError",
     "ReferenceExpiredError",
     "RemoteHEROError",
+    "RemoteTimeoutError",
     "RemoteTransportError",
     "error_payload",
     "exception_from_payload",
@@ -34,12 +37,20 @@ class RemoteTransportError(HEROSError):
     """A remote HERO could not be reached, or did not answer in time."""
 
 
+class RemoteTimeoutError(RemoteTransportError, TimeoutError):
+    """A remote HERO did not answer in time (the call may still be running there)."""
+
+
 class ConfigError(HEROSError, ValueError):
     """The zenoh configuration given to HEROS is not valid."""
 
 
 class ReferenceExpiredError(HEROSError, LookupError):
     """An object reference sent back to its issuer is unknown there or has expired."""
+
+
+class CodecError(HEROSError, ValueError):
+    """A value cannot be encoded, or a payload cannot be decoded."""
 
 
 class RemoteHEROError(HEROSError):
@@ -130,19 +141,19 @@ _NOT_MAPPED = (RemoteHEROError, KeyboardInterrupt, SystemExit, GeneratorExit)
 
 
 def _error_class(remote_type: str | None, remote_module: str | None) -> type[RemoteHEROError]:
-    """A class that is both RemoteHEROError and, for built-in exceptions, that built-in."""
-    if not remote_type or remote_module not in (None, "builtins"):
+    """A class that is both RemoteHEROError and, for built-in and HEROS exceptions, that class."""
+    if not remote_type or remote_module not in (None, "builtins", __name__):
         return RemoteHEROError
-    cls = _error_classes.get(remote_type)
+    cls = _error_classes.get(f"{remote_module}.{remote_type}")
     if cls is None:
-        base = getattr(builtins, remote_type, None)
+        base = getattr(builtins if remote_module in (None, "builtins") else sys.modules[__name__], remote_type, None)
         cls = RemoteHEROError
         if isinstance(base, type) and issubclass(base, BaseException) and not issubclass(base, _NOT_MAPPED):
             try:
                 cls = type(f"Remote{remote_type}", (RemoteHEROError, base), {"__module__": __name__})
             except TypeError:  # incompatible instance layout
                 cls = RemoteHEROError
-        _error_classes[remote_type] = cls
+        _error_classes[f"{remote_module}.{remote_type}"] = cls
     return cls
 
 

@@ -50,6 +50,7 @@ class HEROObserver(HEROPeer):
         self._changed = threading.Condition()
         self._strand = _executor.Strand()
         self._declare(z.declare_liveliness_watch(self._session, keys.health_key(realm), self._on_token))
+        self._session_manager.settle(realm)
         alive = {keys.name_from_key(k, realm) for k in z.tokens(self._session, keys.health_key(realm), timeout=timeout)}
         if alive:
             found = self._discover(timeout=timeout)

@@ -59,6 +59,7 @@ class HEROPeer:
 
     def _get_object_info(self, object_name: str, timeout: float = 2.0) -> dict[str, dict[str, Any]]:
         """``{name: descriptor}`` of the HEROs matching ``object_name`` (may be ``*``)."""
+        self._session_manager.settle(self._realm)
         replies = z.query_all(self._session, keys.discover_selector(self._realm, object_name), timeout=timeout)
         return self._descriptors(replies)
 

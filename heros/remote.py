@@ -21,7 +21,7 @@ from . import codec, keys
 from . import zenoh as z
 from .capabilities import AttributeCapability, Capability, MethodCapability
 from .event import RemoteEventHandler, Subscription
-from .exceptions import RemoteTransportError, exception_from_payload
+from .exceptions import RemoteTimeoutError, RemoteTransportError, exception_from_payload
 from .peer import HERO, store_object
 from .zenoh import ZenohSessionManager
 
@@ -35,10 +35,6 @@ DEFAULT_TIMEOUT = 10.0
 DISCOVERY_TIMEOUT = 2.0
 
 _display_hooks: list[Callable[[Any], dict[str, Any] | None]] = []
-
-
-class RemoteTimeoutError(RemoteTransportError, TimeoutError):
-    """A remote HERO did not answer in time (the call may still be running there)."""
 
 
 class RemoteMethod:

@@ -44,6 +44,9 @@ log = logging.getLogger("heros.zenoh")
 
 _TRUE = ("1", "true", "yes", "on")
 
+#: How old a session must be before a one-shot discovery snapshot is taken (see ``settle``).
+SETTLE_SECONDS = 0.3
+
 
 def _build_config(realm: str, overrides: dict[str, Any]) -> zenoh.Config:
     text = os.environ.get("HEROS_ZENOH_CONFIG")
@@ -107,6 +110,20 @@ class ZenohSessionManager:
             self._opened_at.pop(realm, None)
         if session is not None:
             _close(session)
+
+    def settle(self, realm: str, seconds: float = SETTLE_SECONDS) -> None:
+        """Wait until the realm's session is ``seconds`` old.
+
+        A session that was just opened is connected, but the declarations of its peers (their
+        liveliness tokens, queryables) reach it a few milliseconds later; a one-shot snapshot
+        such as ``HEROObserver().known_objects`` taken before that would miss running HEROs.
+        """
+        with self._lock:
+            opened = self._opened_at.get(realm)
+        if opened is not None:
+            remaining = opened + seconds - time.monotonic()
+            if remaining > 0:
+                time.sleep(remaining)
 
     def referrers(self, realm: str) -> int:
         """How many objects currently hold the realm's session."""

@@ -19,6 +19,7 @@ from heros import LocalHERO, RemoteHERO, event
 from heros.event import reliable
 from heros.inspect import force_remote, local_only
 from heros.meta import Choices, Doc, Range, Unit
+from heros.references import obj_store
 
 
 class Mode(enum.Enum):
@@ -119,6 +120,9 @@ class Device(LocalHERO):
     def peak_concurrency(self) -> int:
         return self.max_in_flight
 
+    def in_flight(self) -> int:
+        return self.calls_in_flight
+
     def make_opaque(self, value: int) -> Opaque:
         return Opaque(value)
 
@@ -203,6 +207,29 @@ class Serial(LocalHERO):
         return self.peak
 
 
+class Tagged(LocalHERO):
+    """Metadata from class attributes (tuples, as upstream's own example writes them)."""
+
+    _hero_tags = ("class-tag",)
+    _hero_implements = ("heros.demo.Thermometer",)
+    _hero_extra_metadata = {"vendor": "ACME"}
+
+    def __init__(self, name: str, **kwargs: Any) -> None:
+        super().__init__(name, tags=["ctor-tag"], implements=["iface"], extra_metadata={"serial": "42"}, **kwargs)
+
+    def ping(self) -> str:
+        return "pong"
+
+
+class Small(LocalHERO):
+    """Accepts only small requests."""
+
+    _hero_max_request_bytes = 1000
+
+    def length(self, data: bytes) -> int:
+        return len(data)
+
+
 class Hub(LocalHERO):
     """Works with other HEROs handed to it."""
 
@@ -248,7 +275,7 @@ class Recorder(LocalHERO):
         return list(self.records)
 
 
-CLASSES = {cls.__name__: cls for cls in (Device, Serial, Hub, Recorder)}
+CLASSES = {cls.__name__: cls for cls in (Device, Serial, Hub, Recorder, Tagged, Small)}
 
 
 def _parse(spec: str) -> tuple[type, str, dict[str, Any]]:

@@ -1,0 +1,103 @@
+"""HEROObserver and discovery: HEROs already running, joins, graceful stops and killed processes."""
+
+from __future__ import annotations
+
+import queue
+import signal
+
+import pytest
+
+from heros import HEROObserver, RemoteHERO
+from heros.peer import HEROPeer
+
+OBSERVE_ONCE = """
+import sys
+from heros import HEROObserver
+ob = HEROObserver(realm=sys.argv[1] if len(sys.argv) > 1 else {realm!r})
+print(sorted(ob.known_objects))
+"""
+
+
+def test_a_new_observer_sees_heroes_already_running_every_time(realm, spawn, run_script):
+    spawn(realm, "Device:a", "Device:b")
+    spawn(realm, "Hub:c")
+    for _ in range(5):  # each a brand-new process with a brand-new session
+        result = run_script(OBSERVE_ONCE.format(realm=realm), timeout=60)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip() == "['a', 'b', 'c']"
+
+
+def test_descriptors_carry_upstream_fields(realm, spawn):
+    spawn(realm, "Tagged:t")
+    with HEROObserver(realm=realm) as ob:
+        d = ob.known_objects["t"]
+        assert d["name"] == "t" and d["class"] == "Tagged" and d["proto_version"] == 1.0
+        assert "class-tag" in d["tags"] and "iface" in d["implements"]
+        assert isinstance(d["tags"], set) and isinstance(d["extra_metadata"], dict)
+
+
+def test_joins_and_graceful_leaves_fire_callbacks(realm, spawn):
+    with HEROObserver(realm=realm) as ob:
+        added, removed = queue.Queue(), queue.Queue()
+        ob.register_object_added_callback(added.put)
+        ob.register_object_removed_callback(removed.put)
+        for round_ in range(3):
+            server = spawn(realm, f"Device:dev{round_}")
+            assert added.get(timeout=20) == f"dev{round_}"
+            assert f"dev{round_}" in ob.known_objects
+            assert server.stop() == 0
+            assert removed.get(timeout=20) == f"dev{round_}"
+            assert f"dev{round_}" not in ob.known_objects
+
+
+def test_killed_processes_are_removed_every_time(realm, spawn):
+    with HEROObserver(realm=realm) as ob:
+        removed = queue.Queue()
+        ob.register_object_removed_callback(removed.put)
+        for round_ in range(5):
+            server = spawn(realm, "Device:victim", "Hub:bystander")
+            assert ob.wait_for(lambda k: {"victim", "bystander"} <= set(k), timeout=20)
+            server.proc.send_signal(signal.SIGKILL)
+            assert {removed.get(timeout=20), removed.get(timeout=20)} == {"victim", "bystander"}, f"round {round_}"
+            assert not ob.known_objects
+
+
+def test_both_heroes_of_a_process_are_removed_on_graceful_stop(realm, spawn):
+    # upstream kept one of them forever (its token went before its discovery queryable)
+    with HEROObserver(realm=realm) as ob:
+        for _ in range(3):
+            server = spawn(realm, "Device:x", "Device:y")
+            assert ob.wait_for(lambda k: {"x", "y"} <= set(k), timeout=20)
+            server.stop()
+            assert ob.wait_for(lambda k: not k, timeout=20), ob.known_objects
+
+
+def test_get_object_and_unknown_names(realm, spawn):
+    spawn(realm, "Device:dev")
+    with HEROObserver(realm=realm) as ob:
+        with ob.get_object("dev") as proxy:
+            assert isinstance(proxy, RemoteHERO) and proxy.add(1) == 3
+        with pytest.raises(AttributeError, match="not known"):
+            ob.get_object("nope")
+
+
+def test_a_destroyed_observer_stops_calling_back(realm, spawn):
+    ob = HEROObserver(realm=realm)
+    calls = []
+    ob.register_object_added_callback(calls.append)
+    assert ob.remove_object_added_callback(calls.append) is True
+    assert ob.remove_object_added_callback(calls.append) is False
+    ob.register_object_added_callback(calls.append)
+    ob._destroy_hero()
+    watcher = HEROObserver(realm=realm)
+    spawn(realm, "Device:late")
+    assert watcher.wait_for(lambda k: "late" in k, timeout=20)
+    watcher._destroy_hero()
+    assert calls == []
+
+
+def test_discover_returns_every_descriptor(realm, spawn):
+    spawn(realm, *(f"Device:d{i}" for i in range(6)))
+    with HEROPeer(realm) as peer:
+        found = peer._discover()
+    assert sorted(found) == [f"d{i}" for i in range(6)]

@@ -1,0 +1,162 @@
+"""Serving: concurrency, one-at-a-time HEROs, and bad input from peers (a live HERO keeps serving)."""
+
+from __future__ import annotations
+
+import threading
+
+import msgpack
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from heros import RemoteHERO, codec
+from heros import zenoh as z
+from heros.exceptions import RemoteHEROError
+from heros.keys import member_key
+
+
+@pytest.fixture
+def served(realm, spawn):
+    server = spawn(realm, "Device:dev", "Serial:serial", "Small:small")
+    with RemoteHERO("dev", realm=realm) as dev:
+        yield realm, server, dev
+
+
+def raw(realm: str, member: str, payload: bytes | None, encoding: str | None = "application/msgpack", hero: str = "dev"):
+    """Send a hand-made query; returns (ok, decoded value or error)."""
+    from heros.zenoh import session_manager
+
+    holder = object()
+    session = session_manager.request_session(holder, realm)
+    try:
+        reply = z.query(session, member_key(realm, hero, member), payload, encoding, timeout=10)
+    finally:
+        session_manager.release_session(holder)
+    assert reply is not None, f"no answer to {member}"
+    return reply.ok, codec.decode(reply.payload, reply.encoding)
+
+
+def parallel(n, func):
+    results, threads = [], [threading.Thread(target=lambda: results.append(func())) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    return results
+
+
+def test_concurrent_calls_of_one_method_run_concurrently(served):
+    _, _, dev = served
+    assert parallel(4, lambda: dev.sleep(0.5)) == [0.5] * 4
+    assert dev.peak_concurrency() >= 2  # upstream ran them strictly one after another
+
+
+def test_other_members_answer_while_a_slow_method_runs(served):
+    _, _, dev = served
+    done = threading.Event()
+    t = threading.Thread(target=lambda: (dev.sleep(3), done.set()))
+    t.start()
+    for _ in range(500):
+        if dev.in_flight() == 1:
+            break
+    assert dev.in_flight() == 1
+    assert dev.add(1) == 3 and dev.counter == 0
+    assert not done.is_set()  # answered while the slow call was still running
+    t.join(30)
+    assert done.is_set()
+
+
+def test_a_serial_hero_runs_one_request_at_a_time_in_order(served):
+    realm, _, _ = served
+    with RemoteHERO("serial", realm=realm) as serial:
+        assert parallel(4, lambda: serial.sleep(0.1)) == [0.1] * 4
+        assert serial.peak_concurrency() == 1
+
+
+@pytest.mark.parametrize(
+    "payload, match",
+    [
+        (b"\xc1\xc1\xc1", "malformed msgpack"),
+        (msgpack.packb([1, 2, 3]), r"must be \[args list, kwargs map\]"),
+        (msgpack.packb("just a string"), r"must be \[args list, kwargs map\]"),
+        (msgpack.packb([[1], {1: 2}]), r"must be \[args list, kwargs map\]"),
+        (msgpack.packb([[], {}]), "missing 1 required positional argument"),
+        (msgpack.packb([[1, 2, 3, 4], {}]), "takes from 2 to 3 positional arguments"),
+        (b"\x91" * 200_000 + b"\x90", "malformed msgpack"),
+        (msgpack.packb(msgpack.ExtType(codec.EXT_NDARRAY, b"\x00")), "malformed"),
+    ],
+)
+def test_malformed_calls_get_an_error_reply_and_the_hero_keeps_serving(served, payload, match):
+    realm, _, dev = served
+    ok, err = raw(realm, "add", payload)
+    assert not ok and isinstance(err, RemoteHEROError)
+    assert err.message and __import__("re").search(match, str(err)), str(err)
+    assert dev.add(1) == 3
+
+
+def test_unknown_members_and_empty_payloads(served):
+    realm, _, _ = served
+    ok, err = raw(realm, "nonexistent", None, None)
+    assert not ok and "has no member 'nonexistent'" in err.message and isinstance(err, AttributeError)
+    ok, err = raw(realm, "add", None, None)
+    assert not ok and "carried no [args, kwargs] payload" in err.message
+    ok, err = raw(realm, "changed", None, None)
+    assert not ok and "is an event" in err.message
+    ok, err = raw(realm, "add", b"\x90", "text/plain")
+    assert not ok and "cannot decode payloads of encoding 'text/plain'" in err.message
+
+
+def test_protocol_01_map_payloads_still_work(served):
+    realm, _, _ = served
+    assert raw(realm, "add", msgpack.packb({"a": 1, "b": 4})) == (True, 5)
+
+
+def test_oversized_requests_are_refused_naming_the_limit(served):
+    realm, _, _ = served
+    with RemoteHERO("small", realm=realm) as small:
+        assert small.length(b"x" * 100) == 100
+        with pytest.raises(ValueError, match=r"carries \d+ bytes, more than this HERO accepts \(1000"):
+            small.length(b"x" * 5000)
+        assert small.length(b"ok") == 2
+
+
+def test_a_payload_naming_too_many_heroes_is_refused(served):
+    realm, _, dev = served
+    refs = [msgpack.ExtType(codec.EXT_HERO_REF, msgpack.packb([realm, f"ghost{i}"])) for i in range(40)]
+    ok, err = raw(realm, "echo", msgpack.packb([[refs], {}]))
+    assert not ok and ("may name at most 16" in err.message or "not found" in err.message)
+    assert dev.add(1) == 3
+
+
+def test_malformed_references_are_refused(served):
+    realm, _, dev = served
+    for ext in (msgpack.ExtType(codec.EXT_HERO_REF, msgpack.packb([realm, "a/b"])),
+                msgpack.ExtType(codec.EXT_HERO_REF, msgpack.packb([[1], 2])),
+                msgpack.ExtType(codec.EXT_OBJECT_BACK, msgpack.packb([1, 2, 3]))):
+        ok, err = raw(realm, "echo", msgpack.packb([[ext], {}]))
+        assert not ok, err
+    assert dev.add(1) == 3
+
+
+values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.floats() | st.text(max_size=20) | st.binary(max_size=20),
+    lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=4) | st.integers(0, 99), c, max_size=4),
+    max_leaves=12,
+)
+members = st.sampled_from(["add", "echo", "signature_zoo", "counter", "label", "setpoint", "temperature", "fail", "nope", "_discover", "_release"])
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(member=members, body=st.one_of(values.map(msgpack.packb), st.binary(max_size=64)))
+def test_fuzzed_requests_always_get_an_answer_and_never_break_the_hero(served, member, body):
+    realm, _, _ = served
+    ok, value = raw(realm, member, body)
+    if not ok:
+        assert isinstance(value, RemoteHEROError) and value.remote_type
+
+
+def test_the_hero_survives_the_fuzzing(served):
+    realm, server, dev = served
+    for body in (b"", b"\xff" * 100, msgpack.packb([[None] * 50, {"x": [1] * 100}])):
+        raw(realm, "signature_zoo", body)
+    assert dev.add(2) == 4 and server.proc.poll() is None

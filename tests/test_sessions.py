@@ -1,0 +1,144 @@
+"""Sessions and configuration: one session per realm counted by identity, env variables, prompt exit."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+import zenoh
+
+from heros import RemoteHERO
+from heros.exceptions import ConfigError
+from heros.helper import generate_multicast_address
+from heros.zenoh import ZenohSessionManager, _build_config, session_manager
+
+
+def test_one_session_per_realm_counted_by_identity(realm, spawn):
+    spawn(realm, "Device:dev")
+    a = RemoteHERO("dev", realm=realm)
+    b = RemoteHERO("dev", realm=realm)
+    assert a == b and a._session is b._session
+    assert session_manager.referrers(realm) == 2
+    a._destroy_hero()
+    assert session_manager.referrers(realm) == 1
+    assert b.add(1) == 3
+    a._destroy_hero()  # idempotent
+    b._destroy_hero()
+    assert session_manager.referrers(realm) == 0
+    assert realm not in session_manager._sessions  # closed with its last referrer
+
+
+def test_a_failed_lookup_releases_its_session(realm):
+    with pytest.raises(NameError):
+        RemoteHERO("ghost", realm=realm, discovery_timeout=0.2)
+    assert session_manager.referrers(realm) == 0
+    assert realm not in session_manager._sessions
+
+
+def test_a_garbage_collected_proxy_releases_its_session(realm, spawn):
+    spawn(realm, "Device:dev")
+    proxy = RemoteHERO("dev", realm=realm)
+    assert session_manager.referrers(realm) == 1
+    del proxy
+    import gc
+
+    gc.collect()
+    assert session_manager.referrers(realm) == 0
+
+
+def test_separate_managers_have_separate_sessions(realm, spawn):
+    spawn(realm, "Device:dev")
+    manager = ZenohSessionManager()
+    with RemoteHERO("dev", realm=realm, session_manager=manager) as p, RemoteHERO("dev", realm=realm) as q:
+        assert p._session is not q._session and p.add(1) == q.add(1) == 3
+    manager.force_close()
+
+
+def test_config_precedence(monkeypatch):
+    monkeypatch.setenv("HEROS_ZENOH_CONFIG", '{mode: "peer", scouting: {multicast: {enabled: false}}, listen: {endpoints: ["tcp/127.0.0.1:0"]}}')
+    monkeypatch.setenv("HEROS_SEP_MULTICAST", "true")
+    config = _build_config("lab", {"scouting/multicast/enabled": True, "scouting/gossip/enabled": False})
+    assert json.loads(config.get_json("scouting/multicast/address")) == f"{generate_multicast_address('lab')}:7446"
+    assert json.loads(config.get_json("scouting/multicast/enabled")) is True  # update_config wins over the env
+    assert json.loads(config.get_json("listen/endpoints")) == ["tcp/127.0.0.1:0"]
+    default_realm = _build_config("heros", {})
+    assert json.loads(default_realm.get_json("scouting/multicast/address")) != f"{generate_multicast_address('heros')}:7446"
+    monkeypatch.setenv("HEROS_SEP_MULTICAST", "0")
+    assert json.loads(_build_config("lab", {}).get_json("scouting/multicast/address")) == json.loads(
+        zenoh.Config().get_json("scouting/multicast/address"))
+
+
+def test_update_config_applies_to_new_sessions():
+    manager = ZenohSessionManager()
+    manager.update_config({"scouting/gossip/enabled": True})
+    assert manager._config_dict == {"scouting/gossip/enabled": True}
+
+
+def test_malformed_config_raises_a_clear_error(monkeypatch):
+    monkeypatch.setenv("HEROS_ZENOH_CONFIG", "{mode: ")
+    with pytest.raises(ConfigError, match="HEROS_ZENOH_CONFIG is not a valid zenoh JSON5 configuration"):
+        ZenohSessionManager().request_session(object(), "x")
+    monkeypatch.setenv("HEROS_ZENOH_CONFIG", '{"mode": "teleport"}')
+    with pytest.raises(ConfigError):
+        ZenohSessionManager().request_session(object(), "x")
+
+
+def test_malformed_config_in_a_script_names_the_variable(run_script):
+    result = run_script("from heros import RemoteHERO\nRemoteHERO('x')\n", env={"HEROS_ZENOH_CONFIG": "{not json"})
+    assert result.returncode == 1
+    assert "ConfigError: HEROS_ZENOH_CONFIG is not a valid zenoh JSON5 configuration" in result.stderr
+
+
+def test_import_installs_no_logging_handler_and_heros_log_sets_the_level(run_script):
+    code = (
+        "import logging, heros\n"
+        "print(len(logging.getLogger().handlers), logging.getLogger().level, len(logging.getLogger('heros').handlers),"
+        " logging.getLogger('heros').level)\n"
+    )
+    quiet = run_script(code, env={"HEROS_LOG": ""})
+    assert quiet.stdout.split() == ["0", "30", "0", "0"]
+    loud = run_script(code, env={"HEROS_LOG": "debug"})
+    assert loud.stdout.split() == ["0", "30", "1", "10"]
+    bad = run_script(code, env={"HEROS_LOG": "chatty"})
+    assert "HEROS_LOG='CHATTY' is not a log level" in bad.stderr
+
+
+FORGETFUL = """
+import sys
+from heros import RemoteHERO, HEROObserver, EventObserver
+proxy = RemoteHERO("dev", realm=sys.argv[1] if len(sys.argv) > 1 else {realm!r})
+proxy.changed.connect(print)
+proxy._watch_attribute("counter", print)
+ob = HEROObserver(realm={realm!r})
+ev = EventObserver("*", "changed", realm={realm!r})
+print(proxy.add(1))
+# no close, no destroy: the interpreter must still exit promptly
+"""
+
+
+def test_a_script_that_forgets_to_close_exits_promptly(realm, spawn, run_script):
+    spawn(realm, "Device:dev")
+    result = run_script(FORGETFUL.format(realm=realm), timeout=20)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "3"
+
+
+def test_a_hero_script_that_forgets_to_close_exits_promptly(realm, run_script):
+    code = (
+        "from heros import LocalHERO, event\n"
+        "class H(LocalHERO):\n"
+        "    x: int = 1\n"
+        "    @event\n"
+        "    def e(self): return 1\n"
+        f"h = H('h', realm={realm!r})\n"
+        "h.e(); h.x = 2\n"
+        "print('served')\n"
+    )
+    result = run_script(code, timeout=20)
+    assert result.returncode == 0 and result.stdout.strip() == "served", result.stderr
+
+
+def test_env_is_what_subprocesses_get():
+    assert "tcp/127.0.0.1" in os.environ["HEROS_ZENOH_CONFIG"]
+    assert json.loads(os.environ["HEROS_ZENOH_CONFIG"])["scouting"]["multicast"]["enabled"] is False
