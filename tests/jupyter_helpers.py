@@ -16,6 +16,14 @@ WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 
 
+def ipython_shell() -> Any:
+    """The process's IPython shell for kernel-less tests (IPython's test shell; ``Output`` widgets format with it)."""
+    from IPython.testing import globalipapp
+
+    globalipapp.start_ipython()
+    return globalipapp.get_ipython()
+
+
 def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
     """Poll ``predicate`` until it returns something true; fail the test after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout

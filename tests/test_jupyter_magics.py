@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from IPython.core.completer import provisionalcompleter
 from IPython.core.error import UsageError
-from IPython.testing import globalipapp
-from jupyter_helpers import wait_until
+from jupyter_helpers import ipython_shell, wait_until
 from traitlets import TraitError
 
 from heros import RemoteHERO
@@ -22,7 +22,7 @@ pytest_plugins = ["jupyter_fixtures"]
 @pytest.fixture
 def ip(realm: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """A shell with the extension loaded; HerosMagics.realm defaults to this test's realm."""
-    shell = get_ipython()
+    shell = ipython_shell()
     monkeypatch.setenv("HEROS_REALM", realm)
     shell.run_line_magic("load_ext", "heros_jupyter")
     yield shell
@@ -32,20 +32,22 @@ def ip(realm: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     shell.config.pop("HerosMagics", None)  # what %config wrote
 
 
-def get_ipython() -> Any:
-    """The test shell (``globalipapp`` replaces its own ``get_ipython`` after the first call)."""
-    return globalipapp.get_ipython()
-
-
 def magics(shell: Any) -> HerosMagics:
     return shell._heros_magics
 
 
 def complete(shell: Any, line: str) -> list[str]:
-    """What a Jupyter frontend gets for Tab at the end of ``line`` (the kernel's completion API)."""
+    """What a Jupyter frontend offers for Tab at the end of ``line`` (the kernel's completion API).
+
+    Jedi adds Python names as it does for every magic (``%run`` too); ours are the completions that
+    replace the whole word under the cursor. After a space, ask the completer hook itself.
+    """
+    word = re.split(r"\s", line)[-1]
+    if not word:
+        return shell._heros_magics.complete(SimpleNamespace(text_until_cursor=line, line=line, symbol=""))
     with provisionalcompleter():
-        # Jedi adds Python names and keywords, as for every magic (%run too); ours are the untyped ones
-        return [c.text for c in shell.Completer.completions(line, len(line)) if c.type == "<unknown>"]
+        found = shell.Completer.completions(line, len(line))
+        return [c.text for c in found if c.start == len(line) - len(word) and c.text.startswith(word)]
 
 
 @pytest.mark.parametrize(
@@ -110,7 +112,7 @@ def test_settings_are_config_traits(ip: Any) -> None:
 
 
 def test_ipython_config_applies_at_load(realm: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    shell = get_ipython()
+    shell = ipython_shell()
     monkeypatch.setenv("HEROS_REALM", realm)
     shell.config.HerosMagics.update_rate = 2.5
     shell.config.HerosMagics.discovery_timeout = 0.7
@@ -210,7 +212,7 @@ def test_a_panel_follows_its_hero_going_and_coming_back(ip: Any, realm: str, jsp
 
 
 def test_unload_closes_everything(realm: str, spawn: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    shell = get_ipython()
+    shell = ipython_shell()
     monkeypatch.setenv("HEROS_REALM", realm)
     spawn(realm, "Device:dev")
     shell.run_line_magic("load_ext", "heros_jupyter")
@@ -222,7 +224,8 @@ def test_unload_closes_everything(realm: str, spawn: Any, monkeypatch: pytest.Mo
     shell.user_ns.pop("dev", None)
     assert panel.closed and observer._hero_destroyed and m.registries == {} and m.pool._shutdown
     assert "heros" not in shell.magics_manager.magics["line"] and m not in shell.configurables
-    assert "connect" not in complete(shell, "%heros con")
+    with provisionalcompleter():
+        assert "connect" not in [c.text for c in shell.Completer.completions("%heros con", 10)]
     assert "application/vnd.jupyter.widget-view+json" not in proxy._repr_mimebundle_()
     with pytest.raises(UsageError, match="Line magic function `%heros` not found"):
         shell.run_line_magic("heros", "list")

@@ -11,7 +11,7 @@ from typing import Any
 
 import ipywidgets as w
 import pytest
-from jupyter_helpers import on_loop, wait_until
+from jupyter_helpers import ipython_shell, on_loop, wait_until
 
 from heros import RemoteHERO
 from heros_jupyter._bridge import LoopBridge
@@ -43,6 +43,7 @@ class ManualPool:
 
 @pytest.fixture
 def ctx(loop: Any) -> Iterator[PanelContext]:
+    ipython_shell()  # Output widgets format results with the process's IPython shell
     pool = concurrent.futures.ThreadPoolExecutor(4)
     bridge = LoopBridge(loop, rate=50)
     context = PanelContext(bridge, pool.submit, lambda name, realm: RemoteHERO(name, realm=realm), call_timeout=5, poll_interval=0.2)
