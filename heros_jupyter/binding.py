@@ -21,6 +21,8 @@ from typing import Any
 
 import ipywidgets as w
 
+from heros.exceptions import RemoteHEROError
+
 from ._bridge import LoopBridge
 from .widgets import Control
 
@@ -32,9 +34,12 @@ _NOTHING: Any = object()
 
 
 def error_text(exc: BaseException) -> str:
-    """One line for an exception: its type and first message line."""
-    message = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {message[0]}" if message else type(exc).__name__
+    """One line for an exception: its type and first message line (for a remote error, the HERO's own)."""
+    if isinstance(exc, RemoteHEROError) and exc.remote_type:
+        name, message = exc.remote_type, str(exc.message).strip().splitlines()
+    else:
+        name, message = type(exc).__name__, str(exc).strip().splitlines()
+    return f"{name}: {message[0]}" if message else name
 
 
 class AttributeBinding:

@@ -24,10 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ROOT, TESTS, HeroProcess, free_port
-from jupyter_helpers import Kernel, RecordingComm
-
-NOTEBOOKS = ROOT / "notebooks"
+from conftest import TESTS, HeroProcess, free_port
+from jupyter_helpers import NOTEBOOKS, Kernel, RecordingComm
 
 
 @pytest.fixture

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -14,6 +16,7 @@ import pytest
 
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
 
 def ipython_shell() -> Any:
@@ -90,21 +93,60 @@ class Kernel:
             pytest.fail(f"cell failed: {errors[0]['ename']}: {errors[0]['evalue']}\n{code}")
         return "".join(o.get("text", "") for o in cell.outputs if o.get("output_type") == "stream")
 
-    def settle(self, condition: str, timeout: float = 15.0) -> None:
-        """Let the kernel's loop run (an awaiting cell) until the Python expression ``condition`` is true."""
+    def settle(self, condition: str, timeout: float = 15.0, action: Callable[[], Any] | None = None) -> None:
+        """Let the kernel's loop run (an awaiting cell) until the Python expression ``condition`` is true.
+
+        nbclient keeps only widget messages sent while a cell runs, as children of that cell; updates
+        the loop applies between cells reach a browser but not the saved state. So ``action`` (a HERO
+        starting, a remote write) is done only once the awaiting cell has started.
+        """
+        marker = Path(tempfile.mkdtemp()) / "started"
         steps = int(timeout / 0.05)
-        out = self.run(
+        code = (
+            f"open({str(marker)!r}, 'w').close()\n"
             "import asyncio as _a\n"
             f"for _i in range({steps}):\n"
             f"    if {condition}:\n"
             "        print('SETTLED'); break\n"
             "    await _a.sleep(0.05)\n"
             "else:\n"
-            "    print('TIMEOUT')\n",
-            timeout=timeout + 30,
+            "    print('TIMEOUT')\n"
         )
+        if action is None:
+            out = self.run(code, timeout=timeout + 30)
+        else:
+            result: dict[str, Any] = {}
+
+            def execute() -> None:
+                try:
+                    result["out"] = self.run(code, timeout=timeout + 30)
+                except BaseException as exc:  # noqa: BLE001 - re-raised on the test's thread
+                    result["error"] = exc
+
+            thread = threading.Thread(target=execute)
+            thread.start()
+            wait_until(lambda: marker.exists() or not thread.is_alive(), 30, "the awaiting cell to start")
+            action()
+            thread.join(timeout + 60)
+            if "error" in result:
+                raise result["error"]
+            out = result.get("out", "")
         if "SETTLED" not in out:
             pytest.fail(f"kernel never reached {condition!r} within {timeout} s")
+
+    def resync(self) -> None:
+        """Have every widget send its full state now, so the saved state equals the kernel's.
+
+        For changes the loop applied between cells (a fast reply to a frontend message): the browser
+        got them as they happened, nbclient dropped them (their parent was no running cell).
+        """
+        # (not Output widgets: nbclient's stand-in for them trips over a full state with an empty msg_id)
+        self.run(
+            "from ipywidgets.widgets.widget import _instances as _wi\n"
+            "for _w in list(_wi.values()):\n"
+            "    if _w._model_name != 'OutputModel':\n"
+            "        _w.send_state()"
+        )
 
     @property
     def state(self) -> dict[str, dict[str, Any]]:

@@ -66,7 +66,7 @@ class TemperatureController(LocalHERO):
 class Laser(LocalHERO):
     """A simulated laser with an interlock; counts the writes of ``power`` it receives."""
 
-    wavelength: Annotated[int, Choices(405, 532, 633, 780)] = 633
+    wavelength: Annotated[int, Choices(405, 532, 633, 780), Unit("nm")] = 532
     interlock_closed: bool = True
 
     def __init__(self, name: str, **kwargs: Any) -> None:
@@ -98,10 +98,12 @@ class Laser(LocalHERO):
             raise RuntimeError("the interlock is open: close it before enabling the laser")
         self._enabled = bool(value)
 
-    def pulse(self, duration: float = 0.1) -> str:
-        """Emit one pulse of ``duration`` seconds."""
+    def pulse(self, duration: Annotated[float, Range(0.001, 10), Unit("s")] = 0.1) -> str:
+        """Fire one pulse of ``duration`` seconds at the set power."""
+        if not self._enabled or self._power <= 0:
+            raise RuntimeError(f"laser {self._name!r} cannot pulse: enable it and set a power above 0 mW")
         time.sleep(min(duration, 2.0))
-        return f"pulsed {duration:g} s at {self.wavelength} nm"
+        return f"{self._power * duration:.4g} mJ at {self.wavelength} nm ({self._power:g} mW for {duration:g} s)"
 
 
 class Camera(LocalHERO):
