@@ -117,8 +117,6 @@ class AttributeBinding:
         """Whether a write is waiting for the HERO's acknowledgement."""
         return self._pending is not _NOTHING
 
-    # --- widget -> HERO ---------------------------------------------------------------------------
-
     def _on_widget(self, change: dict[str, Any]) -> None:
         if self._busy or self._closed:
             return
@@ -184,8 +182,6 @@ class AttributeBinding:
     def _revert(self) -> None:
         if self.confirmed is not _NOTHING:
             self._apply(self.confirmed)
-
-    # --- HERO -> widget ---------------------------------------------------------------------------
 
     def _on_remote(self, value: Any) -> None:
         """Dispatcher thread: hand the value to the coalescing buffer."""

@@ -80,6 +80,38 @@ def _name_label(name: str, doc: str, required: bool = False) -> w.HTML:
     return label
 
 
+def signature_text(cap: MethodCapability) -> str:
+    """``name(a: float, b: int = 2) -> str``: the signature as the HERO declared it, without quotes."""
+    parts, star_done = [], False
+    for p in cap.parameters:
+        if p.kind == inspect.Parameter.VAR_POSITIONAL:
+            text, star_done = f"*{p.name}", True
+        elif p.kind == inspect.Parameter.VAR_KEYWORD:
+            text = f"**{p.name}"
+        else:
+            if p.kind == inspect.Parameter.KEYWORD_ONLY and not star_done:
+                parts.append("*")
+                star_done = True
+            text = p.name
+        if p.type not in ("undefined", ""):
+            text += f": {p.type}"
+        if p.has_default_value():
+            text += f" = {p.default if p.extra.get('default_repr') else repr(p.default)}"
+        parts.append(text)
+        if p.kind == inspect.Parameter.POSITIONAL_ONLY and not any(
+            q.kind == inspect.Parameter.POSITIONAL_ONLY for q in cap.parameters[cap.parameters.index(p) + 1:]
+        ):
+            parts.append("/")
+    returns = f" -> {cap.return_type}" if cap.return_type not in ("None", "undefined") else ""
+    return f"{cap.name}({', '.join(parts)}){returns}"
+
+
+def doc_html(text: str) -> str:
+    """One docstring line as HTML: ``literal`` becomes <code>literal</code>."""
+    pieces = html.escape(text).split("``")
+    return "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(pieces))
+
+
 def fetch_values(proxy: Any) -> dict[str, Any]:
     """Blocking: the current value of each public attribute (the exception where a read fails)."""
     values: dict[str, Any] = {}
@@ -132,7 +164,7 @@ class MethodForm:
         self.result.add_class("heros-result")
         self.result.add_class(f"heros-result-{cap.name}")
         doc = (cap.doc or "").strip().splitlines()
-        summary = w.HTML(f"<code>{html.escape(cap.name + str(cap.to_signature()))}</code>" + (f" {html.escape(doc[0])}" if doc else ""))
+        summary = w.HTML(f"<code>{html.escape(signature_text(cap))}</code>" + (f" {doc_html(doc[0])}" if doc else ""))
         self.widget = w.VBox([summary, *required, *optional, w.HBox([self.button, self.state]), self.result])
         self.widget.add_class("heros-method")
         self.widget.add_class(f"heros-method-{cap.name}")

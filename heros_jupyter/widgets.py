@@ -159,10 +159,10 @@ def format_value(value: Any, unit: str = "") -> str:
 
 
 def _label(spec: Spec) -> Control:
-    """A read-only display of the value."""
+    """A read-only display of the value (the panel shows the unit next to it)."""
     widget = w.HTML(layout=w.Layout(min_width="12em"))
     widget.add_class("heros-value")
-    return Control(widget, editable=False, to_widget=lambda v: f"<code>{html.escape(format_value(v, spec.unit))}</code>")
+    return Control(widget, editable=False, to_widget=lambda v: f"<code>{html.escape(format_value(v))}</code>")
 
 
 def widget_from_readonly(spec: Spec) -> Control | None:

@@ -65,10 +65,10 @@ def test_a_value_outside_the_choices_is_still_shown() -> None:
     assert 1064 in [v for _, v in c.widget.options]
 
 
-def test_read_only_is_a_value_label_with_unit() -> None:
+def test_read_only_is_a_value_label() -> None:
     c = check_widget(Spec("temperature", "float", {"unit": "K"}, writable=False, value=4.2), w.HTML, editable=False)
     c.show(4.25)
-    assert "4.25 K" in c.widget.value
+    assert c.widget.value == "<code>4.25</code>"  # the panel row shows the unit beside it
 
 
 def test_read_only_never_gets_a_write_control_even_with_bounds() -> None:
@@ -166,3 +166,18 @@ def test_format_value() -> None:
     assert format_value(3, "mA") == "3 mA"
     assert format_value(True) == "True"
     assert format_value(list(range(100))).endswith("(list of 100)")
+
+
+def test_method_signatures_read_as_declared() -> None:
+    from heros.capabilities import MethodCapability
+    from heros_jupyter.panel import doc_html, signature_text
+
+    def zoo(a, /, b: int, *args: float, c: str = "x", d: Any = None, **kwargs: Any) -> dict:
+        return {}
+
+    def kw(x: float, *, scale: float = 1.0) -> None:
+        return None
+
+    assert signature_text(MethodCapability.from_method(zoo)) == "zoo(a, /, b: int, *args: float, c: str = 'x', d: Any = None, **kwargs: Any) -> dict"
+    assert signature_text(MethodCapability.from_method(kw)) == "kw(x: float, *, scale: float = 1.0)"
+    assert doc_html("Go to ``target`` K & stop") == "Go to <code>target</code> K &amp; stop"
