@@ -134,6 +134,19 @@ class Kernel:
         if "SETTLED" not in out:
             pytest.fail(f"kernel never reached {condition!r} within {timeout} s")
 
+    def complete(self, code: str) -> list[str]:
+        """The matches the kernel answers to a frontend's Tab at the end of ``code``."""
+        from jupyter_core.utils import run_sync
+
+        kc = self.client.kc
+        msg_id = kc.complete(code, len(code))
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            reply = run_sync(kc.get_shell_msg)(timeout=30)
+            if reply["parent_header"].get("msg_id") == msg_id:
+                return list(reply["content"]["matches"])
+        pytest.fail(f"no completion reply for {code!r}")
+
     def resync(self) -> None:
         """Have every widget send its full state now, so the saved state equals the kernel's.
 

@@ -72,6 +72,15 @@ def test_panels_notebook_in_jupyterlab(jupyter_lab: dict[str, Any], page: Any, j
     )
     assert "returned in" in laser_panel.locator(".heros-call-state").first.inner_text()
     lap("click_pulse_until_result")
+    camera_panel = page.locator(".heros-panel-camera")
+    camera_panel.locator(".heros-run-snap").click()
+    camera_panel.locator(".heros-result-snap img").wait_for(timeout=20_000)
+    lap("click_snap_until_image")
+    ARTIFACTS.mkdir(exist_ok=True)
+    camera_panel.screenshot(path=str(ARTIFACTS / "panel-camera-snap.png"))
+    cryostat_panel = page.locator(".heros-panel-cryostat")
+    cryostat_panel.locator(".heros-event-temperature_changed .heros-sparkline").wait_for(timeout=20_000)
+    assert "events" in cryostat_panel.locator(".heros-event-temperature_changed").inner_text()
 
     # a slider drag: the HERO's attribute changes, with one write
     laser = RemoteHERO("laser", realm=realm)
@@ -81,6 +90,7 @@ def test_panels_notebook_in_jupyterlab(jupyter_lab: dict[str, Any], page: Any, j
     watch = laser._watch_attribute("power", lambda v: (writes.append(v), seen.set()))
     time.sleep(0.3)  # the watch subscription reaches the HERO (no event to await for a remote match)
     handle = laser_panel.locator(".heros-attr-power .noUi-handle")
+    handle.scroll_into_view_if_needed()
     track = laser_panel.locator(".heros-attr-power .noUi-target").bounding_box()
     box = handle.bounding_box()
     y = box["y"] + box["height"] / 2
@@ -126,6 +136,8 @@ def test_panels_notebook_in_jupyterlab(jupyter_lab: dict[str, Any], page: Any, j
 
     page.screenshot(path=str(ARTIFACTS / "panels-jupyterlab.png"), full_page=True)
     laser_panel.screenshot(path=str(ARTIFACTS / "panel-laser.png"))
+    cryostat_panel.screenshot(path=str(ARTIFACTS / "panel-cryostat.png"))
+    camera_panel.screenshot(path=str(ARTIFACTS / "panel-camera.png"))
     (ARTIFACTS / "browser-timings.json").write_text(json.dumps(timings, indent=1))
     print("browser timings:", timings)
     assert not page.errors, page.errors

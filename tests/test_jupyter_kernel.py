@@ -50,6 +50,23 @@ def test_discover_follows_heroes_joining_and_leaving(kernel: Any, jspawn: Any, r
         assert rows_shown(k) == {"laser"}
         assert "laser" in k.run("%heros list") and "late" not in k.run("%heros list")
 
+        k.click(k.model("heros-connect-laser"))  # the row's connect button
+        k.settle("'laser' in globals() and len(get_ipython()._heros_magics.tables[-1].panels.children) == 1")
+        k.resync()
+        shown = k.children(k.model("heros-discover-panels"))
+        assert len(shown) == 1 and "heros-panel-laser" in k.state[shown[0]]["_dom_classes"]
+        assert k.run("print(type(laser).__name__, laser.wavelength)").split() == ["RemoteHERO", "532"]
+
+
+def test_hero_names_complete_in_the_kernel(kernel: Any, jspawn: Any, realm: str) -> None:
+    jspawn(realm, "Laser:laser", "Camera:camera")
+    with kernel() as k:
+        k.run("%load_ext heros_jupyter")
+        k.settle("len(get_ipython()._heros_magics.registry(get_ipython()._heros_magics.realm).names()) == 2")
+        assert "laser" in k.complete("%heros connect la")
+        assert "camera" in k.complete("cam = %heros connect c")
+        assert "connect" in k.complete("%heros co")
+
 
 def test_connect_binds_both_ways_and_runs_methods(kernel: Any, jspawn: Any, realm: str) -> None:
     server = jspawn(realm, "Laser:laser")
