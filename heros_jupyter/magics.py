@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import concurrent.futures
 import difflib
+import functools
 import keyword
 import logging
 import os
+import threading
 from typing import Any
 
 from IPython.core.error import TryNext, UsageError
@@ -86,6 +88,7 @@ class HerosMagics(Magics):
         self.panels: dict[tuple[str, str], Panel] = {}
         self.tables: list[DiscoveryTable] = []
         self._panel_vars: dict[tuple[str, str], str] = {}
+        self._lock = threading.RLock()
         self._trackers: dict[tuple[str, str], tuple[Registry, Any]] = {}
         self._remove_hook = register_display_hook(self._display_hook)
         self.registry(self.realm)  # discovery starts with the extension
@@ -104,6 +107,11 @@ class HerosMagics(Magics):
     def _realm_changed(self, change: dict[str, Any]) -> None:
         if "registries" in self.__dict__:
             self.registry(change["new"])
+
+    @property
+    def _user_ns(self) -> dict[str, Any]:
+        assert self.shell is not None, "HerosMagics needs a shell"
+        return self.shell.user_ns
 
     @property
     def in_kernel(self) -> bool:
@@ -175,7 +183,7 @@ class HerosMagics(Magics):
         if sub in ("discover", "list"):
             if args.name is not None:
                 raise UsageError(f"%heros {sub} takes no HERO name (got {args.name!r}); use --tag to filter.")
-            return self.discover(realm, args.tag) if sub == "discover" else self.list(realm, args.tag)
+            return self.discover(realm, args.tag) if sub == "discover" else self.show_list(realm, args.tag)
         if sub == "disconnect":
             if args.all == (args.name is not None):
                 raise UsageError("%heros disconnect needs either a HERO name or --all.")
@@ -202,7 +210,7 @@ class HerosMagics(Magics):
         except ValueError as exc:
             raise UsageError(str(exc)) from None
 
-    def list(self, realm: str, tag: str | None = None) -> None:
+    def show_list(self, realm: str, tag: str | None = None) -> None:
         """Print the HEROs alive in ``realm`` once."""
         reg = self.registry(realm)
         reg.wait_ready(self.discovery_timeout + 1)
@@ -236,7 +244,7 @@ class HerosMagics(Magics):
         proxy = self._proxy(name, realm)
         panel = self._open_panel(proxy, fetch_values(proxy), var)
         if var is not None:
-            self.shell.user_ns[var] = proxy
+            self._user_ns[var] = proxy
         display(panel)
         panel.displayed_in = getattr(self.shell, "execution_count", None)
         return proxy
@@ -263,8 +271,8 @@ class HerosMagics(Magics):
             if panel is None:
                 continue
             var = self._panel_vars.pop(key, None)
-            if var is not None and self.shell.user_ns.get(var) is panel.proxy:
-                del self.shell.user_ns[var]
+            if var is not None and self._user_ns.get(var) is panel.proxy:
+                del self._user_ns[var]
             panel.proxy._destroy_hero()
 
     def _proxy(self, name: str, realm: str) -> RemoteHERO:
@@ -282,11 +290,7 @@ class HerosMagics(Magics):
     def _open_panel(self, proxy: RemoteHERO, values: dict[str, Any], var: str | None) -> Panel:
         """Loop thread: a new panel for ``proxy``, replacing (and closing) any open one for that HERO."""
         key = (proxy._realm, proxy._name)
-        self._close_panel(key)
         panel = Panel(proxy, self.context, values)
-        self.panels[key] = panel
-        if var is not None:
-            self._panel_vars[key] = var
         reg = self.registry(proxy._realm)
 
         def follow(change: dict[str, Any]) -> None:
@@ -294,19 +298,25 @@ class HerosMagics(Magics):
             if was != now:
                 panel.set_alive(now)
 
+        with self._lock:  # a connect button (kernel subshell) and a cell may race
+            self._close_panel(key)
+            self.panels[key] = panel
+            self._trackers[key] = (reg, follow)
+            if var is not None:
+                self._panel_vars[key] = var
         reg.observe(follow, names="heroes")
-        self._trackers[key] = (reg, follow)
         panel.on_rebind(lambda old, new: self._rebound(key, old, new))
         return panel
 
     def _rebound(self, key: tuple[str, str], old: Any, new: Any) -> None:
         var = self._panel_vars.get(key)
-        if var is not None and self.shell.user_ns.get(var) is old:
-            self.shell.user_ns[var] = new
+        if var is not None and self._user_ns.get(var) is old:
+            self._user_ns[var] = new
 
     def _close_panel(self, key: tuple[str, str]) -> Panel | None:
-        panel = self.panels.pop(key, None)
-        tracker = self._trackers.pop(key, None)
+        with self._lock:
+            panel = self.panels.pop(key, None)
+            tracker = self._trackers.pop(key, None)
         if tracker is not None:
             tracker[0].unobserve(tracker[1], names="heroes")
         if panel is not None:
@@ -323,7 +333,7 @@ class HerosMagics(Magics):
                 proxy = self._new_proxy(name, realm)
                 values = fetch_values(proxy)
             except Exception as exc:  # noqa: BLE001 - said under the table
-                self.bridge.call(table.say, f"could not connect to {name!r}: {exc}", error=True)
+                self.bridge.call(functools.partial(table.say, error=True), f"could not connect to {name!r}: {exc}")
                 return
             self.bridge.call(finish, proxy, values)
 
@@ -331,7 +341,7 @@ class HerosMagics(Magics):
             var = name if name.isidentifier() and not keyword.iskeyword(name) else None
             panel = self._open_panel(proxy, values, var)
             if var is not None:
-                self.shell.user_ns[var] = proxy
+                self._user_ns[var] = proxy
             table.show(panel)
 
         self._submit(work)

@@ -142,11 +142,13 @@ class MethodForm:
         self.cap = cap
         self._ctx = ctx
         self._report = report
+        self._lock = threading.Lock()
         self.calls = 0
         self.last_result: Any = None
         self.last_error: BaseException | None = None
         self.controls: dict[str, Control] = {}
-        required, optional = [], []
+        required: list[w.HBox] = []
+        optional: list[w.HBox] = []
         for p in cap.parameters:
             control = self._control_for(p)
             self.controls[p.name] = control
@@ -221,14 +223,15 @@ class MethodForm:
 
     def run(self) -> None:
         """Start the call on a worker thread (a second click while it runs does nothing)."""
-        if self.button.disabled:
-            return
-        try:
-            args, kwargs = self.arguments()
-        except ValueError as exc:
-            self._show(str(exc), error=True)
-            return
-        self.button.disabled = True
+        with self._lock:  # clicks may arrive on a kernel subshell thread, concurrently with cells
+            if self.button.disabled:
+                return
+            try:
+                args, kwargs = self.arguments()
+            except ValueError as exc:
+                self._show(str(exc), error=True)
+                return
+            self.button.disabled = True
         self._show("running …")
         self._ctx.submit(self._call, args, kwargs, time.monotonic())
 
@@ -397,16 +400,16 @@ class Panel:
         methods = [c for c in caps if isinstance(c, MethodCapability)]
         if methods:
             children.append(_section("Methods"))
-        for cap in methods:
-            form = MethodForm(proxy, cap, self._ctx, self.report)
-            self.forms[cap.name] = form
+        for method in methods:
+            form = MethodForm(proxy, method, self._ctx, self.report)
+            self.forms[method.name] = form
             children.append(form.widget)
         events = [c for c in caps if isinstance(c, EventCapability)]
         if events:
             children.append(_section("Events"))
-        for cap in events:
-            view = EventView(proxy, cap, self._ctx.bridge)
-            self.events[cap.name] = view
+        for ev in events:
+            view = EventView(proxy, ev, self._ctx.bridge)
+            self.events[ev.name] = view
             children.append(view.html)
         self.body.children = tuple(children)
 

@@ -201,13 +201,13 @@ def widget_from_range(spec: Spec) -> Control | None:
         return None
     step = spec.bound("step")
     if spec.base_type in INT_TYPES:
-        value = spec.value if isinstance(spec.value, int) else int(lo)
-        return Control(w.IntSlider(value=value, min=int(lo), max=int(hi), step=int(step or 1), continuous_update=False))
+        start = spec.value if isinstance(spec.value, int) else int(lo)
+        return Control(w.IntSlider(value=start, min=int(lo), max=int(hi), step=int(step or 1), continuous_update=False))
     if spec.base_type in FLOAT_TYPES:
-        step = float(step or _float_step(lo, hi))
-        decimals = max(0, -math.floor(math.log10(step))) if step < 1 else 0
-        value = float(spec.value) if isinstance(spec.value, (int, float)) else float(lo)
-        slider = w.FloatSlider(value=value, min=float(lo), max=float(hi), step=step, continuous_update=False, readout_format=f".{decimals}f")
+        fstep = float(step or _float_step(lo, hi))
+        decimals = max(0, -math.floor(math.log10(fstep))) if fstep < 1 else 0
+        fvalue = float(spec.value) if isinstance(spec.value, (int, float)) else float(lo)
+        slider = w.FloatSlider(value=fvalue, min=float(lo), max=float(hi), step=fstep, continuous_update=False, readout_format=f".{decimals}f")
         return Control(slider)
     return None
 
@@ -219,12 +219,12 @@ def widget_from_bound(spec: Spec) -> Control | None:
         return None
     if spec.base_type in INT_TYPES:
         lo_i, hi_i = int(lo) if lo is not None else -INT_LIMIT, int(hi) if hi is not None else INT_LIMIT
-        value = spec.value if isinstance(spec.value, int) else max(lo_i, min(0, hi_i))
-        return Control(w.BoundedIntText(value=value, min=lo_i, max=hi_i))
+        start = spec.value if isinstance(spec.value, int) else max(lo_i, min(0, hi_i))
+        return Control(w.BoundedIntText(value=start, min=lo_i, max=hi_i))
     if spec.base_type in FLOAT_TYPES:
         lo_f, hi_f = float(lo) if lo is not None else -FLOAT_LIMIT, float(hi) if hi is not None else FLOAT_LIMIT
-        value = float(spec.value) if isinstance(spec.value, (int, float)) else max(lo_f, min(0.0, hi_f))
-        return Control(w.BoundedFloatText(value=value, min=lo_f, max=hi_f))
+        fvalue = float(spec.value) if isinstance(spec.value, (int, float)) else max(lo_f, min(0.0, hi_f))
+        return Control(w.BoundedFloatText(value=fvalue, min=lo_f, max=hi_f))
     return None
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Iterator
 from types import SimpleNamespace
@@ -229,3 +230,23 @@ def test_unload_closes_everything(realm: str, spawn: Any, monkeypatch: pytest.Mo
     assert "application/vnd.jupyter.widget-view+json" not in proxy._repr_mimebundle_()
     with pytest.raises(UsageError, match="Line magic function `%heros` not found"):
         shell.run_line_magic("heros", "list")
+
+
+def test_the_tables_connect_button_connects_or_says_why(ip: Any, spawn: Any, realm: str) -> None:
+    from heros_jupyter.table import DiscoveryTable
+
+    spawn(realm, "Device:dev")
+    m = magics(ip)
+    reg = m.registry(realm)
+    wait_until(lambda: "dev" in reg.names(), 10, "discovery")
+    table = DiscoveryTable(reg, m._connect_from_table)
+    assert set(table.rows) == {"dev"} and "heros-connect-dev" in table.rows["dev"].children[-1]._dom_classes
+    table.rows["dev"].children[-1].click()
+    wait_until(lambda: len(table.panels.children) == 1, 10, "the panel under the table")
+    assert table.panels.children[0] is m.panels[(realm, "dev")].widget and ip.user_ns["dev"].add(2, 2) == 4
+    m.discovery_timeout = 0.3
+    m._connect_from_table("ghost", table)
+    wait_until(lambda: "could not connect to 'ghost'" in html.unescape(table.status.value), 10, "the error under the table")
+    assert "heros-panel-dev" in table.panels.children[0]._dom_classes
+    table.close()
+    assert table.grid.comm is None
