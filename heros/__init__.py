@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from importlib import metadata as _metadata
 
+from . import helper  # noqa: F401 - upstream documents ``heros.helper.generate_multicast_address``
 from .event import event
 from .exceptions import HEROSError, RemoteHEROError, RemoteTimeoutError, RemoteTransportError
 from .local import LocalHERO
 from .observer import EventObserver, HEROObserver
 from .peer import HEROPeer
 from .remote import RemoteHERO
-from . import helper  # noqa: F401 - upstream documents ``heros.helper.generate_multicast_address``
 
 try:
     __version__ = _metadata.version("heros-jupyter")

@@ -51,7 +51,7 @@ class _Pool:
                 fn, args = self._queue.popleft()
             try:
                 fn(*args)
-            except BaseException:  # noqa: BLE001 - a worker must survive anything a task does
+            except BaseException:  # a worker must survive anything a task does
                 log.exception("unhandled error in HEROS worker task %r", fn)
 
 
@@ -98,5 +98,5 @@ class Strand:
                 fn, args = self._items.popleft()
             try:
                 fn(*args)
-            except BaseException:  # noqa: BLE001
+            except BaseException:
                 log.exception("unhandled error in HEROS strand task %r", fn)

@@ -261,7 +261,7 @@ class MethodCapability(Capability):
     def call_dict(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
         """Protocol 0.1 call payload: arguments by parameter name (unknown keywords dropped)."""
         names = [p.name for p in self.parameters]
-        d = dict(zip(names, args))
+        d = dict(zip(names, args, strict=False))
         d.update({k: v for k, v in kwargs.items() if k in names})
         return d
 
@@ -289,7 +289,7 @@ def _class_hints(cls: type) -> dict[str, Any]:
                 if not isinstance(ann, str):
                     break
                 try:
-                    ann = eval(ann, globalns, dict(vars(klass)))  # noqa: S307 - what typing.get_type_hints does
+                    ann = eval(ann, globalns, dict(vars(klass)))  # what typing.get_type_hints does
                 except Exception:  # noqa: BLE001 - an unresolvable forward reference stays text
                     break
             out[name] = ann

@@ -125,7 +125,7 @@ def _run_callbacks(callbacks: CallbackStorage, value: Any, where: str) -> None:
                 cb.func._send_nowait(value)
             else:
                 cb.func(value)
-        except Exception:  # noqa: BLE001 - a callback must never reach the emitter or skip the others
+        except Exception:  # a callback must never reach the emitter or skip the others
             log.exception("callback %s of event %s raised", cb.name, where)
 
 
@@ -176,7 +176,7 @@ class LocalEventHandler:
                 return
             data, encoding = codec.encode(result, store_object(instance._realm, instance._name))
             publisher.put(data, encoding=encoding)
-        except Exception:  # noqa: BLE001 - the event call itself must succeed
+        except Exception:  # the event call itself must succeed
             log.warning("event %s.%s: could not publish %r", instance._name, self.__name__, type(result).__name__, exc_info=True)
 
     def connect(self, callback: Callable[..., Any], origin: str | None = None) -> str:
@@ -271,7 +271,7 @@ class Subscription:
     def _dispatch(self, key: str, payload: bytes, encoding: str) -> None:
         try:
             value = self._peer._decode(payload, encoding)
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.exception("%s: could not decode a sample", self._what)
             return
         self._callback(key, value)

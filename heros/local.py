@@ -9,6 +9,7 @@ members and concurrent calls of one member run concurrently, as on upstream acro
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import json
 import logging
@@ -145,6 +146,26 @@ class LocalHERO(HERO):
         self.liveliness_token = self._declare(z.declare_token(self._session, self._endpoints["health"]))
         log.debug("serving HERO %s with %d capabilities", self._heros_prefix, len(self.capabilities))
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # A subclass usually calls super().__init__() first and then sets up its driver; if that
+        # fails the half-built HERO must not stay on the network until garbage collection.
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is None or getattr(init, "_heros_guarded", False):
+            return
+
+        @functools.wraps(init)
+        def __init__(self: LocalHERO, *args: Any, **kw: Any) -> None:
+            try:
+                init(self, *args, **kw)
+            except BaseException:
+                if not getattr(self, "_hero_destroyed", True):
+                    self._destroy_hero()
+                raise
+
+        __init__._heros_guarded = True  # type: ignore[attr-defined]
+        cls.__init__ = __init__  # type: ignore[method-assign]
+
     # --- the wire side ---------------------------------------------------------------------
 
     def _heros_on_query(self, query: Any) -> None:
@@ -178,7 +199,7 @@ class LocalHERO(HERO):
                 z.reply_error(query, data, enc)
                 return
             z.reply(query, f"{self._heros_prefix}/{member}", data, enc)
-        except Exception:  # noqa: BLE001 - e.g. the session closed while we served
+        except Exception:  # e.g. the session closed while we served
             log.debug("could not answer a query for HERO %s", self._name, exc_info=True)
         finally:
             with self._heros_pending_lock:
@@ -287,7 +308,7 @@ class LocalHERO(HERO):
             value = getattr(self, name)
             data, enc = codec.encode(value, store_object(self._realm, self._name))
             publisher.put(data, encoding=enc)
-        except Exception:  # noqa: BLE001 - a publication must never break the write itself
+        except Exception:  # a publication must never break the write itself
             log.warning("HERO %s: could not publish the new value of %r", self._name, name, exc_info=True)
 
     # --- lifecycle -----------------------------------------------------------------------------

@@ -27,6 +27,9 @@ __all__ = ["EventObserver", "HEROObserver"]
 
 log = logging.getLogger("heros")
 
+#: Pauses between discovery attempts for a HERO whose liveliness token appeared (about 3 s in all).
+DISCOVERY_RETRY_PAUSES = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 0.0)
+
 
 class HEROObserver(HEROPeer):
     """Keeps ``known_objects`` (name -> discovery descriptor) of the HEROs alive in a realm.
@@ -49,12 +52,14 @@ class HEROObserver(HEROPeer):
         self._object_removed_callbacks: list[Callable[[str], Any]] = []
         self._changed = threading.Condition()
         self._strand = _executor.Strand()
-        self._declare(z.declare_liveliness_watch(self._session, keys.health_key(realm), self._on_token))
+        self._declare(z.declare_liveliness_watch(self._session, keys.health_key(realm), self._on_token, history=True))
         self._session_manager.settle(realm)
         alive = {keys.name_from_key(k, realm) for k in z.tokens(self._session, keys.health_key(realm), timeout=timeout)}
         if alive:
             found = self._discover(timeout=timeout)
-            self.known_objects = {name: d for name, d in found.items() if name in alive}
+            with self._changed:  # merge: the token watch may have added HEROs meanwhile
+                self.known_objects = {**self.known_objects, **{name: d for name, d in found.items() if name in alive}}
+                self._changed.notify_all()
 
     def _on_token(self, key: str, alive: bool) -> None:
         """zenoh callback: only hand off."""
@@ -73,13 +78,18 @@ class HEROObserver(HEROPeer):
         if name in self.known_objects:
             return
         descriptor = None
-        for _ in range(3):  # the token is declared after the queryable; retries only cover slow links
+        # The token is declared after the queryable, but a new session may learn of the token
+        # before the queryable's declaration reaches it: then the query finds nobody at once.
+        for pause in DISCOVERY_RETRY_PAUSES:
             try:
                 descriptor = self._get_object_info(name, timeout=self._timeout).get(name)
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.debug("discovery of %s failed", name, exc_info=True)
-            if descriptor is not None or self._hero_destroyed:
+            if descriptor is not None or self._hero_destroyed or name in self.known_objects:
                 break
+            time.sleep(pause)
+        if self._hero_destroyed or name in self.known_objects:
+            return
         if descriptor is None:
             log.warning("HERO %r (realm %r) is alive but did not answer discovery", name, self._realm)
             return
@@ -100,7 +110,7 @@ class HEROObserver(HEROPeer):
         for func in list(callbacks):
             try:
                 func(name)
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.exception("HEROObserver callback %r raised for %r", func, name)
 
     def register_object_added_callback(self, func: Callable[[str], Any]) -> None:
@@ -177,7 +187,7 @@ class EventObserver(HEROPeer):
         for uid, func in list(self._event_callbacks.items()):
             try:
                 func(name, data)
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.exception("EventObserver callback %s (%r) raised", uid, func)
 
     def register_callback(self, func: Callable[[str, Any], Any]) -> str | bool:

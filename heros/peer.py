@@ -283,5 +283,5 @@ def _flush_releases() -> None:
         payload, encoding = codec.encode([[tokens], {}])
         try:
             z.query_nowait(session, keys.member_key(realm, hero, keys.RELEASE), payload, encoding)
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.debug("could not send reference releases to %s", hero, exc_info=True)

@@ -70,7 +70,7 @@ class ObjectStore:
             if counted:
                 entry.holders += 1
             while len(self._entries) > self.max_objects:
-                old_token, old = self._entries.popitem(last=False)
+                _, old = self._entries.popitem(last=False)
                 self._by_id.pop(id(old.obj), None)
                 log.warning(
                     "object store full (%d objects): dropping %s, references to it now raise ReferenceExpiredError",

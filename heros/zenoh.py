@@ -28,16 +28,28 @@ from .helper import generate_multicast_address
 __all__ = [
     "Reply",
     "ZenohSessionManager",
+    "all_replies",
     "declare_liveliness_watch",
     "declare_publisher",
     "declare_queryable",
     "declare_subscriber",
     "declare_token",
+    "drop",
+    "first_reply",
+    "has_subscribers",
+    "loopback_config",
+    "open_hub",
     "query",
     "query_all",
     "query_nowait",
+    "query_parts",
+    "reply",
+    "reply_error",
     "session_manager",
+    "start_query",
     "tokens",
+    "undeclare",
+    "zid",
 ]
 
 log = logging.getLogger("heros.zenoh")
@@ -53,7 +65,7 @@ def _build_config(realm: str, overrides: dict[str, Any]) -> zenoh.Config:
     if text:
         try:
             config = zenoh.Config.from_json5(text)
-        except Exception as exc:  # zenoh raises ZError with the parser's message
+        except Exception as exc:  # noqa: BLE001 - zenoh raises ZError with the parser's message
             raise ConfigError(f"HEROS_ZENOH_CONFIG is not a valid zenoh JSON5 configuration: {exc}") from None
     else:
         config = zenoh.Config()
@@ -63,7 +75,7 @@ def _build_config(realm: str, overrides: dict[str, Any]) -> zenoh.Config:
     for key, value in overrides.items():
         try:
             config.insert_json5(key, json.dumps(value))
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - zenoh raises ZError naming the key
             raise ConfigError(f"zenoh rejected the configuration entry {key!r} = {value!r}: {exc}") from None
     return config
 
@@ -148,7 +160,7 @@ class ZenohSessionManager:
 def _close(session: zenoh.Session) -> None:
     try:
         session.close()
-    except Exception:  # noqa: BLE001 - closing must never raise into destroy paths
+    except Exception:  # closing must never raise into destroy paths
         log.warning("closing a zenoh session failed; peers may see it as stale for a while", exc_info=True)
 
 
@@ -345,7 +357,7 @@ def undeclare(entity: Any) -> None:
     """Undeclare a zenoh entity, ignoring one whose session is already closed."""
     try:
         entity.undeclare()
-    except Exception:  # noqa: BLE001
+    except Exception:
         log.debug("undeclare failed (session closed?)", exc_info=True)
 
 

@@ -7,9 +7,11 @@ same HEROS_ZENOH_CONFIG through the environment, which connects to the hub on 12
 from __future__ import annotations
 
 import os
+import queue
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -65,25 +67,29 @@ class HeroProcess:
             text=True,
             cwd=str(ROOT),
         )
+        self._lines: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._read_stdout, daemon=True).start()
+
+    def _read_stdout(self) -> None:
+        for line in self.proc.stdout:
+            self._lines.put(line)
+        self._lines.put(None)
 
     def wait_line(self, expected: str, timeout: float = 30.0) -> str:
         """Read stdout until a line starting with ``expected`` (bounded by ``timeout``)."""
-        import selectors
-
-        sel = selectors.DefaultSelector()
-        sel.register(self.proc.stdout, selectors.EVENT_READ)
         deadline = time.monotonic() + timeout
         while True:
             remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError(f"no line {expected!r} within {timeout} s; log: {self.log()}")
-            if not sel.select(remaining):
-                continue
-            line = self.proc.stdout.readline()
-            if not line:
+            try:
+                line = self._lines.get(timeout=max(remaining, 0))
+            except queue.Empty:
+                raise TimeoutError(f"no line {expected!r} within {timeout} s; log: {self.log()}") from None
+            if line is None:
                 raise RuntimeError(f"process exited (rc={self.proc.wait()}) before {expected!r}; log: {self.log()}")
             if line.startswith(expected):
                 return line.strip()
+            if line.startswith("ERR ") and expected == "OK":
+                raise RuntimeError(f"the server could not evaluate the expression: {line.strip()}")
 
     def send(self, line: str) -> None:
         self.proc.stdin.write(line + "\n")

@@ -55,8 +55,8 @@ def test_upstream_import_paths_exist():
     import heros
     import heros.event
     import heros.exceptions
-    import heros.heros
     import heros.helper
+    import heros.heros
     import heros.inspect
     import heros.zenoh
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 import inspect
-from typing import Annotated, Any, ClassVar, Literal, Optional
+from typing import Annotated, ClassVar, Literal, Optional
 
 import pytest
 
@@ -37,14 +37,14 @@ class Sample(Base):
     only_annotated: int
     color: Color = Color.RED
     union: int | None = None
-    optional: Optional[str] = None
+    optional: Optional[str] = None  # noqa: UP045 - upstream's type text for Optional is tested
     items: list[int] = []
     klass: ClassVar[int] = 5
     limited: Annotated[float, Range(0, 10, 0.5), Unit("V"), Doc("bias voltage")] = 1.0
     wavelength: Annotated[int, Choices(532, 633)] = 532
     literal: Literal["a", "b"] = "a"
     as_dict: Annotated[int, {"min": 1, "max": 3, "unit": "mA"}] = 1
-    stringly: "Annotated[float, Unit('K')]" = 4.0
+    stringly: "Annotated[float, Unit('K')]" = 4.0  # noqa: UP037 - string annotations are tested
 
     def __init__(self):
         self.instance_only = 1

@@ -38,7 +38,7 @@ def test_nan_roundtrips():
 
 @pytest.mark.parametrize(
     "value", [(), (1, "a", (2.0, None)), {1, 2, 3}, frozenset({"x"}), 1 + 2j, 2**80, -(2**70),
-              dt.datetime(2026, 11, 25, 14, 0, 1, 123), dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc),
+              dt.datetime(2026, 11, 25, 14, 0, 1, 123), dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
               dt.date(2026, 11, 25), dt.time(12, 30), dt.timedelta(days=2, seconds=3, microseconds=4)],
 )
 def test_python_types_roundtrip_with_their_type(value):

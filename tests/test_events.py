@@ -1,0 +1,251 @@
+"""Events and callbacks: the four cases, reliability, ordering, isolation, EventObserver, attribute changes."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+
+import pytest
+
+from heros import EventObserver, LocalHERO, RemoteHERO, event
+from heros.event import reliable
+
+
+class Alarm(LocalHERO):
+    """Served by the test process: emits locally."""
+
+    level: int = 0
+
+    @event
+    def tripped(self, value: int) -> int:
+        return value
+
+    @reliable
+    @event
+    def reliable_first(self) -> str:
+        return "r"
+
+    @event
+    @reliable
+    def event_first(self) -> str:
+        return "e"
+
+
+def collect(n: int, timeout: float = 30.0):
+    """A callback and a function that waits (bounded) until it saw ``n`` values."""
+    seen: list = []
+    threads: set = set()
+    done = threading.Event()
+
+    def cb(value):
+        seen.append(value)
+        threads.add(threading.current_thread().name)
+        if len(seen) >= n:
+            done.set()
+
+    def wait():
+        assert done.wait(timeout), f"saw {len(seen)} of {n}"
+        return seen
+
+    cb.threads = threads
+    return cb, wait
+
+
+def wait_until(predicate, timeout=20.0, interval=0.01):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(interval)
+    return True
+
+
+def test_reliable_works_in_either_decorator_order(realm):
+    with Alarm("alarm", realm=realm) as alarm:
+        assert alarm.reliable_first.reliable and alarm.event_first.reliable and not alarm.tripped.reliable
+        assert alarm.reliable_first() == "r" and alarm.event_first() == "e"
+        caps = {c.name: c.to_dict() for c in alarm.capabilities}
+        assert caps["reliable_first"]["flavor"] == "event" and caps["reliable_first"].get("reliable") is True
+
+
+def test_case_a_local_event_local_callback_and_errors_are_isolated(realm, caplog):
+    with Alarm("alarm", realm=realm) as alarm:
+        seen = []
+
+        def bad(value):
+            raise RuntimeError("callback broke")
+
+        alarm.tripped.connect(bad)
+        alarm.tripped.connect(seen.append)
+        alarm.tripped.connect(seen.append)  # twice: fires once
+        with caplog.at_level(logging.ERROR, logger="heros.event"):
+            assert alarm.tripped(3) == 3  # the emitter never sees the callback's error
+        assert seen == [3]
+        assert any("alarm.tripped" in r.getMessage() and "raised" in r.getMessage() for r in caplog.records)
+        assert alarm.tripped.is_callback(seen.append)
+        names = [c["name"] for c in alarm.tripped.get_callbacks()]
+        assert len(names) == 2 and all(c["context"] == "LocalHERO" for c in alarm.tripped.get_callbacks())
+        assert alarm.tripped.disconnect(bad) is True and alarm.tripped.disconnect(bad) is False
+        alarm.tripped(4)
+        assert seen == [3, 4]
+
+
+def test_case_b_local_event_remote_callback(realm, spawn):
+    spawn(realm, "Recorder:bob")
+    with Alarm("alarm", realm=realm) as alarm, RemoteHERO("bob", realm=realm) as bob:
+        assert alarm.tripped.connect(bob.record) == "bob.record"
+        assert alarm.tripped.connect(bob.record) == "bob.record"  # duplicate: once
+        for i in range(5):
+            alarm.tripped(i)
+        assert wait_until(lambda: len(bob.seen()) >= 5)
+        assert sorted(bob.seen()) == [0, 1, 2, 3, 4]
+        [cb] = alarm.tripped.get_callbacks()
+        assert cb["is_remote_hero"] and cb["name"] == "bob.record"
+
+
+def test_case_c_remote_event_local_callback_in_order_off_zenoh_threads(realm, spawn):
+    spawn(realm, "Device:dev")
+    with RemoteHERO("dev", realm=realm) as dev:
+        cb, wait = collect(50)
+        dev.changed.connect(cb)
+        dev.changed.connect(cb)  # duplicate: once
+        for i in range(50):
+            dev.emit_changed(i)
+        assert wait() == list(range(50))
+        assert not any("pyo3" in t for t in cb.threads) and threading.main_thread().name not in cb.threads
+        assert dev.changed.get_callbacks()[0]["context"] == "RemoteHERO"
+        assert dev.changed.disconnect(cb) is True
+
+
+def test_a_remote_callback_that_raises_does_not_stop_the_others(realm, spawn, caplog):
+    spawn(realm, "Device:dev")
+    with RemoteHERO("dev", realm=realm) as dev:
+        cb, wait = collect(3)
+        dev.changed.connect(lambda v: 1 / 0)
+        dev.changed.connect(cb)
+        with caplog.at_level(logging.ERROR, logger="heros.event"):
+            for i in range(3):
+                assert dev.emit_changed(i) == i
+            assert wait() == [0, 1, 2]
+        assert any(".changed raised" in r.getMessage() for r in caplog.records)
+
+
+CONNECT_AND_EXIT = """
+from heros import RemoteHERO
+alice = RemoteHERO("alice", realm={realm!r})
+bob = RemoteHERO("bob", realm={realm!r})
+print(alice.changed.connect(bob.record))
+print(alice.changed.connect(bob.record))
+"""
+
+
+def test_case_d_remote_event_remote_callback_survives_the_connecting_process(realm, spawn, run_script):
+    spawn(realm, "Device:alice")
+    spawn(realm, "Recorder:bob")
+    result = run_script(CONNECT_AND_EXIT.format(realm=realm))  # EVE: connects, then exits
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["bob.record", "bob.record"]
+    with RemoteHERO("alice", realm=realm) as alice, RemoteHERO("bob", realm=realm) as bob:
+        for i in range(3):
+            alice.emit_changed(i)
+        assert wait_until(lambda: len(bob.seen()) >= 3)
+        assert bob.seen() == [0, 1, 2]  # fired once each: the duplicate connect did not double it
+        cbs = alice.changed.get_callbacks()
+        assert [(c["name"], c["context"], c["is_remote_hero"]) for c in cbs] == [("bob.record", "LocalHERO", True)]
+        assert alice.changed.is_callback(bob.record)
+        assert alice.changed.disconnect(bob.record) is True
+        alice.emit_changed(99)
+        assert alice.emit_changed(100) == 100
+        assert 99 not in bob.seen()
+
+
+def test_reliable_burst_of_10000_arrives_complete_and_in_order(realm, spawn):
+    spawn(realm, "Device:dev")
+    with RemoteHERO("dev", realm=realm, timeout=60) as dev:
+        cb, wait = collect(10_000, timeout=60)
+        dev.burst_item.connect(cb)
+        assert dev.emit_burst(10_000) == 10_000
+        assert wait() == list(range(10_000))
+
+
+def test_a_slow_or_dead_callback_target_never_stalls_the_emitter(realm, spawn):
+    spawn(realm, "Device:dev")
+    target = spawn(realm, "Recorder:slow:delay=1.0")
+    with RemoteHERO("dev", realm=realm) as dev, RemoteHERO("slow", realm=realm) as slow:
+        dev.changed.connect(slow.record)
+        dev.emit_timed(20)  # 20 events, each making the target sleep 1 s
+        assert len(slow.seen()) < 20  # the emitter returned before the target finished them
+        assert wait_until(lambda: len(slow.seen()) == 20, timeout=30)  # and none was lost
+        target.kill()
+        assert dev.emit_timed(20) >= 0  # a dead target: the emitter carries on
+        assert dev.add(1) == 3
+
+
+def test_event_observer_over_heroes_in_two_processes(realm, spawn):
+    spawn(realm, "Device:a")
+    spawn(realm, "Device:b", "Hub:c")
+    got = queue.Queue()
+    with EventObserver("*", "changed", realm=realm) as ob, RemoteHERO("a", realm=realm) as a, RemoteHERO("b", realm=realm) as b:
+        uid = ob.register_callback(lambda name, value: got.put((name, value)))
+        assert ob.register_callback(ob._event_callbacks[uid]) is False
+        a.emit_changed(1)
+        b.emit_changed(2)
+        assert {got.get(timeout=20), got.get(timeout=20)} == {("a", 1), ("b", 2)}
+        assert ob.remove_callback_uid(uid) is True
+        with pytest.raises(KeyError):
+            ob.remove_callback_uid(uid)
+    with EventObserver("b", "changed", realm=realm) as only_b, RemoteHERO("a", realm=realm) as a, RemoteHERO("b", realm=realm) as b:
+        seen = queue.Queue()
+        handler = lambda name, value: seen.put(name)
+        only_b.register_callback(handler)
+        a.emit_changed(1)
+        b.emit_changed(2)
+        assert seen.get(timeout=20) == "b"
+        assert only_b.remove_callback(handler) is True and only_b.remove_callback(handler) is False
+    with pytest.raises(ValueError, match="one key chunk"):
+        EventObserver("a/b", "changed", realm=realm)
+
+
+def test_attribute_changes_are_published_for_remote_and_local_writes(realm, spawn):
+    spawn(realm, "Device:dev")
+    with RemoteHERO("dev", realm=realm) as dev, RemoteHERO("dev", realm=realm) as other_client:
+        cb, wait = collect(4)
+        sub = dev._watch_attribute("label", cb)
+        other_client.label = "from another client"
+        dev.set_label_locally("from its own code")
+        dev.label = "from me"
+        dev.label = "from me"  # the same value again is still a write
+        assert wait() == ["from another client", "from its own code", "from me", "from me"]
+        setpoints, wait_sp = collect(1)
+        dev._watch_attribute("setpoint", setpoints)
+        dev.setpoint = 250
+        assert wait_sp() == [250.0]  # a property publishes what its getter returns after the write
+        sub.close()
+        with pytest.raises(AttributeError, match="not an attribute"):
+            dev._watch_attribute("add", print)
+
+
+def test_events_on_a_hero_of_this_process_publish_to_remote_subscribers(realm):
+    code = (
+        "import sys, threading\n"
+        "from heros import RemoteHERO\n"
+        f"alarm = RemoteHERO('alarm', realm={realm!r})\n"
+        "got = threading.Event(); values = []\n"
+        "alarm.tripped.connect(lambda v: (values.append(v), got.set()))\n"
+        "print('SUBSCRIBED', flush=True)\n"
+        "assert got.wait(20)\n"
+        "print('GOT', values[0])\n"
+    )
+    import subprocess
+    import sys
+
+    with Alarm("alarm", realm=realm) as alarm:
+        proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+        try:
+            assert proc.stdout.readline().strip() == "SUBSCRIBED"
+            assert wait_until(lambda: (alarm.tripped(7), proc.poll() is not None)[1], timeout=20, interval=0.05)
+            assert proc.stdout.read().strip() == "GOT 7"
+        finally:
+            proc.kill()

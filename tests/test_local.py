@@ -1,0 +1,108 @@
+"""LocalHERO itself: what it exposes of its own, metadata handling, construction and destruction."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from heros import LocalHERO, RemoteHERO
+from heros.observer import HEROObserver
+
+
+class Bare(LocalHERO):
+    """Adds nothing."""
+
+
+class Counter(LocalHERO):
+    count: int = 0
+
+    def bump(self) -> int:
+        self.count += 1
+        return self.count
+
+
+def test_nothing_of_localhero_itself_leaks(realm):
+    with Bare("bare", realm=realm) as bare:
+        assert sorted(c.name for c in bare.capabilities) == [
+            "_connect_local_hero_callback", "_disconnect_local_hero_callback", "_get_local_hero_callbacks"]
+
+
+def test_the_callers_lists_are_never_mutated(realm):
+    tags, implements, extra = ["mine"], ["iface"], {"k": "v"}
+    with Bare("bare", realm=realm, tags=tags, implements=implements, extra_metadata=extra):
+        pass
+    assert tags == ["mine"] and implements == ["iface"] and extra == {"k": "v"}
+
+
+def test_a_hero_is_reachable_from_its_own_process_and_stops_with_destroy(realm):
+    hero = Counter("c", realm=realm)
+    with RemoteHERO("c", realm=realm) as proxy:
+        assert proxy.bump() == 1 and hero.count == 1
+        hero.count = 5
+        assert proxy.count == 5
+        hero._destroy_hero()
+        hero._destroy_hero()  # idempotent
+        with HEROObserver(realm=realm) as ob:
+            assert "c" not in ob.known_objects
+
+
+def test_a_second_hero_with_a_taken_name_is_warned_about(realm, caplog):
+    with Bare("twin", realm=realm), HEROObserver(realm=realm) as ob:
+        assert ob.wait_for(lambda known: "twin" in known, timeout=10)
+        with caplog.at_level(logging.WARNING, logger="heros"), Bare("twin", realm=realm):
+            pass
+    assert any("already alive" in r.getMessage() for r in caplog.records)
+
+
+def test_extra_positional_arguments_are_reported_not_silently_dropped(realm, caplog):
+    with caplog.at_level(logging.WARNING, logger="heros"), Bare("b", 1, 2, realm=realm):
+        pass
+    assert any("extra positional arguments (1, 2) are ignored" in r.getMessage() for r in caplog.records)
+
+
+def test_unknown_keyword_arguments_are_an_error(realm):
+    with pytest.raises(TypeError, match="unexpected keyword argument 'colour'"):
+        Bare("b", realm=realm, colour="red")
+
+
+@pytest.mark.parametrize("name", ["a/b", "", "x*"])
+def test_bad_names_fail_before_serving(realm, name):
+    with pytest.raises(ValueError, match="HERO name"):
+        Bare(name, realm=realm)
+
+
+def test_bad_realms_fail_before_serving():
+    with pytest.raises(ValueError, match="HERO realm"):
+        Bare("b", realm="lab/1")
+
+
+def test_a_constructor_failure_releases_the_session(realm):
+    from heros.zenoh import session_manager
+
+    class Broken(LocalHERO):
+        def __init__(self, name, **kw):
+            super().__init__(name, **kw)
+            raise RuntimeError("driver failed")
+
+    with pytest.raises(RuntimeError, match="driver failed"):
+        Broken("x", realm=realm)
+    assert session_manager.referrers(realm) == 0  # destroyed at once, not at garbage collection
+
+
+def test_events_called_before_the_hero_serves_still_work():
+    from heros import event
+
+    class Early(LocalHERO):
+        def __init__(self, name, **kw):
+            self.first = self.ping()  # before LocalHERO.__init__: no session yet
+            super().__init__(name, **kw)
+
+        @event
+        def ping(self) -> str:
+            return "pong"
+
+    import uuid
+
+    with Early("early", realm=f"t{uuid.uuid4().hex[:8]}") as hero:
+        assert hero.first == "pong" and hero.ping() == "pong"
