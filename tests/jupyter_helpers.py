@@ -120,7 +120,7 @@ class Kernel:
             def execute() -> None:
                 try:
                     result["out"] = self.run(code, timeout=timeout + 30)
-                except BaseException as exc:  # noqa: BLE001 - re-raised on the test's thread
+                except BaseException as exc:
                     result["error"] = exc
 
             thread = threading.Thread(target=execute)

@@ -1,9 +1,8 @@
-"""HEROs the Jupyter tests serve: a small lab following the demo contract (cryostat, laser) and a fast event source.
+"""HEROs the Jupyter tests serve: small stand-ins for the demo lab's instruments that count and
+expose what the tests check (writes received, events sent), and a fast event source.
 
 Run like ``tests/servers.py``: ``python tests/jupyter_servers.py REALM Class:name [...]`` prints
-``READY`` and then obeys ``eval <expression>`` lines on stdin. The spec ``demo`` serves
-``heros.demo.start_lab(realm)`` when the demo lab is installed, and these classes under the
-contract's names otherwise.
+``READY`` and then obeys ``eval <expression>`` lines on stdin.
 """
 
 from __future__ import annotations
@@ -149,45 +148,8 @@ class Streamer(LocalHERO):
         return self.sent
 
 
-LAB = {"cryostat": TemperatureController, "laser": Laser, "camera": Camera}
-
-
-def start_lab(realm: str) -> dict[str, LocalHERO]:
-    """The demo lab if it is installed, else these classes under the contract's names."""
-    try:
-        from heros.demo import start_lab as demo_start_lab
-    except ImportError:
-        return {name: cls(name, realm=realm) for name, cls in LAB.items()}
-    return demo_start_lab(realm)
-
-
 servers.CLASSES.update({cls.__name__: cls for cls in (TemperatureController, Laser, Camera, Streamer)})
 
 
-def main(argv: list[str]) -> None:
-    realm, *specs = argv
-    if specs == ["demo"]:
-        heroes = start_lab(realm)
-        print("READY", flush=True)
-        _serve(heroes)
-        return
-    servers.main(argv)
-
-
-def _serve(heroes: dict[str, Any]) -> None:
-    for line in sys.stdin:
-        line = line.strip()
-        if line == "exit":
-            break
-        if line.startswith("eval "):
-            try:
-                print("OK", repr(eval(line[5:], {"heroes": heroes, **globals()})), flush=True)
-            except Exception as exc:  # noqa: BLE001
-                print("ERR", repr(exc), flush=True)
-    for hero in heroes.values():
-        hero._destroy_hero()
-    print("BYE", flush=True)
-
-
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    servers.main(sys.argv[1:])

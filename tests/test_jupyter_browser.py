@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from jupyter_helpers import ARTIFACTS, wait_until
+from lab_process import start_demo
 
 from heros import RemoteHERO
 
@@ -35,7 +36,7 @@ def run_all_cells(page: Any, tries: int = 4) -> None:
                 timeout=5_000,
             )
             return
-        except Exception:  # noqa: BLE001 - the menu sometimes opens before the notebook is ready
+        except Exception:
             page.keyboard.press("Escape")
     raise AssertionError("Run All Cells never started execution")
 
@@ -44,7 +45,7 @@ def readout(page: Any, attribute: str) -> float:
     return float(page.locator(f".heros-panel-laser .heros-attr-{attribute} .widget-readout").inner_text())
 
 
-def test_panels_notebook_in_jupyterlab(jupyter_lab: dict[str, Any], page: Any, jspawn: Any, realm: str) -> None:
+def test_panels_notebook_in_jupyterlab(jupyter_lab: dict[str, Any], page: Any, realm: str, tmp_path: Any) -> None:
     timings: dict[str, float] = {"jupyterlab_startup": round(jupyter_lab["startup"], 2)}
     t = time.monotonic()
 
@@ -53,7 +54,7 @@ def test_panels_notebook_in_jupyterlab(jupyter_lab: dict[str, Any], page: Any, j
         timings[name] = round(time.monotonic() - t, 2)
         t = time.monotonic()
 
-    lab = jspawn(realm, "demo")
+    lab = start_demo(realm, tmp_path / "demo.log")  # `heros demo`, in another process
     page.goto(f"{jupyter_lab['base']}/lab/tree/panels.ipynb?token={jupyter_lab['token']}&reset")
     wait_kernel_idle(page)
     lap("open_notebook_until_kernel_idle")
@@ -123,7 +124,7 @@ def test_panels_notebook_in_jupyterlab(jupyter_lab: dict[str, Any], page: Any, j
     laser_panel.screenshot(path=str(ARTIFACTS / "panel-disconnected.png"))
 
     # it comes back: the panels rebind by themselves
-    jspawn(realm, "demo")
+    lab = start_demo(realm, tmp_path / "demo2.log")
     page.wait_for_selector(".heros-panel-laser:not(.heros-disconnected)", timeout=30_000)
     page.wait_for_function("() => /reconnected/.test(document.querySelector('.heros-panel-laser .heros-state').innerText)",
                            timeout=30_000)
@@ -141,3 +142,4 @@ def test_panels_notebook_in_jupyterlab(jupyter_lab: dict[str, Any], page: Any, j
     (ARTIFACTS / "browser-timings.json").write_text(json.dumps(timings, indent=1))
     print("browser timings:", timings)
     assert not page.errors, page.errors
+    assert lab.terminate() == 0

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from jupyter_helpers import ARTIFACTS, NOTEBOOKS, run_notebook, wait_until
+from lab_process import start_demo
 
 pytest_plugins = ["jupyter_fixtures"]
 pytestmark = pytest.mark.kernel
@@ -160,9 +161,10 @@ def test_a_1khz_event_stream_neither_floods_the_frontend_nor_slows_the_kernel(ke
         assert max(latencies) < 1.0
 
 
-def test_panels_notebook_runs_top_to_bottom(jspawn: Any, realm: str) -> None:
-    jspawn(realm, "demo")
+def test_panels_notebook_runs_top_to_bottom(realm: str, tmp_path: Any) -> None:
+    lab = start_demo(realm, tmp_path / "demo.log")
     nb = run_notebook(NOTEBOOKS / "panels.ipynb", realm)
+    assert lab.terminate() == 0
     text = {i: "".join(o.get("text", "") for o in c.get("outputs", [])) for i, c in enumerate(nb.cells) if c.cell_type == "code"}
     assert not [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert any("mJ at 633 nm" in t for t in text.values())
