@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import ipywidgets as w
+from IPython.display import Image
 
 from heros import keys
 from heros.capabilities import AttributeCapability, EventCapability, MethodCapability
@@ -31,7 +32,7 @@ from .binding import AttributeBinding, error_text
 from .widgets import Control, Spec, WidgetRegistry, format_value
 from .widgets import registry as default_widgets
 
-__all__ = ["EventView", "MethodForm", "Panel", "PanelContext"]
+__all__ = ["EventView", "MethodForm", "Panel", "PanelContext", "display_result", "doc_html", "fetch_values", "signature_text"]
 
 log = logging.getLogger("heros_jupyter")
 
@@ -127,8 +128,8 @@ def fetch_values(proxy: Any) -> dict[str, Any]:
 def display_result(out: w.Output, result: Any) -> None:
     """Show a call result in ``out`` with rich display; a 2-D numeric array also as an image."""
     png = png_from_array(result)
-    if png is not None:
-        out.append_display_data(w.Image(value=png, format="png", layout=w.Layout(max_width="320px")))
+    if png is not None:  # an image as display data, not a widget: nothing to close later
+        out.append_display_data(Image(data=png, format="png"))
         out.append_stdout(format_value(result) + "\n")
     else:
         out.append_display_data(result)
@@ -355,6 +356,7 @@ class Panel:
         self.rebinds = 0
         self.displayed_in: int | None = None
         self._rebinding = False
+        self._alive_after_rebind = True
         self._on_rebind: list[Callable[[Any, Any], None]] = []
         self.header = w.HTML()
         self.header.add_class("heros-header")
@@ -431,11 +433,19 @@ class Panel:
 
     def set_alive(self, alive: bool) -> None:
         """Loop thread: the registry saw the HERO's liveliness go (False) or come back (True)."""
-        if self.closed or alive == self.alive:
+        if self.closed:
+            return
+        if self._rebinding:
+            self._alive_after_rebind = alive  # it may go again while the new proxy is being built
+            return
+        if alive == self.alive:
             return
         if alive:
             self._start_rebind()
             return
+        self._mark_gone()
+
+    def _mark_gone(self) -> None:
         self.alive = False
         self.widget.add_class("heros-disconnected")
         self.conn.value = (
@@ -454,6 +464,7 @@ class Panel:
         if self._rebinding:
             return
         self._rebinding = True
+        self._alive_after_rebind = True
         self.conn.value = f"◐ HERO {html.escape(self.name)} is back; reconnecting …"
         self._ctx.submit(self._fetch_rebind)
 
@@ -469,7 +480,7 @@ class Panel:
 
     def _rebind_failed(self, exc: BaseException) -> None:
         self._rebinding = False
-        if not self.closed:
+        if not self.closed and self._alive_after_rebind:
             self.conn.value = f"○ HERO {html.escape(self.name)} came back but could not be reconnected: {html.escape(error_text(exc))}"
 
     def _rebound(self, proxy: Any, values: dict[str, Any]) -> None:
@@ -484,7 +495,6 @@ class Panel:
         for child in old_children:
             _close_tree(child)
         self.alive = True
-        self.rebinds += 1
         self.widget.remove_class("heros-disconnected")
         self.conn.value = f"● connected (reconnected at {time.strftime('%H:%M:%S')})"
         for func in list(self._on_rebind):
@@ -492,6 +502,9 @@ class Panel:
                 func(old, proxy)
             except Exception:
                 log.exception("rebind callback failed")
+        if not self._alive_after_rebind:
+            self._mark_gone()
+        self.rebinds += 1
 
     def on_rebind(self, func: Callable[[Any, Any], None]) -> None:
         """Call ``func(old_proxy, new_proxy)`` on the loop thread after each rebind."""

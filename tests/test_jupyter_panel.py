@@ -218,7 +218,7 @@ def test_image_results_show_as_a_picture_and_a_summary(realm: str, jspawn: Any, 
     wait_until(lambda: form.calls == 1, 5, "the call")
     assert form.last_result.shape == (48, 64)
     picture, summary = form.result.outputs
-    assert "application/vnd.jupyter.widget-view+json" in picture["data"]
+    assert picture["data"]["image/png"]
     assert summary["text"].startswith("ndarray float64 (48, 64)")
 
 
@@ -262,3 +262,16 @@ def test_close_releases_subscriptions_and_widgets(spawn: Any, realm: str, loop: 
     server.send("eval setattr(heroes['dev'], 'gain', 9.0)")
     server.wait_line("OK")
     assert binding.confirmed == 1.5
+
+
+def test_a_hero_gone_again_during_the_rebind_stays_greyed_out(realm: str, jspawn: Any, loop: Any, ctx: PanelContext, make_panel: Any) -> None:
+    jspawn(realm, "Laser:laser")
+    pool = ManualPool()
+    panel = make_panel("laser", realm, PanelContext(ctx.bridge, pool.submit, ctx.connect, call_timeout=5, poll_interval=0))
+    on_loop(loop, lambda: panel.set_alive(False))
+    on_loop(loop, lambda: panel.set_alive(True))  # back: the rebind waits on the held pool
+    assert "reconnecting" in panel.conn.value
+    on_loop(loop, lambda: panel.set_alive(False))  # and gone again before the new proxy is ready
+    pool.release()
+    wait_until(lambda: panel.rebinds == 1, 10, "the rebind to finish")
+    assert not panel.alive and "heros-disconnected" in panel.widget._dom_classes and "is gone" in panel.conn.value
