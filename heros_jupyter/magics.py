@@ -130,8 +130,9 @@ class HerosMagics(Magics):
         future.add_done_callback(_log_failure)
         return future
 
-    def _new_proxy(self, name: str, realm: str) -> RemoteHERO:
-        return RemoteHERO(name, realm=realm, timeout=self.call_timeout, discovery_timeout=self.discovery_timeout)
+    def _new_proxy(self, name: str, realm: str, discovery_timeout: float | None = None) -> RemoteHERO:
+        timeout = self.discovery_timeout if discovery_timeout is None else discovery_timeout
+        return RemoteHERO(name, realm=realm, timeout=self.call_timeout, discovery_timeout=timeout)
 
     @line_magic
     @magic_arguments()
@@ -225,6 +226,9 @@ class HerosMagics(Magics):
         if not self.in_kernel:
             print(reg.text(tag))
             return None
+        for old in [t for t in self.tables if (t.registry.realm, t.tag) == (realm, tag)]:
+            old.close()  # re-running the cell replaces its table instead of leaking one
+            self.tables.remove(old)
         table = DiscoveryTable(reg, self._connect_from_table, tag)
         self.tables.append(table)
         return table
@@ -258,7 +262,10 @@ class HerosMagics(Magics):
         return self._open_panel(proxy, fetch_values(proxy), None)
 
     def disconnect(self, name: str | None, realm: str) -> None:
-        """Close the panel of ``name`` (every panel if None), release its subscriptions and proxy."""
+        """Close the panel of ``name`` (every panel if None), release its subscriptions and close its proxy.
+
+        The variable ``%heros connect`` bound is removed if it still holds that proxy.
+        """
         if name is None:
             targets = list(self.panels)
         else:
@@ -278,10 +285,10 @@ class HerosMagics(Magics):
     def _proxy(self, name: str, realm: str) -> RemoteHERO:
         """A new proxy; ``UsageError`` with a sentence if the HERO cannot be reached."""
         reg = self.registry(realm)
-        if name not in reg.snapshot():
-            reg.wait_for(name, self.discovery_timeout)
+        known = name in reg.snapshot() or reg.wait_for(name, self.discovery_timeout)
         try:
-            return self._new_proxy(name, realm)
+            # not seen by discovery within its timeout: one short look, for the error's did-you-mean
+            return self._new_proxy(name, realm) if known else self._new_proxy(name, realm, discovery_timeout=0.5)
         except NameError as exc:
             raise UsageError(str(exc)) from None
         except Exception as exc:  # noqa: BLE001 - transport trouble is reported as a sentence too
@@ -304,6 +311,8 @@ class HerosMagics(Magics):
             self._trackers[key] = (reg, follow)
             if var is not None:
                 self._panel_vars[key] = var
+            else:
+                self._panel_vars.pop(key, None)
         reg.observe(follow, names="heroes")
         panel.on_rebind(lambda old, new: self._rebound(key, old, new))
         return panel

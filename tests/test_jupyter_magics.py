@@ -250,3 +250,13 @@ def test_the_tables_connect_button_connects_or_says_why(ip: Any, spawn: Any, rea
     assert "heros-panel-dev" in table.panels.children[0]._dom_classes
     table.close()
     assert table.grid.comm is None
+
+
+def test_rerunning_discover_replaces_the_table(ip: Any, spawn: Any, realm: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    m = magics(ip)
+    monkeypatch.setattr(ip, "kernel", object(), raising=False)  # as in a kernel: tables, not text
+    first = ip.run_line_magic("heros", "discover")
+    second = ip.run_line_magic("heros", "discover")
+    tagged = ip.run_line_magic("heros", "discover --tag optics")
+    assert first.closed and not second.closed and not tagged.closed and m.tables == [second, tagged]
+    assert first.widget.comm is None and tagged.tag == "optics"
