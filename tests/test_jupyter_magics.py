@@ -260,3 +260,16 @@ def test_rerunning_discover_replaces_the_table(ip: Any, spawn: Any, realm: str, 
     tagged = ip.run_line_magic("heros", "discover --tag optics")
     assert first.closed and not second.closed and not tagged.closed and m.tables == [second, tagged]
     assert first.widget.comm is None and tagged.tag == "optics"
+
+
+def test_reload_ext_gives_one_fresh_extension(ip: Any, spawn: Any, realm: str) -> None:
+    spawn(realm, "Device:dev")
+    ip.run_line_magic("heros", "connect dev")
+    old = magics(ip)
+    ip.run_line_magic("load_ext", "heros_jupyter")  # a second load is a no-op
+    assert magics(ip) is old
+    ip.run_line_magic("reload_ext", "heros_jupyter")
+    new = magics(ip)
+    assert new is not old and old.panels == {} and old.bridge._closed
+    assert [c for c in ip.configurables if isinstance(c, HerosMagics)] == [new]
+    assert isinstance(ip.run_line_magic("heros", "connect dev"), RemoteHERO)
