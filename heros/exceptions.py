@@ -82,19 +82,22 @@ class RemoteHEROError(HEROSError):
         self.remote_module = remote_module
         self.remote_traceback = remote_traceback
         self.endpoint = endpoint
+        self.remote_base: str | None = None  # the nearest built-in class of a user-defined exception
 
     @classmethod
     def from_exception(cls, exc: BaseException, endpoint: str | None = None) -> RemoteHEROError:
         """Describe a local exception so that it can be sent."""
         if isinstance(exc, RemoteHEROError):
             return exc
-        return RemoteHEROError(
+        error = RemoteHEROError(
             message=str(exc),
             remote_type=type(exc).__name__,
             remote_module=type(exc).__module__,
             remote_traceback="".join(traceback.format_exception(exc)),
             endpoint=endpoint,
         )
+        error.remote_base = next((c.__name__ for c in type(exc).__mro__ if c.__module__ == "builtins"), None)
+        return error
 
     @classmethod
     def from_payload(cls, payload: Any, endpoint: str | None = None) -> RemoteHEROError:
@@ -102,14 +105,17 @@ class RemoteHEROError(HEROSError):
         return exception_from_payload(payload, endpoint)
 
     def serialize(self) -> dict[str, Any]:
-        """The error payload for the wire."""
-        return {
+        """The error payload for the wire (``base`` is ours: upstream peers ignore it)."""
+        payload = {
             ERROR_MARKER: True,
             "type": self.remote_type,
             "module": self.remote_module,
             "message": self.message,
             "traceback": self.remote_traceback,
         }
+        if self.remote_base and self.remote_base != self.remote_type:
+            payload["base"] = self.remote_base
+        return payload
 
     def __str__(self) -> str:
         if self.remote_type and self.remote_module not in (None, "builtins"):
@@ -140,11 +146,25 @@ _error_classes: dict[str, type[RemoteHEROError]] = {}
 _NOT_MAPPED = (RemoteHEROError, KeyboardInterrupt, SystemExit, GeneratorExit)
 
 
-def _error_class(remote_type: str | None, remote_module: str | None) -> type[RemoteHEROError]:
-    """A class that is both RemoteHEROError and, for built-in and HEROS exceptions, that class."""
-    if not remote_type or remote_module not in (None, "builtins", __name__):
+def _error_class(remote_type: str | None, remote_module: str | None, remote_base: str | None = None) -> type[RemoteHEROError]:
+    """A class that is both RemoteHEROError and, for built-in and HEROS exceptions, that class.
+
+    A user-defined exception (``class InterlockError(RuntimeError)``) gets a class of its own
+    name deriving from its nearest built-in base, so ``except RuntimeError`` catches it too.
+    """
+    if not remote_type:
         return RemoteHEROError
     cls = _error_classes.get(f"{remote_module}.{remote_type}")
+    if cls is None and remote_module not in (None, "builtins", __name__):
+        base = getattr(builtins, remote_base or "", None)
+        cls = RemoteHEROError
+        if isinstance(base, type) and issubclass(base, Exception) and base is not Exception and not issubclass(base, _NOT_MAPPED):
+            try:
+                cls = type(remote_type, (RemoteHEROError, base), {"__module__": __name__, "__qualname__": f"Remote.{remote_type}"})
+            except TypeError:
+                cls = RemoteHEROError
+        if len(_error_classes) < 512:  # a peer sending endless new type names cannot grow it without bound
+            _error_classes[f"{remote_module}.{remote_type}"] = cls
     if cls is None:
         base = getattr(builtins if remote_module in (None, "builtins") else sys.modules[__name__], remote_type, None)
         cls = RemoteHEROError
@@ -166,7 +186,8 @@ def exception_from_payload(payload: Any, endpoint: str | None = None) -> RemoteH
     if isinstance(payload, dict) and payload.get(ERROR_MARKER):
         remote_type = payload.get("type")
         remote_module = payload.get("module")
-        cls = _error_class(remote_type, remote_module)
+        base = payload.get("base")
+        cls = _error_class(remote_type, remote_module, base if isinstance(base, str) else None)
         exc = cls.__new__(cls, str(payload.get("message", "")))
         RemoteHEROError.__init__(
             exc,
@@ -176,5 +197,6 @@ def exception_from_payload(payload: Any, endpoint: str | None = None) -> RemoteH
             remote_traceback=payload.get("traceback"),
             endpoint=endpoint,
         )
+        exc.remote_base = base if isinstance(base, str) else None
         return exc
     return RemoteHEROError(str(payload), endpoint=endpoint)

@@ -90,6 +90,13 @@ class LocalHERO(HERO):
     serial
         Run this HERO's requests one at a time, in arrival order (for drivers that are not
         thread-safe). Also settable as class attribute ``_hero_serial = True``.
+
+    Notes
+    -----
+    Every write of an exposed attribute, remote or by the HERO's own code, is published so that
+    clients (``RemoteHERO._watch_attribute``, Jupyter panels) see it at once. A value that changes
+    without a write (a property reading hardware) is published by calling
+    ``self._heros_publish_attribute(name)``.
     """
 
     _hero_serial: bool = False
@@ -293,6 +300,7 @@ class LocalHERO(HERO):
             self._heros_publish_attribute(name)
 
     def _heros_publish_attribute(self, name: str) -> None:
+        """Publish the current value of the exposed attribute ``name`` to its watchers."""
         publisher = self._heros_publishers.get(name)
         if publisher is None:
             with self._heros_pub_lock:

@@ -31,6 +31,10 @@ class CustomError(Exception):
     """A user-defined exception class."""
 
 
+class LimitError(ValueError):
+    """A user-defined exception with a built-in base."""
+
+
 class Opaque:
     """Something msgpack cannot carry."""
 
@@ -100,6 +104,7 @@ class Device(LocalHERO):
             "key": KeyError("missing"),
             "type": TypeError("wrong type"),
             "custom": CustomError("custom failure"),
+            "limit": LimitError("above the limit"),
             "zero": ZeroDivisionError("division by zero"),
             "exit": SystemExit(3),
             "interrupt": KeyboardInterrupt(),

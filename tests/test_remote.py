@@ -116,6 +116,15 @@ def test_user_defined_and_base_exceptions(dev):
     assert dev.add(1) == 3  # the HERO survived all of it
 
 
+def test_user_defined_exceptions_are_caught_by_their_builtin_base(dev):
+    with pytest.raises(ValueError, match="above the limit") as info:
+        dev.fail("limit")
+    exc = info.value
+    assert isinstance(exc, RemoteHEROError) and type(exc).__name__ == "LimitError"
+    assert exc.remote_type == "LimitError" and exc.remote_base == "ValueError"
+    assert "servers.LimitError: above the limit" in str(exc) or "__main__.LimitError" in str(exc)
+
+
 def test_lookup_error_catches_a_remote_key_error(dev):
     with pytest.raises(LookupError):
         dev.fail("key")
