@@ -28,6 +28,15 @@ from conftest import TESTS, HeroProcess, free_port
 from jupyter_helpers import NOTEBOOKS, Kernel, RecordingComm
 
 
+@pytest.fixture(scope="module")
+def close_widgets() -> Iterator[None]:
+    """Close every widget a test module made (else ipywidgets complains while the interpreter exits)."""
+    yield
+    import ipywidgets
+
+    ipywidgets.Widget.close_all()
+
+
 @pytest.fixture
 def jspawn(tmp_path: Path) -> Iterator[Callable[..., HeroProcess]]:
     """``jspawn(realm, "Laser:laser", ...)`` serves HEROs of ``tests/jupyter_servers.py`` in a new process."""

@@ -7,6 +7,7 @@ import threading
 import time
 from typing import Any
 
+import pytest
 from jupyter_helpers import ARTIFACTS, on_loop, wait_until
 
 from heros import RemoteHERO
@@ -14,6 +15,7 @@ from heros_jupyter._bridge import LoopBridge
 from heros_jupyter.panel import EventView
 
 pytest_plugins = ["jupyter_fixtures"]
+pytestmark = pytest.mark.usefixtures("close_widgets")
 
 
 def test_posts_are_coalesced_to_the_rate_and_the_latest_value_lands(loop: Any) -> None:

@@ -18,6 +18,7 @@ from heros import RemoteHERO
 from heros_jupyter.magics import HerosMagics
 
 pytest_plugins = ["jupyter_fixtures"]
+pytestmark = pytest.mark.usefixtures("close_widgets")
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from heros_jupyter._bridge import LoopBridge
 from heros_jupyter.panel import Panel, PanelContext
 
 pytest_plugins = ["jupyter_fixtures"]
+pytestmark = pytest.mark.usefixtures("close_widgets")
 
 
 class ManualPool:

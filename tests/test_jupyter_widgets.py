@@ -12,6 +12,9 @@ import pytest
 import heros_jupyter.widgets as hw
 from heros_jupyter.widgets import Control, Spec, WidgetRegistry, control_for, format_value
 
+pytest_plugins = ["jupyter_fixtures"]
+pytestmark = pytest.mark.usefixtures("close_widgets")
+
 
 def check_widget(spec: Spec, cls: type, editable: bool = True, **traits: Any) -> Control:
     control = control_for(spec)
