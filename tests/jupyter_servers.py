@@ -147,6 +147,10 @@ class Streamer(LocalHERO):
     def total(self) -> int:
         return self.sent
 
+    def ping(self) -> None:
+        """Emit one ``tick`` (to see that a subscriber is connected)."""
+        self.tick(-1)
+
 
 servers.CLASSES.update({cls.__name__: cls for cls in (TemperatureController, Laser, Camera, Streamer)})
 

@@ -89,7 +89,9 @@ def test_panels_notebook_in_jupyterlab(jupyter_lab: dict[str, Any], page: Any, r
     writes: list[float] = []
     seen = threading.Event()
     watch = laser._watch_attribute("power", lambda v: (writes.append(v), seen.set()))
-    time.sleep(0.3)  # the watch subscription reaches the HERO (no event to await for a remote match)
+    wait_until(lambda: (setattr(laser, "power", 5.0), seen.wait(0.2))[1], 10, "the watch to see a write")
+    writes.clear()
+    seen.clear()
     handle = laser_panel.locator(".heros-attr-power .noUi-handle")
     handle.scroll_into_view_if_needed()
     track = laser_panel.locator(".heros-attr-power .noUi-target").bounding_box()
@@ -102,7 +104,7 @@ def test_panels_notebook_in_jupyterlab(jupyter_lab: dict[str, Any], page: Any, r
     assert seen.wait(10), "the drag never reached the HERO"
     shown = readout(page, "power")
     wait_until(lambda: laser.power == pytest.approx(shown, abs=1e-6), 10, "the HERO's power to match the slider")
-    time.sleep(0.5)  # any further writes of this drag would arrive within this time
+    time.sleep(0.5)  # an absence cannot be awaited: further writes of this drag would have arrived by now
     assert 30 < shown <= 50 and len(writes) == 1, (shown, writes)
     lap("drag_slider_until_hero_changed")
 

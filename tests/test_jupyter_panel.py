@@ -227,11 +227,12 @@ def test_events_show_last_value_count_and_a_sparkline(spawn: Any, realm: str, ma
     spawn(realm, "Device:dev")
     panel = make_panel("dev", realm)
     view = panel.events["changed"]
-    wait_until(lambda: True, 0.3)
     proxy = RemoteHERO("dev", realm=realm)
+    wait_until(lambda: (proxy.emit_changed("ready"), view.count)[1], 10, "the subscription to reach the HERO")
+    primed = view.count
     for value in (1.0, 3.0, 2.0):
         proxy.emit_changed(value)
-    wait_until(lambda: "3</span> events" in view.html.value, 5, "the event view")
+    wait_until(lambda: f">{primed + 3}</span> events" in view.html.value, 5, "the event view")
     assert "last <code class='heros-event-last'>2</code>" in view.html.value
     assert "<svg class='heros-sparkline'" in view.html.value
 
