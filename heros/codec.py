@@ -20,6 +20,7 @@ import datetime as _dt
 import enum
 import math
 import os
+import threading
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -186,25 +187,54 @@ def pack(obj: Any, ctx: EncodeContext) -> bytes:
         raise CodecError(f"cannot encode {type(obj).__name__}: {exc}") from exc
 
 
-def encode(obj: Any, store_object: Callable[[Any], list[Any]] | None = None, *, oob: bool = True) -> tuple[bytes | bytearray, str]:
+#: Types msgpack packs natively; a value of these (and lists/dicts of them) skips the ext machinery.
+_PLAIN_SCALARS = frozenset({int, float, bool, str, bytes, type(None)})
+
+
+_local = threading.local()
+
+
+def _pack_plain(obj: Any) -> bytes:
+    # One Packer per thread (a Packer is not thread-safe); it resets itself after an error.
+    try:
+        packer = _local.packer
+    except AttributeError:
+        packer = _local.packer = msgpack.Packer(strict_types=True, use_bin_type=True, datetime=False)
+    return packer.pack(obj)
+
+
+def encode(obj: Any, store_object: Callable[[Any], list[Any]] | None = None, *, oob: bool = True) -> tuple[bytes, str]:
     """Encode ``obj`` for the wire; returns the payload and its encoding.
 
     ``store_object`` is called for values that cannot be encoded; it keeps them and returns
     the reference data. Without it such values raise ``CodecError``. ``oob=False`` keeps every
     array inside the msgpack document (one self-contained msgpack value, one more copy).
     """
+    t = type(obj)
+    if t in _PLAIN_SCALARS or t is list or t is dict:
+        # Fast path: plain data packs without the ext hook; anything else inside falls through.
+        try:
+            return _pack_plain(obj), ENCODING
+        except (TypeError, ValueError, OverflowError):
+            pass
     ctx = EncodeContext(store_object, oob)
     body = pack(obj, ctx)
     if not ctx.buffers:
         return body, ENCODING
+    # One copy of each array into the payload (bytes, which zenoh takes as they are).
     base = -(-len(body) // _ALIGN) * _ALIGN
-    out = bytearray(base + ctx.oob_size)
-    out[: len(body)] = body
+    pieces: list[Any] = [body, bytes(base - len(body))]
+    position = 0
     for arr, offset in ctx.buffers:
-        if arr.size:
-            dst = np.ndarray(arr.shape, arr.dtype, buffer=out, offset=base + offset)
-            np.copyto(dst, arr, casting="no")
-    return out, f"{_OOB_PREFIX}{len(body)}"
+        if not arr.size:
+            continue
+        if offset > position:
+            pieces.append(bytes(offset - position))
+        pieces.append(np.ascontiguousarray(arr).reshape(-1).view(np.uint8))
+        position = offset + arr.nbytes
+    if ctx.oob_size > position:
+        pieces.append(bytes(ctx.oob_size - position))
+    return b"".join(pieces), f"{_OOB_PREFIX}{len(body)}"
 
 
 class _Decoder:

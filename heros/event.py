@@ -118,7 +118,8 @@ class CallbackStorage:
         return [cb.to_dict() for cb in self._snapshot]
 
 
-def _run_callbacks(callbacks: CallbackStorage, value: Any, where: str) -> None:
+def _run_callbacks(callbacks: CallbackStorage, value: Any, where: Any) -> None:
+    """Run every callback with ``value``; ``where`` (text, or a callable giving it) names the event in logs."""
     for cb in callbacks:
         try:
             if cb.is_remote_hero and hasattr(cb.func, "_send_nowait"):
@@ -126,7 +127,7 @@ def _run_callbacks(callbacks: CallbackStorage, value: Any, where: str) -> None:
             else:
                 cb.func(value)
         except Exception:  # a callback must never reach the emitter or skip the others
-            log.exception("callback %s of event %s raised", cb.name, where)
+            log.exception("callback %s of event %s raised", cb.name, where() if callable(where) else where)
 
 
 class LocalEventHandler:
@@ -142,6 +143,8 @@ class LocalEventHandler:
         self.callbacks = CallbackStorage()
         self._instance = weakref.ref(instance)
         self._publisher: Any = None
+        self._matching: Any = None
+        self._store: Any = None
         try:
             sig = inspect.signature(func)
             self.__signature__ = sig.replace(parameters=list(sig.parameters.values())[1:])
@@ -154,8 +157,15 @@ class LocalEventHandler:
 
     def _heros_bind(self, hero: Any) -> None:
         """Declare the publisher, once the HERO serves."""
+        from .peer import store_object
+
         key = keys.member_key(hero._realm, hero._name, self.__name__)
-        self._publisher = hero._declare(z.declare_publisher(hero._session, key, reliable=self.reliable))
+        publisher = hero._declare(z.declare_publisher(hero._session, key, reliable=self.reliable))
+        matching = z.Matching(publisher)
+        hero._declare(matching.listener)
+        self._store = store_object(hero._realm, hero._name)
+        self._matching = matching
+        self._publisher = publisher
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         instance = self._instance()
@@ -163,19 +173,17 @@ class LocalEventHandler:
             raise ReferenceError(f"the HERO of event {self.__name__!r} no longer exists")
         result = self.func(instance, *args, **kwargs)
         publisher = self._publisher
-        if publisher is not None and not instance._hero_destroyed:
+        # the listener's flag skips asking zenoh while subscribers exist; it may lag a new one, so ask then
+        if publisher is not None and (self._matching.matching or z.has_subscribers(publisher)) and not instance._hero_destroyed:
             self._publish(instance, publisher, result)
-        _run_callbacks(self.callbacks, result, f"{getattr(instance, '_name', '?')}.{self.__name__}")
+        if len(self.callbacks):
+            _run_callbacks(self.callbacks, result, lambda: f"{getattr(instance, '_name', '?')}.{self.__name__}")
         return result
 
     def _publish(self, instance: Any, publisher: Any, result: Any) -> None:
-        from .peer import store_object
-
         try:
-            if not z.has_subscribers(publisher):
-                return
-            data, encoding = codec.encode(result, store_object(instance._realm, instance._name))
-            publisher.put(data, encoding=encoding)
+            data, encoding = codec.encode(result, self._store)
+            publisher.put(data, encoding=z.as_encoding(encoding))
         except Exception:  # the event call itself must succeed
             log.warning("event %s.%s: could not publish %r", instance._name, self.__name__, type(result).__name__, exc_info=True)
 
@@ -299,7 +307,7 @@ class RemoteEventHandler:
 
     def __call__(self, payload: Any) -> None:
         """Run this process's callbacks with ``payload`` (does not emit the remote event)."""
-        _run_callbacks(self.callbacks, payload, f"{self.instance._name}.{self.__name__}")
+        _run_callbacks(self.callbacks, payload, lambda: f"{self.instance._name}.{self.__name__}")
 
     def _ensure_subscribed(self) -> None:
         with self._lock:

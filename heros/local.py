@@ -315,7 +315,7 @@ class LocalHERO(HERO):
                 return
             value = getattr(self, name)
             data, enc = codec.encode(value, store_object(self._realm, self._name))
-            publisher.put(data, encoding=enc)
+            publisher.put(data, encoding=z.as_encoding(enc))
         except Exception:  # a publication must never break the write itself
             log.warning("HERO %s: could not publish the new value of %r", self._name, name, exc_info=True)
 

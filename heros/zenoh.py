@@ -27,12 +27,14 @@ from .helper import generate_multicast_address
 
 __all__ = [
     "Reply",
+    "Matching",
     "ZenohSessionManager",
     "all_replies",
     "declare_liveliness_watch",
     "declare_publisher",
     "declare_queryable",
     "declare_subscriber",
+    "as_encoding",
     "declare_token",
     "drop",
     "first_reply",
@@ -196,6 +198,19 @@ zenoh.try_init_log_from_env()
 # The verbs. Callbacks handed to zenoh run on zenoh-python's threads and must only hand off.
 
 
+_encodings: dict[str, zenoh.Encoding] = {}
+
+
+def as_encoding(text: str) -> zenoh.Encoding:
+    """The zenoh ``Encoding`` for ``text``, parsed once (zenoh would parse the text on every send)."""
+    enc = _encodings.get(text)
+    if enc is None:
+        if len(_encodings) >= 256:  # out-of-band encodings carry a length: keep the cache bounded
+            _encodings.clear()
+        enc = _encodings[text] = zenoh.Encoding(text)
+    return enc
+
+
 class Reply:
     """One reply to a query: ``ok`` tells success; ``payload`` and ``encoding`` what came back."""
 
@@ -224,7 +239,7 @@ def start_query(session: zenoh.Session, selector: str, payload: Any = None, enco
         kwargs["consolidation"] = zenoh.ConsolidationMode.NONE
     if payload is not None:
         kwargs["payload"] = payload
-        kwargs["encoding"] = encoding
+        kwargs["encoding"] = None if encoding is None else as_encoding(encoding)
     try:
         if handler is not None:
             return session.get(selector, handler, **kwargs)
@@ -283,7 +298,7 @@ def declare_queryable(session: zenoh.Session, key: str, callback: Callable[[Any]
 def reply(q: Any, key: str, payload: Any, encoding: str) -> None:
     """Answer a query and finalize it."""
     try:
-        q.reply(key, payload, encoding=encoding)
+        q.reply(key, payload, encoding=as_encoding(encoding))
     finally:
         q.drop()
 
@@ -291,7 +306,7 @@ def reply(q: Any, key: str, payload: Any, encoding: str) -> None:
 def reply_error(q: Any, payload: Any, encoding: str) -> None:
     """Answer a query with an error reply and finalize it."""
     try:
-        q.reply_err(payload, encoding=encoding)
+        q.reply_err(payload, encoding=as_encoding(encoding))
     finally:
         q.drop()
 
@@ -314,6 +329,26 @@ def declare_publisher(session: zenoh.Session, key: str, *, reliable: bool) -> An
     if reliable:
         return session.declare_publisher(key, reliability=zenoh.Reliability.RELIABLE, congestion_control=zenoh.CongestionControl.BLOCK)
     return session.declare_publisher(key, reliability=zenoh.Reliability.BEST_EFFORT, congestion_control=zenoh.CongestionControl.DROP)
+
+
+class Matching:
+    """Whether a publisher has subscribers, as last told by a matching listener.
+
+    Reading ``matching`` costs an attribute lookup, where asking zenoh costs a call into the
+    routing tables on every publication. The listener is told of a new subscriber a little after
+    zenoh's routing knows it, so a False here is to be confirmed with ``has_subscribers``.
+    ``listener`` is the zenoh entity to undeclare.
+    """
+
+    __slots__ = ("listener", "matching")
+
+    def __init__(self, publisher: Any) -> None:
+        self.matching = True  # until zenoh says otherwise: a race never drops a sample
+        self.listener = publisher.declare_matching_listener(zenoh.handlers.Callback(self._changed, indirect=False))
+        self.matching = bool(publisher.matching_status.matching)
+
+    def _changed(self, status: Any) -> None:
+        self.matching = bool(status.matching)
 
 
 def has_subscribers(publisher: Any) -> bool:

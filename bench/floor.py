@@ -1,0 +1,177 @@
+"""The floor: raw zenoh-python with the same payloads as the HERO scenarios.
+
+``floor.py serve REALM`` declares queryables that reply inside their zenoh callback and two
+publishers (best effort and reliable); ``floor.py client REALM SCENARIO...`` measures against it.
+Needs only zenoh and numpy, so it runs in our virtualenv and in upstream's (other zenoh version).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import struct
+import sys
+import time
+
+import numpy as np
+import zenoh
+
+from _common import EventCounter, latency_stats, ready, result, timed
+
+# The bytes our codec puts on the wire for ``add(1, 2)``: request [[1, 2], {}], reply 3.
+CALL_REQUEST = b"\x92\x92\x01\x02\x80"
+CALL_REPLY = b"\x03"
+# One event sample: a msgpack float64.
+EVENT_PAYLOAD = b"\xcb" + struct.pack(">d", 1.5)
+ENCODING = "application/msgpack"
+
+
+def _session() -> zenoh.Session:
+    text = os.environ.get("HEROS_ZENOH_CONFIG")
+    if not text:
+        sys.exit("floor.py needs HEROS_ZENOH_CONFIG (run it through bench/run.py)")
+    return zenoh.open(zenoh.Config.from_json5(text))
+
+
+def serve(realm: str) -> None:
+    session = _session()
+    base = f"bench/{realm}"
+    arrays: dict[int, np.ndarray] = {}
+
+    def on_call(q: zenoh.Query) -> None:
+        q.reply(q.key_expr, CALL_REPLY, encoding=ENCODING)
+
+    def on_array(q: zenoh.Query) -> None:
+        nbytes = int(str(q.key_expr).rsplit("/", 1)[1])
+        arr = arrays.get(nbytes)
+        if arr is None:
+            arr = arrays.setdefault(nbytes, np.full(nbytes, 7, dtype=np.uint8))
+        q.reply(q.key_expr, zenoh.ZBytes(arr.tobytes()), encoding=ENCODING)
+
+    def on_upload(q: zenoh.Query) -> None:
+        arr = np.frombuffer(q.payload.to_bytes(), dtype=np.uint8)
+        q.reply(q.key_expr, str(arr.nbytes).encode(), encoding=ENCODING)
+
+    keep = [
+        session.declare_queryable(f"{base}/call", on_call),
+        session.declare_queryable(f"{base}/array/*", on_array),
+        session.declare_queryable(f"{base}/upload", on_upload),
+    ]
+    pubs = {
+        "best": session.declare_publisher(f"{base}/ev", reliability=zenoh.Reliability.BEST_EFFORT, congestion_control=zenoh.CongestionControl.DROP),
+        "reliable": session.declare_publisher(f"{base}/evr", reliability=zenoh.Reliability.RELIABLE, congestion_control=zenoh.CongestionControl.BLOCK),
+    }
+    ready({"zenoh": zenoh.__version__ if hasattr(zenoh, "__version__") else "?"})
+    for line in sys.stdin:
+        cmd = line.split()
+        if cmd and cmd[0] == "emit":
+            n, mode = int(cmd[1]), cmd[2]
+            pub = pubs[mode]
+            t0 = time.perf_counter()
+            for _ in range(n):
+                pub.put(EVENT_PAYLOAD, encoding=ENCODING)
+            print(f"EMITTED {n} {time.perf_counter() - t0:.6f}", flush=True)
+    del keep
+    session.close()
+
+
+class Floor:
+    """Raw zenoh requests against ``floor.py serve REALM``, through any zenoh session."""
+
+    def __init__(self, session: zenoh.Session, realm: str) -> None:
+        self.session = session
+        self.base = f"bench/{realm}"
+        self.call_key = f"{self.base}/call"
+
+    def wait(self, timeout: float = 10.0) -> None:
+        """Until the server answers (the peers may still be finding each other through the hub)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if self.session.get(self.call_key, payload=CALL_REQUEST, encoding=ENCODING, timeout=1).recv().ok is not None:
+                    return
+            except zenoh.ZError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("the floor server does not answer")
+            time.sleep(0.05)
+
+    def call(self) -> bytes:
+        """One query round trip, first reply taken with ``recv()``."""
+        return self.session.get(self.call_key, payload=CALL_REQUEST, encoding=ENCODING).recv().ok.payload.to_bytes()
+
+    def call_iter(self) -> None:
+        """One query round trip, iterating the reply channel to its end."""
+        for r in self.session.get(self.call_key, payload=CALL_REQUEST, encoding=ENCODING):
+            r.ok.payload.to_bytes()
+
+    def array_get(self, size: int) -> np.ndarray:
+        data = self.session.get(f"{self.base}/array/{size}").recv().ok.payload.to_bytes()
+        arr = np.frombuffer(data, dtype=np.uint8)
+        assert arr.nbytes == size
+        return arr
+
+    def array_put(self, arr: np.ndarray) -> None:
+        reply = self.session.get(f"{self.base}/upload", payload=zenoh.ZBytes(arr.tobytes()), encoding=ENCODING).recv()
+        assert int(reply.ok.payload.to_bytes()) == arr.nbytes
+
+    def events(self, mode: str, n: int) -> dict[str, float]:
+        counter = EventCounter()
+        sub = self.session.declare_subscriber(f"{self.base}/ev" if mode == "best" else f"{self.base}/evr",
+                                              lambda sample: counter(sample.payload.to_bytes()))
+        time.sleep(0.3)  # let the subscription reach the publisher's session
+        try:
+            return counter.run("floor", mode, n)
+        finally:
+            sub.undeclare()
+
+
+def client(realm: str, scenarios: list[str], n: int, sizes: list[int], transfers: dict[int, int], events: int) -> None:
+    session = _session()
+    floor = Floor(session, realm)
+    floor.wait()
+    for scenario in scenarios:
+        if scenario == "rtt_recv":
+            result(scenario, latency_stats(timed(n, floor.call)))
+        elif scenario == "rtt_iter":
+            result(scenario, latency_stats(timed(n, floor.call_iter)))
+        elif scenario == "array_get":
+            for size in sizes:
+                result(f"{scenario}_{size}", mib_stats(size, timed(transfers[size], lambda size=size: floor.array_get(size), warmup=1)))
+        elif scenario == "array_put":
+            for size in sizes:
+                arr = np.full(size, 3, dtype=np.uint8)
+                result(f"{scenario}_{size}", mib_stats(size, timed(transfers[size], lambda arr=arr: floor.array_put(arr), warmup=1)))
+        elif scenario in ("events_best", "events_reliable"):
+            result(scenario, floor.events(scenario.split("_")[1], events))
+        else:
+            raise SystemExit(f"unknown floor scenario {scenario!r}")
+    session.close()
+
+
+def mib_stats(size: int, samples_ns: list[int]) -> dict[str, float]:
+    """Latency statistics of transfers of ``size`` bytes, with the MiB/s of the median transfer."""
+    stats = latency_stats(samples_ns)
+    return {"bytes": size, "mib_s": size / 2**20 / (stats["median_us"] / 1e6), **stats}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("role", choices=["serve", "client"])
+    parser.add_argument("realm")
+    parser.add_argument("scenarios", nargs="*")
+    parser.add_argument("--n", type=int, default=2000)
+    parser.add_argument("--sizes", default="1048576,67108864")
+    parser.add_argument("--transfers", default="100,8", help="timed transfers per size")
+    parser.add_argument("--events", type=int, default=100000)
+    args = parser.parse_args()
+    if args.role == "serve":
+        serve(args.realm)
+    else:
+        sizes = [int(s) for s in args.sizes.split(",")]
+        transfers = dict(zip(sizes, (int(t) for t in args.transfers.split(",")), strict=True))
+        client(args.realm, args.scenarios, args.n, sizes, transfers, args.events)
+
+
+if __name__ == "__main__":
+    main()

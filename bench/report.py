@@ -1,0 +1,197 @@
+"""Turns raw benchmark results into comparisons (ratios, targets) and a Markdown table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["ROWS", "compare", "render_markdown"]
+
+MIB1, MIB64 = 2**20, 64 * 2**20
+
+
+def _get(results: dict[str, Any], impl: str, scenario: str, field: str, paired: bool = False) -> float | None:
+    entry = results.get(impl, {}).get(scenario, {})
+    if paired:
+        entry = entry.get("floor", {}) if isinstance(entry, dict) else {}
+    value = entry.get(field) if isinstance(entry, dict) else None
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+# Each row: key, label, unit, scale (display), which way is better, where ours/upstream's figure is
+# (scenario, field), where the floor is (scenario, field: the floor measured by the same client in
+# alternating blocks; a scenario of the standalone floor run as fallback), and the target on ours/floor.
+ROWS: list[tuple[str, str, str, float, str, tuple[str, str], tuple[str, str, str] | None, tuple[str, float] | None]] = [
+    ("call_median", "method call, median", "µs", 1, "lower", ("call", "median_us"), ("call", "median_us", "rtt_recv"), ("max_floor", 1.15)),
+    ("call_p99", "method call, p99", "µs", 1, "lower", ("call", "p99_us"), ("call", "p99_us", "rtt_recv"), None),
+    ("attr_get_median", "attribute get, median", "µs", 1, "lower", ("attr_get", "median_us"), ("attr_get", "median_us", "rtt_recv"), ("max_floor", 1.15)),
+    ("attr_get_p99", "attribute get, p99", "µs", 1, "lower", ("attr_get", "p99_us"), ("attr_get", "p99_us", "rtt_recv"), None),
+    ("attr_set_median", "attribute set, median", "µs", 1, "lower", ("attr_set", "median_us"), ("attr_set", "median_us", "rtt_recv"), None),
+    ("attr_set_p99", "attribute set, p99", "µs", 1, "lower", ("attr_set", "p99_us"), ("attr_set", "p99_us", "rtt_recv"), None),
+    ("array_get_1mib", "ndarray 1 MiB returned", "MiB/s", 1, "higher", (f"array_get_{MIB1}", "mib_s"), (f"array_get_{MIB1}", "mib_s", f"array_get_{MIB1}"), ("min_floor", 0.8)),
+    ("array_get_64mib", "ndarray 64 MiB returned", "MiB/s", 1, "higher", (f"array_get_{MIB64}", "mib_s"), (f"array_get_{MIB64}", "mib_s", f"array_get_{MIB64}"), ("min_floor", 0.8)),
+    ("array_put_1mib", "ndarray 1 MiB as argument", "MiB/s", 1, "higher", (f"array_put_{MIB1}", "mib_s"), (f"array_put_{MIB1}", "mib_s", f"array_put_{MIB1}"), ("min_floor", 0.8)),
+    ("array_put_64mib", "ndarray 64 MiB as argument", "MiB/s", 1, "higher", (f"array_put_{MIB64}", "mib_s"), (f"array_put_{MIB64}", "mib_s", f"array_put_{MIB64}"), ("min_floor", 0.8)),
+    ("events_best_rate", "events best effort, received", "1/s", 1, "higher", ("events_best", "rate_per_s"), ("events_best", "rate_per_s", "events_best"), ("min_floor", 0.8)),
+    ("events_best_loss", "events best effort, lost", "%", 100, "lower", ("events_best", "loss"), ("events_best", "loss", "events_best"), None),
+    ("events_reliable_rate", "events reliable, received (floor: best effort)", "1/s", 1, "higher", ("events_reliable", "rate_per_s"), ("events_best", "rate_per_s", "events_best"), ("min_floor", 0.8)),
+    ("events_reliable_loss", "events reliable, lost", "%", 100, "lower", ("events_reliable", "loss"), ("events_reliable", "loss", "events_reliable"), ("zero", 0)),
+    ("connect_cold", "connect, new process (session open incl.)", "ms", 1000, "lower", ("connect_cold", "median_s"), None, None),
+    ("connect_warm", "connect, session open (floor: one round trip)", "µs", 1, "lower", ("connect_warm", "median_us"), ("connect_warm", "median_us", "rtt_recv"), None),
+    ("connect_observed", "connect, observer has seen the HERO (floor: one round trip)", "µs", 1, "lower", ("connect_observed", "median_us"), ("connect_observed", "median_us", "rtt_recv"), ("max_floor", 2.0)),
+    ("discovery_cold", "discovery of 50 HEROs, new process", "ms", 1000, "lower", ("discovery_cold", "median_s"), None, None),
+    ("discovery_warm", "discovery of 50 HEROs, session open", "ms", 1000, "lower", ("discovery_warm", "median_s"), None, None),
+    ("memory_per_100", "memory per 100 served HEROs (RSS)", "MiB", 1, "lower", ("memory", "delta_per_100_mib"), None, None),
+]
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    if a is None or b is None or b == 0:
+        return None
+    return a / b
+
+
+def _floor(results: dict[str, Any], impl: str, floor: tuple[str, str, str], standalone: str) -> float | None:
+    scenario, field, fallback = floor
+    value = _get(results, impl, scenario, field, paired=True)
+    return value if value is not None else _get(results, standalone, fallback, field)
+
+
+def compare(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """One comparison per row: values, ratios over floor and upstream, and whether targets are met."""
+    rows = []
+    for key, label, unit, scale, better, (scenario, field), floor, target in ROWS:
+        ours = _get(results, "ours", scenario, field)
+        upstream = _get(results, "upstream", scenario, field)
+        floor_value = _floor(results, "ours", floor, "floor") if floor else None
+        up_floor = _floor(results, "upstream", floor, "floor_upstream_zenoh") if floor else None
+        row: dict[str, Any] = {
+            "key": key, "label": label, "unit": unit, "better": better,
+            "floor": _scaled(floor_value, scale), "ours": _scaled(ours, scale), "upstream": _scaled(upstream, scale),
+            "upstream_floor": _scaled(up_floor, scale),
+            "ours_over_floor": _ratio(ours, floor_value), "ours_over_upstream": _ratio(ours, upstream),
+            "upstream_over_floor": _ratio(upstream, up_floor),
+        }
+        if ours is not None and upstream is not None:
+            row["ahead_of_upstream"] = ours < upstream if better == "lower" else ours > upstream
+            if better == "lower" and ours == upstream == 0:
+                row["ahead_of_upstream"] = True
+        if target and ours is not None:
+            kind, bound = target
+            ratio = row["ours_over_floor"]
+            if kind == "zero":
+                row["target"], row["target_met"] = "none lost", ours == 0
+            elif ratio is not None:
+                row["target"] = f"≤ {bound:g}× floor" if kind == "max_floor" else f"≥ {bound:g}× floor"
+                row["target_met"] = ratio <= bound if kind == "max_floor" else ratio >= bound
+        rows.append(row)
+    call = _get(results, "ours", "call", "median_us")
+    for impl in ("pyro5", "rpyc"):
+        other = _get(results, impl, "call", "median_us")
+        if other is not None:
+            rows.append({"key": f"call_vs_{impl}", "label": f"method call vs {impl}, median", "unit": "µs", "better": "lower",
+                         "other": other, "ours": call, "ours_over_other": _ratio(call, other),
+                         "target": f"ahead of {impl}", "target_met": call is not None and call < other})
+    panel = results.get("panel", {})
+    if "messages_per_s" in panel.get("panel_1khz", {}):
+        p = panel["panel_1khz"]
+        rows.append({"key": "panel", "label": "panel under a 1 kHz event stream", "unit": "msg/s",
+                     "ours": p["messages_per_s"], "kernel_cpu_percent": p.get("kernel_cpu_percent")})
+    return rows
+
+
+def _scaled(value: float | None, scale: float) -> float | None:
+    return None if value is None else value * scale
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "**NO**"
+    if isinstance(value, float):
+        if value == 0:
+            return "0"
+        if abs(value) >= 1000:
+            return f"{value:,.0f}"
+        return f"{value:.{digits}g}"
+    return str(value)
+
+
+def render_markdown(data: dict[str, Any]) -> str:
+    """The readable report: machine, the main table, RPC comparison, panel, errors."""
+    m = data.get("machine", {})
+    prof = data.get("profile", {})
+    lines = [
+        "# Benchmark results",
+        "",
+        f"{m.get('date', '?')} · {m.get('cpu', '?')} · {m.get('cores', '?')} cores · {m.get('memory', '?')} · "
+        f"Linux {m.get('kernel', '?')} · Python {m.get('python', '?')} · commit {m.get('commit', '?')}",
+        "",
+        f"Profile `{prof.get('name', '?')}`: {prof.get('n', '?')} timed calls per latency scenario, "
+        f"{prof.get('events', '?')} events per event scenario, transfers per size {prof.get('transfers', '?')}, "
+        f"loopback zenoh (a hub on 127.0.0.1, multicast off), every server in its own process. "
+        f"zenoh {m.get('zenoh_ours', '?')} (ours, floor); upstream heros 2026.2.2 on its own pinned zenoh.",
+        "",
+        "Ratios are ours divided by the other figure (latency: lower is better; rates: higher is better). "
+        "Each client measures the raw zenoh floor through its own session in blocks alternating with its HERO "
+        "calls (so both see the same machine load); the floor column is the one our client measured, "
+        "upstream/floor uses the floor upstream's client measured on upstream's zenoh.",
+        "",
+        "| metric | unit | floor | ours | upstream | ours/floor | ours/upstream | upstream/floor | target | met |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---|---|",
+    ]
+    comparisons = data.get("comparisons", [])
+    for r in comparisons:
+        if "floor" not in r:
+            continue
+        ahead = r.get("ahead_of_upstream")
+        target = r.get("target", "")
+        met = r.get("target_met")
+        if ahead is not None:
+            target = f"{target}; ahead of upstream" if target else "ahead of upstream"
+            met = ahead if met is None else (met and ahead)
+        lines.append(
+            f"| {r['label']} | {r['unit']} | {_fmt(r['floor'])} | {_fmt(r['ours'])} | {_fmt(r['upstream'])} | "
+            f"{_fmt(r['ours_over_floor'])} | {_fmt(r['ours_over_upstream'])} | {_fmt(r['upstream_over_floor'])} | {target} | "
+            f"{_fmt(met) if met is not None else '–'} |"
+        )
+    rpc = [r for r in comparisons if r["key"].startswith("call_vs_")]
+    if rpc:
+        lines += ["", "| method call, median | µs | ours/other | met |", "|---|---:|---:|---|"]
+        call = next((r["ours"] for r in comparisons if r["key"] == "call_median"), None)
+        lines.append(f"| ours (HEROS over zenoh) | {_fmt(call)} | | |")
+        for r in rpc:
+            lines.append(f"| {r['key'][8:]} | {_fmt(r['other'])} | {_fmt(r['ours_over_other'])} | {_fmt(r['target_met'])} |")
+    results = data.get("results", {})
+    floor = results.get("floor", {})
+    if floor:
+        lines += ["", "Floor details: raw query round trip with `get(...).recv()` "
+                  f"{_fmt(floor.get('rtt_recv', {}).get('median_us'))} µs, with full iteration of the reply channel "
+                  f"{_fmt(floor.get('rtt_iter', {}).get('median_us'))} µs (median)."]
+        fu = results.get("floor_upstream_zenoh", {})
+        if fu:
+            lines[-1] += (f" The same floor on upstream's zenoh: {_fmt(fu.get('rtt_recv', {}).get('median_us'))} µs / "
+                          f"{_fmt(fu.get('rtt_iter', {}).get('median_us'))} µs.")
+    panel = results.get("panel")
+    if panel is not None:
+        p = panel.get("panel_1khz")
+        if p:
+            lines += ["", f"Jupyter panel under a 1 kHz event stream: {_fmt(p.get('messages_per_s'))} messages/s to the frontend, "
+                      f"kernel CPU {_fmt(p.get('kernel_cpu_percent'))} %, {_fmt(p.get('events_per_s'))} events/s received."]
+        else:
+            lines += ["", f"Jupyter panel under a 1 kHz event stream: **{panel.get('status', 'not measured')}** "
+                      f"({panel.get('reason', '')})."]
+    for impl in ("ours", "upstream"):
+        misses = sum(int(v.get("observer_misses", 0)) for v in results.get(impl, {}).values() if isinstance(v, dict))
+        if misses:
+            lines += ["", f"{impl}: {misses} HEROObserver(s) missed running HEROs in their initial snapshot and were "
+                      "replaced (their time is not in the figures; see the report)."]
+    for impl in ("ours", "upstream"):
+        failed = results.get(impl, {}).get("connect_cold", {}).get("failed_first_attempts")
+        if failed:
+            lines += ["", f"{impl}: in {failed} of {results[impl]['connect_cold']['n']} new processes the first "
+                      "RemoteHERO() raised NameError (the session did not know its peers yet); the connect time "
+                      "counts from the first attempt to the one that succeeded."]
+    for name, err in data.get("errors", {}).items():
+        lines += ["", f"**{name} failed**: {err[:500]}"]
+    return "\n".join(lines) + "\n"
