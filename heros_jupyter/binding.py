@@ -1,0 +1,261 @@
+"""Two-way binding of one widget to one attribute of a remote HERO.
+
+Widget -> HERO: a committed change (Enter, release, pick) is written on a worker thread; the row
+shows it as pending until the HERO acknowledges it, and on failure the widget reverts to the
+remote value and the row says why. Changes made while a write is in flight are merged into one
+follow-up write of the latest value, so a burst of changes never becomes a burst of writes.
+
+HERO -> widget: attribute-change publications (``proxy._watch_attribute``) and, for values that
+change without a write (read-only properties), polling. Both reach the widget only through the
+loop bridge's coalescing buffer. A busy flag keeps a value we put into the widget from being
+written back (no echo loops).
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import ipywidgets as w
+
+from heros.exceptions import RemoteHEROError
+
+from ._bridge import LoopBridge
+from .widgets import Control
+
+__all__ = ["AttributeBinding"]
+
+log = logging.getLogger("heros_jupyter")
+
+_NOTHING: Any = object()
+
+
+def error_text(exc: BaseException) -> str:
+    """One line for an exception: its type and first message line (for a remote error, the HERO's own)."""
+    if isinstance(exc, RemoteHEROError) and exc.remote_type:
+        name, message = exc.remote_type, str(exc.message).strip().splitlines()
+    else:
+        name, message = type(exc).__name__, str(exc).strip().splitlines()
+    return f"{name}: {message[0]}" if message else name
+
+
+class AttributeBinding:
+    """Keeps ``control`` and the remote attribute ``name`` of ``proxy`` in step.
+
+    Parameters
+    ----------
+    proxy
+        The RemoteHERO.
+    name
+        The attribute.
+    control
+        The widget and its converters (``widgets.Control``).
+    bridge
+        Where widget updates are run (the kernel's loop) and coalesced.
+    submit
+        Runs a blocking function on a worker thread (never the kernel's shell thread).
+    report
+        Called on the loop thread with a sentence when something fails (the panel's status area).
+    initial
+        The value read when the panel was built (an exception if that read failed).
+    watch
+        Subscribe to attribute-change publications (False for read-only attributes, which are polled).
+    """
+
+    def __init__(
+        self,
+        proxy: Any,
+        name: str,
+        control: Control,
+        *,
+        bridge: LoopBridge,
+        submit: Callable[..., Any],
+        report: Callable[[str], None] | None = None,
+        initial: Any = _NOTHING,
+        watch: bool = True,
+    ) -> None:
+        self.proxy = proxy
+        self.name = name
+        self.control = control
+        self._bridge = bridge
+        self._submit = submit
+        self._report = report or (lambda text: None)
+        self._lock = threading.Lock()
+        self._busy = False
+        self._closed = False
+        self._pending: Any = _NOTHING
+        self._queued: Any = _NOTHING
+        self._remote_while_pending: Any = _NOTHING
+        self.confirmed: Any = _NOTHING
+        self.writes = 0
+        self._state_kind = ""
+        self.state = w.HTML(layout=w.Layout(min_width="8em"))
+        self.state.add_class("heros-attr-state")
+        self._subscription = None
+        if isinstance(initial, BaseException):
+            self._show_state(f"could not read: {error_text(initial)}", kind="read-error")
+        elif initial is not _NOTHING:
+            self._apply(initial)
+        if control.editable:
+            control.widget.observe(self._on_widget, names="value")
+        if watch:
+            try:
+                self._subscription = proxy._watch_attribute(name, self._on_remote)
+            except Exception as exc:  # noqa: BLE001 - the binding still works by polling
+                log.warning("cannot watch %s.%s: %s", proxy._name, name, exc)
+
+    @property
+    def watched(self) -> bool:
+        """Whether attribute-change publications keep this binding current (else it must be polled)."""
+        return self._subscription is not None
+
+    @property
+    def pending(self) -> bool:
+        """Whether a write is waiting for the HERO's acknowledgement."""
+        return self._pending is not _NOTHING
+
+    def _on_widget(self, change: dict[str, Any]) -> None:
+        if self._busy or self._closed:
+            return
+        try:
+            value = self.control.from_widget(change["new"])
+        except ValueError as exc:
+            self._revert()
+            self._show_state(str(exc), kind="write-error")
+            self._report(str(exc))
+            return
+        with self._lock:
+            if self._pending is not _NOTHING:
+                self._queued = value
+                return
+            self._pending = value
+        self._mark_pending(value)
+        self._submit(self._write, value)
+
+    def _write(self, value: Any) -> None:
+        """Worker thread: the blocking write."""
+        try:
+            setattr(self.proxy, self.name, value)
+        except Exception as exc:  # noqa: BLE001 - shown in the panel, never lost in a log
+            self._bridge.call(self._failed, value, exc)
+        else:
+            self._bridge.call(self._acked, value)
+
+    def _acked(self, value: Any) -> None:
+        with self._lock:
+            self.writes += 1
+            following = self._queued
+            self._queued = _NOTHING
+            self._pending = following
+            remote = self._remote_while_pending
+            self._remote_while_pending = _NOTHING
+        if self._closed:
+            return
+        self.confirmed = value
+        if following is not _NOTHING:
+            self._mark_pending(following)
+            self._submit(self._write, following)
+            return
+        self._show_state("")
+        if remote is not _NOTHING and not _same(remote, value):
+            self._apply(remote)  # someone else wrote after us: theirs is the value now
+
+    def _failed(self, value: Any, exc: BaseException) -> None:
+        with self._lock:
+            self._pending = _NOTHING
+            self._queued = _NOTHING
+            self._remote_while_pending = _NOTHING
+        if self._closed:
+            return
+        text = f"could not set {self.name} to {value!r}: {error_text(exc)}"
+        self._revert()
+        self._show_state(error_text(exc), kind="write-error")
+        self._report(text)
+        self._submit(self.refresh)  # the HERO's own value wins, whatever we last saw
+
+    def _mark_pending(self, value: Any) -> None:
+        self._show_state(f"setting {repr(value)[:40]} …", kind="pending")
+
+    def _revert(self) -> None:
+        if self.confirmed is not _NOTHING:
+            self._apply(self.confirmed)
+
+    def _on_remote(self, value: Any) -> None:
+        """Dispatcher thread: hand the value to the coalescing buffer."""
+        self._bridge.post(("attr", id(self)), self._apply_remote, value)
+
+    def refresh(self) -> None:
+        """Worker thread: read the remote value and show it (the poll, and after a failed write)."""
+        if self._closed:
+            return
+        try:
+            value = getattr(self.proxy, self.name)
+        except Exception as exc:  # noqa: BLE001
+            self._bridge.post(("attr-error", id(self)), self._read_failed, exc)
+            return
+        self._bridge.post(("attr", id(self)), self._apply_remote, value)
+
+    def _read_failed(self, exc: BaseException) -> None:
+        if not self._closed:
+            self._show_state(f"could not read: {error_text(exc)}", kind="read-error")
+
+    def _apply_remote(self, value: Any) -> None:
+        if self._closed:
+            return
+        with self._lock:
+            if self._pending is not _NOTHING:
+                self._remote_while_pending = value
+                return
+        self._apply(value)
+
+    def _apply(self, value: Any) -> None:
+        """Loop thread: show ``value`` without writing it back."""
+        self.confirmed = value
+        self._busy = True
+        try:
+            self.control.show(value)
+        except Exception as exc:  # noqa: BLE001 - e.g. None in a FloatText
+            self._show_state(f"cannot show {repr(value)[:40]}: {error_text(exc)}", kind="read-error")
+            return
+        finally:
+            self._busy = False
+        shown = getattr(self.control.widget, "value", None)
+        if self.control.editable and not _same(self.control.to_widget(value), shown):
+            self._show_state(f"HERO holds {repr(value)[:40]}, outside what this control shows", kind="read-error")
+        elif self._state_kind == "read-error":
+            self._show_state("")
+
+    def _show_state(self, text: str, *, kind: str = "") -> None:
+        """The row's state text; ``kind`` is "", "pending", "write-error" or "read-error"."""
+        self._state_kind = kind if text else ""
+        error = kind.endswith("error") and bool(text)
+        self.state.value = f"<span style='color:#b00'>{html.escape(text)}</span>" if error else html.escape(text)
+        for cls, on in (("heros-error", error), ("heros-pending", kind == "pending")):
+            (self.state.add_class if on else self.state.remove_class)(cls)
+        if self.control.editable:
+            widget = self.control.widget
+            (widget.add_class if kind == "pending" else widget.remove_class)("heros-pending")
+
+    def set_enabled(self, enabled: bool) -> None:
+        """Enable or disable the control (a panel disables everything when its HERO is gone)."""
+        if self.control.editable and hasattr(self.control.widget, "disabled"):
+            self.control.widget.disabled = not enabled
+
+    def close(self) -> None:
+        """Stop following the HERO and the widget."""
+        self._closed = True
+        if self._subscription is not None:
+            self._subscription.close()
+            self._subscription = None
+        if self.control.editable:
+            self.control.widget.unobserve(self._on_widget, names="value")
+
+
+def _same(a: Any, b: Any) -> bool:
+    try:
+        return bool(a == b)
+    except Exception:  # noqa: BLE001 - arrays and other odd equality
+        return a is b

@@ -1,0 +1,542 @@
+"""The panel generated for one HERO: attributes bound both ways, method forms, live event views, connection state.
+
+Everything a panel shows is built from the proxy's capabilities through the widget registry
+(``heros_jupyter.widgets``). Blocking work (reads, writes, calls, polls) runs on worker threads;
+widgets change only on the kernel's loop thread, through the loop bridge. When the HERO's
+liveliness goes the panel greys out and says so; when a HERO of that name comes back it rebinds
+by itself to a new proxy (the capabilities may have changed).
+"""
+
+from __future__ import annotations
+
+import html
+import inspect
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import ipywidgets as w
+from IPython.display import Image
+
+from heros import keys
+from heros.capabilities import AttributeCapability, EventCapability, MethodCapability
+from heros.event import Subscription
+
+from ._bridge import LoopBridge
+from ._render import png_from_array, sparkline_svg
+from .binding import AttributeBinding, error_text
+from .widgets import Control, Spec, WidgetRegistry, format_value
+from .widgets import registry as default_widgets
+
+__all__ = ["EventView", "MethodForm", "Panel", "PanelContext", "display_result", "doc_html", "fetch_values", "signature_text"]
+
+log = logging.getLogger("heros_jupyter")
+
+#: Styling for states the core widgets cannot express; plain CSS in an HTML widget, no JavaScript.
+PANEL_CSS = """<style>
+.heros-disconnected .heros-body { opacity: 0.45; filter: grayscale(1); pointer-events: none; }
+.heros-disconnected .heros-state { color: #b00; font-weight: bold; }
+.heros-pending input, .heros-pending .widget-readout { color: #c60 !important; }
+.heros-section { font-weight: bold; margin: 0.4em 0 0.1em 0; border-bottom: 1px solid #ddd; }
+</style>"""
+
+
+@dataclass
+class PanelContext:
+    """What panels share: the loop bridge, the worker pool, the widget registry and the settings.
+
+    ``connect(name, realm)`` builds a new proxy (used to rebind); settings are read each time they
+    are needed, so ``%config`` changes apply to open panels.
+    """
+
+    bridge: LoopBridge
+    submit: Callable[..., Any]
+    connect: Callable[[str, str], Any]
+    widgets: WidgetRegistry = field(default_factory=lambda: default_widgets)
+    call_timeout: float = 10.0
+    poll_interval: float = 1.0
+
+
+def _close_tree(widget: w.Widget) -> None:
+    for child in getattr(widget, "children", ()):
+        _close_tree(child)
+    widget.close()
+
+
+def _section(title: str) -> w.HTML:
+    header = w.HTML(f"{html.escape(title)}")
+    header.add_class("heros-section")
+    return header
+
+
+def _name_label(name: str, doc: str, required: bool = False) -> w.HTML:
+    text = f"<b>{html.escape(name)}</b>" if required else html.escape(name)
+    label = w.HTML(text, layout=w.Layout(width="10em"))
+    if doc:
+        label.tooltip = doc
+    return label
+
+
+def signature_text(cap: MethodCapability) -> str:
+    """``name(a: float, b: int = 2) -> str``: the signature as the HERO declared it, without quotes."""
+    parts, star_done = [], False
+    for p in cap.parameters:
+        if p.kind == inspect.Parameter.VAR_POSITIONAL:
+            text, star_done = f"*{p.name}", True
+        elif p.kind == inspect.Parameter.VAR_KEYWORD:
+            text = f"**{p.name}"
+        else:
+            if p.kind == inspect.Parameter.KEYWORD_ONLY and not star_done:
+                parts.append("*")
+                star_done = True
+            text = p.name
+        if p.type not in ("undefined", ""):
+            text += f": {p.type}"
+        if p.has_default_value():
+            text += f" = {p.default if p.extra.get('default_repr') else repr(p.default)}"
+        parts.append(text)
+        if p.kind == inspect.Parameter.POSITIONAL_ONLY and not any(
+            q.kind == inspect.Parameter.POSITIONAL_ONLY for q in cap.parameters[cap.parameters.index(p) + 1:]
+        ):
+            parts.append("/")
+    returns = f" -> {cap.return_type}" if cap.return_type not in ("None", "undefined") else ""
+    return f"{cap.name}({', '.join(parts)}){returns}"
+
+
+def doc_html(text: str) -> str:
+    """One docstring line as HTML: ``literal`` becomes <code>literal</code>."""
+    pieces = html.escape(text).split("``")
+    return "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(pieces))
+
+
+def fetch_values(proxy: Any) -> dict[str, Any]:
+    """Blocking: the current value of each public attribute (the exception where a read fails)."""
+    values: dict[str, Any] = {}
+    for cap in proxy._remote_capabilities:
+        if isinstance(cap, AttributeCapability) and not cap.name.startswith("_"):
+            try:
+                values[cap.name] = getattr(proxy, cap.name)
+            except Exception as exc:  # noqa: BLE001 - shown in that row
+                values[cap.name] = exc
+    return values
+
+
+def display_result(out: w.Output, result: Any) -> None:
+    """Show a call result in ``out`` with rich display; a 2-D numeric array also as an image."""
+    png = png_from_array(result)
+    if png is not None:  # an image as display data, not a widget: nothing to close later
+        out.append_display_data(Image(data=png, format="png"))
+        out.append_stdout(format_value(result) + "\n")
+    else:
+        out.append_display_data(result)
+
+
+class MethodForm:
+    """A form for one remote method: an input per parameter, a run button, a result area."""
+
+    def __init__(self, proxy: Any, cap: MethodCapability, ctx: PanelContext, report: Callable[[str], None]) -> None:
+        self.proxy = proxy
+        self.cap = cap
+        self._ctx = ctx
+        self._report = report
+        self._lock = threading.Lock()
+        self.calls = 0
+        self.last_result: Any = None
+        self.last_error: BaseException | None = None
+        self.controls: dict[str, Control] = {}
+        required: list[w.HBox] = []
+        optional: list[w.HBox] = []
+        for p in cap.parameters:
+            control = self._control_for(p)
+            self.controls[p.name] = control
+            row = w.HBox([_name_label(p.name, str(p.extra.get("doc") or ""), not p.has_default_value()), control.widget])
+            if p.extra.get("unit"):
+                row.children += (w.Label(str(p.extra["unit"])),)
+            (optional if p.has_default_value() else required).append(row)
+        self.button = w.Button(description=cap.name, tooltip=cap.doc or None, button_style="primary")
+        self.button.add_class("heros-run")
+        self.button.add_class(f"heros-run-{cap.name}")
+        self.button.on_click(lambda _b: self.run())
+        self.state = w.HTML()
+        self.state.add_class("heros-call-state")
+        self.result = w.Output()
+        self.result.add_class("heros-result")
+        self.result.add_class(f"heros-result-{cap.name}")
+        doc = (cap.doc or "").strip().splitlines()
+        summary = w.HTML(f"<code>{html.escape(signature_text(cap))}</code>" + (f" {doc_html(doc[0])}" if doc else ""))
+        self.widget = w.VBox([summary, *required, *optional, w.HBox([self.button, self.state]), self.result])
+        self.widget.add_class("heros-method")
+        self.widget.add_class(f"heros-method-{cap.name}")
+
+    def _control_for(self, p: Any) -> Control:
+        if p.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
+            star = "*" if p.kind == inspect.Parameter.VAR_POSITIONAL else "**"
+            spec = Spec(p.name, "tuple" if star == "*" else "dict", {}, True, None, "parameter")
+            control = default_widgets.control_for(spec)
+            control.widget.placeholder = f"{star}{p.name}: {'(1, 2)' if star == '*' else '{' + repr('key') + ': 1}'}"
+            return control
+        known = p.has_default_value() and not p.extra.get("default_repr")
+        spec = Spec(p.name, p.type, p.extra, True, p.default if known else None, "parameter", has_value=known)
+        control = self._ctx.widgets.control_for(spec)
+        if p.extra.get("default_repr") and hasattr(control.widget, "placeholder"):
+            control.widget.placeholder = f"default: {p.default}"
+        return control
+
+    def arguments(self) -> tuple[list[Any], dict[str, Any]]:
+        """The call's positional and keyword arguments from the inputs (``ValueError`` with a sentence)."""
+        params = self.cap.parameters
+        star = [p for p in params if p.kind == inspect.Parameter.VAR_POSITIONAL]
+        extra_args = list(self._read_literal(star[0], tuple)) if star else []
+        args: list[Any] = []
+        kwargs: dict[str, Any] = {}
+        for p in params:
+            if p.kind == inspect.Parameter.VAR_POSITIONAL:
+                continue
+            if p.kind == inspect.Parameter.VAR_KEYWORD:
+                kwargs.update(self._read_literal(p, dict))
+                continue
+            control = self.controls[p.name]
+            if isinstance(control.widget, w.Text) and control.widget.value == "" and Spec(p.name, p.type).base_type != "str":
+                if p.has_default_value():
+                    continue  # keep the HERO's default (e.g. one that cannot travel)
+                raise ValueError(f"{self.cap.name}: parameter {p.name!r} is required")
+            value = control.read()
+            if p.kind == inspect.Parameter.POSITIONAL_ONLY or (p.kind == inspect.Parameter.POSITIONAL_OR_KEYWORD and extra_args):
+                args.append(value)
+            else:
+                kwargs[p.name] = value
+        return args + extra_args, kwargs
+
+    def _read_literal(self, p: Any, kind: type) -> Any:
+        control = self.controls[p.name]
+        if control.widget.value.strip() == "":
+            return kind()
+        value = control.read()
+        if kind is tuple and isinstance(value, (list, tuple)):
+            return tuple(value)
+        if not isinstance(value, kind):
+            raise ValueError(f"{self.cap.name}: {p.name!r} takes a {kind.__name__} literal, not {type(value).__name__}")
+        return value
+
+    def run(self) -> None:
+        """Start the call on a worker thread (a second click while it runs does nothing)."""
+        with self._lock:  # clicks may arrive on a kernel subshell thread, concurrently with cells
+            if self.button.disabled:
+                return
+            try:
+                args, kwargs = self.arguments()
+            except ValueError as exc:
+                self._show(str(exc), error=True)
+                return
+            self.button.disabled = True
+        self._show("running …")
+        self._ctx.submit(self._call, args, kwargs, time.monotonic())
+
+    def _call(self, args: list[Any], kwargs: dict[str, Any], started: float) -> None:
+        """Worker thread: the blocking call."""
+        try:
+            result = getattr(self.proxy, self.cap.name).with_timeout(self._ctx.call_timeout)(*args, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - shown in the panel
+            self._ctx.bridge.call(self._failed, exc, time.monotonic() - started)
+        else:
+            self._ctx.bridge.call(self._done, result, time.monotonic() - started)
+
+    def _done(self, result: Any, seconds: float) -> None:
+        self.last_result, self.last_error = result, None
+        self.button.disabled = False
+        self.result.outputs = ()
+        if result is not None:
+            display_result(self.result, result)
+        self._show(f"returned {'None ' if result is None else ''}in {seconds:.3g} s")
+        self.calls += 1
+
+    def _failed(self, exc: BaseException, seconds: float) -> None:
+        self.last_result, self.last_error = None, exc
+        self.button.disabled = False
+        self.result.outputs = ()
+        text = f"{self.cap.name} failed after {seconds:.3g} s: {error_text(exc)}"
+        self._show(text, error=True)
+        self._report(text)
+        self.calls += 1
+
+    def _show(self, text: str, *, error: bool = False) -> None:
+        self.state.value = f"<span style='color:#b00'>{html.escape(text)}</span>" if error else html.escape(text)
+        (self.state.add_class if error else self.state.remove_class)("heros-error")
+
+    def set_enabled(self, enabled: bool) -> None:
+        self.button.disabled = not enabled
+
+
+class EventView:
+    """A live view of one event: last value, count, rate and a sparkline for numbers."""
+
+    HISTORY = 120
+
+    def __init__(self, proxy: Any, cap: EventCapability, bridge: LoopBridge) -> None:
+        self.name = cap.name
+        self._bridge = bridge
+        self._lock = threading.Lock()
+        self.count = 0
+        self.last: Any = None
+        self._values: deque[float] = deque(maxlen=self.HISTORY)
+        self._marks: deque[tuple[float, int]] = deque()
+        self.renders = 0
+        self.html = w.HTML(self._text(0.0))
+        self.html.add_class("heros-event")
+        self.html.add_class(f"heros-event-{cap.name}")
+        if cap.doc:
+            self.html.tooltip = cap.doc
+        key = keys.member_key(proxy._realm, proxy._name, cap.name)
+        self._subscription = Subscription(proxy, key, self._on_event, f"panel event {proxy._name}.{cap.name}")
+
+    def _on_event(self, _key: str, value: Any) -> None:
+        """Dispatcher thread: count, remember, and hand a render to the coalescing buffer."""
+        with self._lock:
+            self.count += 1
+            self.last = value
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                self._values.append(float(value))
+        self._bridge.post(("event", id(self)), self._render, None)
+
+    def tick(self) -> None:
+        """Any thread: render again so the rate decays when the stream stops."""
+        if self.count:
+            self._bridge.post(("event", id(self)), self._render, None)
+
+    def _render(self, _: Any) -> None:
+        now = time.monotonic()
+        with self._lock:
+            count = self.count
+            self._marks.append((now, count))
+            while len(self._marks) > 2 and self._marks[1][0] <= now - 2.0:
+                self._marks.popleft()
+            t0, c0 = self._marks[0]
+            rate = (count - c0) / (now - t0) if now - t0 > 0.05 else 0.0
+        self.renders += 1
+        self.html.value = self._text(rate)
+
+    def _text(self, rate: float) -> str:
+        with self._lock:
+            count, last, values = self.count, self.last, list(self._values)
+        if not count:
+            return f"<b>{html.escape(self.name)}</b> <i>no events yet</i>"
+        return (
+            f"<b>{html.escape(self.name)}</b> last <code class='heros-event-last'>{html.escape(format_value(last))}</code>"
+            f" · <span class='heros-event-count'>{count}</span> events · {rate:.1f}/s {sparkline_svg(values)}"
+        )
+
+    def close(self) -> None:
+        self._subscription.close()
+
+
+class Panel:
+    """The panel of one HERO; displays itself in a notebook (and as text in a terminal).
+
+    Parameters
+    ----------
+    proxy
+        The RemoteHERO to drive.
+    ctx
+        Shared bridge, workers, widget registry and settings.
+    values
+        Attribute values read already (``fetch_values``); read now if None.
+    """
+
+    def __init__(self, proxy: Any, ctx: PanelContext, values: dict[str, Any] | None = None) -> None:
+        self.proxy = proxy
+        self.name: str = proxy._name
+        self.realm: str = proxy._realm
+        self._ctx = ctx
+        self.alive = True
+        self.closed = False
+        self.rebinds = 0
+        self.displayed_in: int | None = None
+        self._rebinding = False
+        self._alive_after_rebind = True
+        self._on_rebind: list[Callable[[Any, Any], None]] = []
+        self.header = w.HTML()
+        self.header.add_class("heros-header")
+        self.conn = w.HTML("● connected")
+        self.conn.add_class("heros-state")
+        self.status = w.HTML()
+        self.status.add_class("heros-status")
+        self.body = w.VBox()
+        self.body.add_class("heros-body")
+        self.widget = w.VBox([w.HTML(PANEL_CSS), self.header, self.conn, self.status, self.body])
+        self.widget.add_class("heros-panel")
+        self.widget.add_class(f"heros-panel-{self.name}")
+        self.bindings: dict[str, AttributeBinding] = {}
+        self.forms: dict[str, MethodForm] = {}
+        self.events: dict[str, EventView] = {}
+        self._build(fetch_values(proxy) if values is None else values)
+        self._stop = threading.Event()
+        self._poller = threading.Thread(target=self._poll, name=f"heros-poll-{self.name}", daemon=True)
+        self._poller.start()
+
+    def _build(self, values: dict[str, Any]) -> None:
+        proxy = self.proxy
+        cls = proxy._hero_descriptor.get("class", "?")
+        self.header.value = f"<b>{html.escape(self.name)}</b> · {html.escape(str(cls))} · realm <code>{html.escape(self.realm)}</code>"
+        caps = [c for c in proxy._remote_capabilities if not c.name.startswith("_")]
+        children: list[w.Widget] = []
+        attrs = [c for c in caps if isinstance(c, AttributeCapability)]
+        if attrs:
+            children.append(_section("Attributes"))
+        for cap in attrs:
+            value = values.get(cap.name)
+            spec = Spec(cap.name, cap.type, cap.extra, cap.writable, _value_or_none(value), "attribute", has_value=cap.name in values)
+            control = self._ctx.widgets.control_for(spec)
+            binding = AttributeBinding(
+                proxy, cap.name, control, bridge=self._ctx.bridge, submit=self._ctx.submit, report=self.report,
+                initial=values.get(cap.name), watch=cap.writable,
+            )
+            self.bindings[cap.name] = binding
+            row = w.HBox([_name_label(cap.name, cap.doc or ""), control.widget, w.Label(str(cap.extra.get("unit") or "")), binding.state])
+            row.add_class("heros-attr")
+            row.add_class(f"heros-attr-{cap.name}")
+            children.append(row)
+        methods = [c for c in caps if isinstance(c, MethodCapability)]
+        if methods:
+            children.append(_section("Methods"))
+        for method in methods:
+            form = MethodForm(proxy, method, self._ctx, self.report)
+            self.forms[method.name] = form
+            children.append(form.widget)
+        events = [c for c in caps if isinstance(c, EventCapability)]
+        if events:
+            children.append(_section("Events"))
+        for ev in events:
+            view = EventView(proxy, ev, self._ctx.bridge)
+            self.events[ev.name] = view
+            children.append(view.html)
+        self.body.children = tuple(children)
+
+    def report(self, text: str) -> None:
+        """Loop thread: show an error sentence in the panel's status area."""
+        self.status.value = f"<span style='color:#b00'>{time.strftime('%H:%M:%S')} {html.escape(text)}</span>"
+        self.status.add_class("heros-error")
+
+    def _poll(self) -> None:
+        """Poller thread: read the read-only attributes and refresh event rates at ``poll_interval``."""
+        while not self._stop.wait(max(self._ctx.poll_interval, 0.05) if self._ctx.poll_interval > 0 else 1.0):
+            if not self.alive or self._rebinding or self._ctx.poll_interval <= 0:
+                continue
+            for binding in list(self.bindings.values()):
+                if not binding.watched:
+                    binding.refresh()
+            for view in list(self.events.values()):
+                view.tick()
+
+    def set_alive(self, alive: bool) -> None:
+        """Loop thread: the registry saw the HERO's liveliness go (False) or come back (True)."""
+        if self.closed:
+            return
+        if self._rebinding:
+            self._alive_after_rebind = alive  # it may go again while the new proxy is being built
+            return
+        if alive == self.alive:
+            return
+        if alive:
+            self._start_rebind()
+            return
+        self._mark_gone()
+
+    def _mark_gone(self) -> None:
+        self.alive = False
+        self.widget.add_class("heros-disconnected")
+        self.conn.value = (
+            f"○ HERO {html.escape(self.name)} is gone (liveliness lost at {time.strftime('%H:%M:%S')}); "
+            "the panel rebinds when it comes back"
+        )
+        self._set_enabled(False)
+
+    def _set_enabled(self, enabled: bool) -> None:
+        for binding in self.bindings.values():
+            binding.set_enabled(enabled)
+        for form in self.forms.values():
+            form.set_enabled(enabled)
+
+    def _start_rebind(self) -> None:
+        if self._rebinding:
+            return
+        self._rebinding = True
+        self._alive_after_rebind = True
+        self.conn.value = f"◐ HERO {html.escape(self.name)} is back; reconnecting …"
+        self._ctx.submit(self._fetch_rebind)
+
+    def _fetch_rebind(self) -> None:
+        """Worker thread: a new proxy and fresh values."""
+        try:
+            proxy = self._ctx.connect(self.name, self.realm)
+            values = fetch_values(proxy)
+        except Exception as exc:  # noqa: BLE001 - stays greyed out, says why
+            self._ctx.bridge.call(self._rebind_failed, exc)
+            return
+        self._ctx.bridge.call(self._rebound, proxy, values)
+
+    def _rebind_failed(self, exc: BaseException) -> None:
+        self._rebinding = False
+        if not self.closed and self._alive_after_rebind:
+            self.conn.value = f"○ HERO {html.escape(self.name)} came back but could not be reconnected: {html.escape(error_text(exc))}"
+
+    def _rebound(self, proxy: Any, values: dict[str, Any]) -> None:
+        self._rebinding = False
+        if self.closed:
+            return
+        old = self.proxy
+        self._release()
+        old_children = self.body.children
+        self.proxy = proxy
+        self._build(values)
+        for child in old_children:
+            _close_tree(child)
+        self.alive = True
+        self.widget.remove_class("heros-disconnected")
+        self.conn.value = f"● connected (reconnected at {time.strftime('%H:%M:%S')})"
+        for func in list(self._on_rebind):
+            try:
+                func(old, proxy)
+            except Exception:
+                log.exception("rebind callback failed")
+        if not self._alive_after_rebind:
+            self._mark_gone()
+        self.rebinds += 1
+
+    def on_rebind(self, func: Callable[[Any, Any], None]) -> None:
+        """Call ``func(old_proxy, new_proxy)`` on the loop thread after each rebind."""
+        self._on_rebind.append(func)
+
+    def _release(self) -> None:
+        for binding in self.bindings.values():
+            binding.close()
+        for view in self.events.values():
+            view.close()
+        self.bindings, self.forms, self.events = {}, {}, {}
+
+    def close(self) -> None:
+        """Stop polling, release every subscription and close the widgets (their views disappear)."""
+        if self.closed:
+            return
+        self.closed = True
+        self._stop.set()
+        self._release()
+        _close_tree(self.widget)
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None, **kwargs: Any) -> dict[str, Any]:
+        if self.closed:
+            return {"text/plain": f"<closed panel of HERO {self.name!r}>"}
+        bundle = dict(self.widget._repr_mimebundle_(**kwargs) or {})
+        bundle["text/plain"] = self.proxy._heros_summary()
+        return bundle
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else ("alive" if self.alive else "gone")
+        return f"<Panel of HERO {self.realm}/{self.name} ({state})>"
+
+
+def _value_or_none(value: Any) -> Any:
+    return None if isinstance(value, BaseException) else value

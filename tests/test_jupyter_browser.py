@@ -1,0 +1,147 @@
+"""notebooks/panels.ipynb in a real browser: JupyterLab, headless Debian Chromium driven by Playwright.
+
+The demo lab runs in another process; the test process talks to it as a third party (writes,
+watches) and kills and restarts it. Timings and screenshots land in ``test-artifacts/``.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from typing import Any
+
+import pytest
+from jupyter_helpers import ARTIFACTS, wait_until
+from lab_process import start_demo
+
+from heros import RemoteHERO
+
+pytest_plugins = ["jupyter_fixtures"]
+pytestmark = pytest.mark.browser
+
+
+def wait_kernel_idle(page: Any) -> None:
+    # the status bar, not the notebook's execution indicator (idle before the kernel exists)
+    page.locator("#jp-main-statusbar").get_by_text("(ipykernel) | Idle").wait_for(timeout=90_000)
+
+
+def run_all_cells(page: Any, tries: int = 4) -> None:
+    for _ in range(tries):
+        page.get_by_role("menuitem", name="Run", exact=True).click()
+        page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+        try:
+            page.wait_for_function(
+                "() => [...document.querySelectorAll('.jp-InputPrompt')].some(e => /\\[(\\*|\\d+)\\]/.test(e.innerText))",
+                timeout=5_000,
+            )
+            return
+        except Exception:
+            page.keyboard.press("Escape")
+    raise AssertionError("Run All Cells never started execution")
+
+
+def readout(page: Any, attribute: str) -> float:
+    return float(page.locator(f".heros-panel-laser .heros-attr-{attribute} .widget-readout").inner_text())
+
+
+def test_panels_notebook_in_jupyterlab(jupyter_lab: dict[str, Any], page: Any, realm: str, tmp_path: Any) -> None:
+    timings: dict[str, float] = {"jupyterlab_startup": round(jupyter_lab["startup"], 2)}
+    t = time.monotonic()
+
+    def lap(name: str) -> None:
+        nonlocal t
+        timings[name] = round(time.monotonic() - t, 2)
+        t = time.monotonic()
+
+    lab = start_demo(realm, tmp_path / "demo.log")  # `heros demo`, in another process
+    page.goto(f"{jupyter_lab['base']}/lab/tree/panels.ipynb?token={jupyter_lab['token']}&reset")
+    wait_kernel_idle(page)
+    lap("open_notebook_until_kernel_idle")
+    run_all_cells(page)
+    laser_panel = page.locator(".heros-panel-laser")
+    laser_panel.wait_for(timeout=90_000)
+    page.locator(".heros-panel-camera").wait_for(timeout=60_000)
+    page.locator(".heros-discover .heros-row-laser").wait_for(timeout=30_000)
+    wait_kernel_idle(page)
+    lap("run_all_until_panels_shown")
+
+    # a method button: the result shows in the panel
+    laser_panel.locator(".heros-run-pulse").click()
+    page.wait_for_function(
+        "() => /mJ at 633 nm/.test(document.querySelector('.heros-panel-laser .heros-result-pulse').innerText)", timeout=20_000
+    )
+    assert "returned in" in laser_panel.locator(".heros-call-state").first.inner_text()
+    lap("click_pulse_until_result")
+    camera_panel = page.locator(".heros-panel-camera")
+    camera_panel.locator(".heros-run-snap").click()
+    camera_panel.locator(".heros-result-snap img").wait_for(timeout=20_000)
+    lap("click_snap_until_image")
+    ARTIFACTS.mkdir(exist_ok=True)
+    camera_panel.screenshot(path=str(ARTIFACTS / "panel-camera-snap.png"))
+    cryostat_panel = page.locator(".heros-panel-cryostat")
+    cryostat_panel.locator(".heros-event-temperature_changed .heros-sparkline").wait_for(timeout=20_000)
+    assert "events" in cryostat_panel.locator(".heros-event-temperature_changed").inner_text()
+
+    # a slider drag: the HERO's attribute changes, with one write
+    laser = RemoteHERO("laser", realm=realm)
+    assert laser.power == 5.0 and readout(page, "power") == 5.0
+    writes: list[float] = []
+    seen = threading.Event()
+    watch = laser._watch_attribute("power", lambda v: (writes.append(v), seen.set()))
+    wait_until(lambda: (setattr(laser, "power", 5.0), seen.wait(0.2))[1], 10, "the watch to see a write")
+    writes.clear()
+    seen.clear()
+    handle = laser_panel.locator(".heros-attr-power .noUi-handle")
+    handle.scroll_into_view_if_needed()
+    track = laser_panel.locator(".heros-attr-power .noUi-target").bounding_box()
+    box = handle.bounding_box()
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + box["width"] / 2, y)
+    page.mouse.down()
+    page.mouse.move(track["x"] + track["width"] * 0.8, y, steps=25)
+    page.mouse.up()
+    assert seen.wait(10), "the drag never reached the HERO"
+    shown = readout(page, "power")
+    wait_until(lambda: laser.power == pytest.approx(shown, abs=1e-6), 10, "the HERO's power to match the slider")
+    time.sleep(0.5)  # an absence cannot be awaited: further writes of this drag would have arrived by now
+    assert 30 < shown <= 50 and len(writes) == 1, (shown, writes)
+    lap("drag_slider_until_hero_changed")
+
+    # a change made elsewhere reaches the page
+    laser.power = 12.5
+    page.wait_for_function("() => document.querySelector('.heros-panel-laser .heros-attr-power .widget-readout').innerText.trim() === '12.50'",
+                           timeout=10_000)
+    lap("remote_write_until_page_updated")
+    watch.close()
+
+    # the HERO process dies: the panels grey out and say so
+    lab.kill()
+    page.wait_for_selector(".heros-panel-laser.heros-disconnected", timeout=20_000)
+    assert "is gone" in laser_panel.locator(".heros-state").inner_text()
+    assert laser_panel.locator(".heros-run-pulse").is_disabled()
+    page.wait_for_function("() => !document.querySelector('.heros-discover .heros-row-laser')", timeout=20_000)
+    lap("kill_until_greyed_out")
+    ARTIFACTS.mkdir(exist_ok=True)
+    laser_panel.screenshot(path=str(ARTIFACTS / "panel-disconnected.png"))
+
+    # it comes back: the panels rebind by themselves
+    lab = start_demo(realm, tmp_path / "demo2.log")
+    page.wait_for_selector(".heros-panel-laser:not(.heros-disconnected)", timeout=30_000)
+    page.wait_for_function("() => /reconnected/.test(document.querySelector('.heros-panel-laser .heros-state').innerText)",
+                           timeout=30_000)
+    lap("restart_until_rebound")
+    RemoteHERO("laser", realm=realm).power = 7.25
+    page.wait_for_function("() => document.querySelector('.heros-panel-laser .heros-attr-power .widget-readout').innerText.trim() === '7.25'",
+                           timeout=10_000)
+    assert not laser_panel.locator(".heros-run-pulse").is_disabled()
+    lap("write_after_rebind_until_page_updated")
+
+    page.screenshot(path=str(ARTIFACTS / "panels-jupyterlab.png"), full_page=True)
+    laser_panel.screenshot(path=str(ARTIFACTS / "panel-laser.png"))
+    cryostat_panel.screenshot(path=str(ARTIFACTS / "panel-cryostat.png"))
+    camera_panel.screenshot(path=str(ARTIFACTS / "panel-camera.png"))
+    (ARTIFACTS / "browser-timings.json").write_text(json.dumps(timings, indent=1))
+    print("browser timings:", timings)
+    assert not page.errors, page.errors
+    assert lab.terminate() == 0
