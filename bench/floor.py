@@ -15,7 +15,6 @@ import time
 
 import numpy as np
 import zenoh
-
 from _common import EventCounter, latency_stats, ready, result, timed
 
 # The bytes our codec puts on the wire for ``add(1, 2)``: request [[1, 2], {}], reply 3.

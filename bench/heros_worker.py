@@ -15,13 +15,12 @@ import sys
 import time
 
 import numpy as np
+from _common import EventCounter, latency_stats, paired, ready, result, rss_bytes, wait_until
+from floor import Floor, mib_stats
 
 import heros
 from heros import HEROObserver, HEROPeer, LocalHERO, RemoteHERO, event
 from heros.event import reliable
-
-from _common import EventCounter, latency_stats, paired, ready, result, rss_bytes, timed, wait_until
-from floor import Floor, mib_stats
 
 
 class Bench(LocalHERO):

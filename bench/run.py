@@ -303,7 +303,7 @@ def machine() -> dict[str, Any]:
         pass
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout.strip()
     dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, cwd=ROOT).stdout.strip()
-    import zenoh  # noqa: PLC0415
+    import zenoh
 
     return {"cpu": cpu, "cores": os.cpu_count(), "memory": mem, "kernel": platform.release(), "python": platform.python_version(),
             "zenoh_ours": getattr(zenoh, "__version__", None) or _dist_version("eclipse-zenoh"),
