@@ -12,6 +12,7 @@ import argparse
 import gc
 import os
 import sys
+import threading
 import time
 
 import numpy as np
@@ -50,6 +51,26 @@ class Bench(LocalHERO):
     @event
     def tick_r(self, x: float) -> float:
         return x
+
+    def stream(self, rate_hz: float, seconds: float) -> int:
+        """Emit ``tick`` at ``rate_hz`` for ``seconds`` on a thread; returns how many it will send."""
+        n = int(rate_hz * seconds)
+        self.__dict__["_streamed"] = 0
+
+        def run() -> None:
+            start = time.perf_counter()
+            for i in range(n):
+                delay = start + i / rate_hz - time.perf_counter()
+                if delay > 0:
+                    time.sleep(delay)
+                self.tick(float(i % 100))
+                self.__dict__["_streamed"] += 1
+
+        threading.Thread(target=run, daemon=True).start()
+        return n
+
+    def streamed(self) -> int:
+        return self.__dict__.get("_streamed", 0)
 
 
 def _implementation() -> dict[str, str]:
