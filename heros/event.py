@@ -285,7 +285,12 @@ class Subscription:
         self._callback(key, value)
 
     def close(self) -> None:
+        """Stop receiving (idempotent)."""
         z.undeclare(self._subscriber)
+        try:
+            self._peer._declared.remove(self._subscriber)
+        except ValueError:
+            pass
 
 
 class RemoteEventHandler:
@@ -327,7 +332,12 @@ class RemoteEventHandler:
         """Disconnect ``callback``; True if it was connected."""
         if is_hero_method(callback):
             return bool(self.instance._disconnect_local_hero_callback(event=self, remote_hero_method=callback))
-        return self.callbacks.remove(callback)
+        removed = self.callbacks.remove(callback)
+        with self._lock:
+            if not len(self.callbacks) and self._subscription is not None:  # nobody listens: stop receiving
+                self._subscription.close()
+                self._subscription = None
+        return removed
 
     def is_callback(self, func: Callable[..., Any]) -> bool:
         if is_hero_method(func):

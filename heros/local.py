@@ -138,6 +138,7 @@ class LocalHERO(HERO):
         serial = type(self)._hero_serial if serial is None else serial
         self._heros_strand = _executor.Strand() if serial else None
         self._heros_store = store_object(self._realm, self._name, counted=True)
+        self._heros_static: dict[str, tuple[Any, str]] = {}
         self.capabilities: list[Capability] = scan(self, _HIDDEN)
         self._heros_caps = {c.name: c for c in self.capabilities}
         for cap in self.capabilities:
@@ -197,8 +198,14 @@ class LocalHERO(HERO):
                 z.drop(query)
                 return
             try:
-                result = self._heros_handle(member, payload, encoding)
-                data, enc = codec.encode(result, self._heros_store)
+                cached = self._heros_static.get(member)
+                if cached is not None:  # the descriptor and the capability list never change
+                    data, enc = cached
+                else:
+                    result = self._heros_handle(member, payload, encoding)
+                    data, enc = codec.encode(result, self._heros_store)
+                    if member in _STATIC:
+                        self._heros_static[member] = (data, enc)
             except BaseException as exc:  # noqa: BLE001 - every failure becomes an error reply
                 if not isinstance(exc, Exception):
                     log.warning("HERO %s.%s raised %s", self._name, member, type(exc).__name__)
@@ -362,6 +369,9 @@ _SPECIAL: dict[str, Callable[[LocalHERO, Any, Any], Any]] = {
     keys.CAPABILITIES: LocalHERO._heros_capability_list,
     keys.RELEASE: LocalHERO._heros_release,
 }
+
+#: Answers that never change while a HERO serves; encoded once.
+_STATIC = frozenset({keys.DISCOVER, keys.CAPABILITIES})
 
 #: Members of LocalHERO itself; never exposed (unless force_remote).
 _HIDDEN = frozenset(dir(LocalHERO)) | {"capabilities", "liveliness_token"}

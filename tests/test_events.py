@@ -116,7 +116,13 @@ def test_case_c_remote_event_local_callback_in_order_off_zenoh_threads(realm, sp
         assert wait() == list(range(50))
         assert not any("pyo3" in t for t in cb.threads) and threading.main_thread().name not in cb.threads
         assert dev.changed.get_callbacks()[0]["context"] == "RemoteHERO"
+        declared = len(dev._declared)
         assert dev.changed.disconnect(cb) is True
+        assert len(dev._declared) == declared - 1  # the last callback gone: the subscription is released
+        again, wait_again = collect(1)
+        dev.changed.connect(again)  # and comes back with the next one
+        dev.emit_changed("again")
+        assert wait_again() == ["again"]
 
 
 def test_a_remote_callback_that_raises_does_not_stop_the_others(realm, spawn, caplog):
