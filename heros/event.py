@@ -18,12 +18,11 @@ import functools
 import inspect
 import logging
 import threading
-import time
 import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from . import _executor, codec, keys
+from . import codec, keys
 from . import zenoh as z
 from .inspect import HERO_EVENT_ATTRIBUTE, is_hero_method
 
@@ -43,7 +42,8 @@ __all__ = [
 
 log = logging.getLogger("heros.event")
 
-#: Samples waiting for a slow callback beyond this many are dropped (with a warning).
+#: Samples that wait for a slow callback; beyond this many a best-effort subscription drops the
+#: oldest and a reliable one pushes back on the publisher.
 MAX_QUEUED_SAMPLES = 100_000
 
 
@@ -253,36 +253,41 @@ def event(func: Callable[..., Any]) -> EventDescriptor:
 
 
 class Subscription:
-    """A subscription whose samples are decoded and handed to ``callback`` in order, off zenoh's threads.
+    """A subscription whose samples are decoded and handed to ``callback(key, value)`` in order.
 
-    ``callback(key, value)`` runs on a dispatcher strand of the worker pool.
+    Samples wait in a zenoh channel that a thread of this subscription empties: no zenoh callback
+    runs user code, and no hand-off between Python threads costs a switch per sample. A best-effort
+    subscription keeps at most ``MAX_QUEUED_SAMPLES`` waiting samples and drops the oldest beyond
+    that, so a slow callback never stalls zenoh; a ``reliable`` one blocks instead, which pushes
+    back on a reliable publisher (back-pressure).
     """
 
-    def __init__(self, peer: HEROPeer, key: str, callback: Callable[[str, Any], None], what: str) -> None:
+    def __init__(self, peer: HEROPeer, key: str, callback: Callable[[str, Any], None], what: str, *, reliable: bool = False) -> None:
         self._peer = peer
         self._callback = callback
         self._what = what
-        self._strand = _executor.Strand(MAX_QUEUED_SAMPLES)
-        self._dropped = 0
-        self._warned = 0.0
-        self._subscriber = z.declare_subscriber(peer._session, key, self._on_sample)
+        self._subscriber = z.declare_subscriber_channel(peer._session, key, MAX_QUEUED_SAMPLES, block=reliable)
         peer._declare(self._subscriber)
+        z.start_receiver(self._run, f"heros-{what}")
 
-    def _on_sample(self, key: str, payload: bytes, encoding: str) -> None:
-        if not self._strand.submit(self._dispatch, key, payload, encoding):
-            self._dropped += 1
-            now = time.monotonic()
-            if now - self._warned > 5:
-                self._warned = now
-                _executor.submit(log.warning, "%s: callbacks too slow, %d samples dropped so far", self._what, self._dropped)
-
-    def _dispatch(self, key: str, payload: bytes, encoding: str) -> None:
-        try:
-            value = self._peer._decode(payload, encoding)
-        except Exception:
-            log.exception("%s: could not decode a sample", self._what)
-            return
-        self._callback(key, value)
+    def _run(self) -> None:
+        samples = z.channel(self._subscriber)
+        decode = self._peer._decode
+        callback = self._callback
+        while True:
+            sample = z.receive(samples)
+            if sample is None:  # undeclared
+                return
+            key, payload, encoding = z.sample_parts(sample)
+            try:
+                value = decode(payload, encoding)
+            except Exception:
+                log.exception("%s: could not decode a sample", self._what)
+                continue
+            try:
+                callback(key, value)
+            except Exception:  # a failing callback must not end the subscription
+                log.exception("%s: callback raised", self._what)
 
     def close(self) -> None:
         """Stop receiving (idempotent)."""
@@ -302,10 +307,11 @@ class RemoteEventHandler:
 
     hero_event = True
 
-    def __init__(self, instance: Any, name: str, doc: str | None = None) -> None:
+    def __init__(self, instance: Any, name: str, doc: str | None = None, reliable: bool = False) -> None:
         self.instance = instance
         self.__name__ = name
         self.__doc__ = doc
+        self.reliable = reliable
         self.callbacks = CallbackStorage()
         self._subscription: Subscription | None = None
         self._lock = threading.Lock()
@@ -318,7 +324,8 @@ class RemoteEventHandler:
         with self._lock:
             if self._subscription is None:
                 key = keys.member_key(self.instance._realm, self.instance._name, self.__name__)
-                self._subscription = Subscription(self.instance, key, lambda _key, value: self(value), f"event {self.instance._name}.{self.__name__}")
+                self._subscription = Subscription(self.instance, key, lambda _key, value: self(value),
+                                                  f"event {self.instance._name}.{self.__name__}", reliable=self.reliable)
 
     def connect(self, callback: Callable[..., Any], origin: str | None = None) -> str:
         """Connect ``callback``; returns its name."""

@@ -1,9 +1,11 @@
 """LocalHERO: serve an object's methods, attributes and events on the network.
 
-One queryable on ``@object/<realm>/<name>/**`` receives every request for the HERO; its zenoh
-callback only hands the query to the worker pool (or to the HERO's strand when it asked for
-one-at-a-time execution) and returns. Workers decode, run the member, and reply. Different
-members and concurrent calls of one member run concurrently, as on upstream across members.
+One queryable on ``@object/<realm>/<name>/**`` receives every request for the HERO into a bounded
+zenoh channel; the HERO's worker threads take requests straight from that channel (no zenoh
+callback runs HERO code, and no extra hand-off costs a thread switch), decode, run the member and
+reply. A worker that takes a request while no other one waits starts another, up to a bound, so
+different members and concurrent calls of one member run concurrently; a HERO that asked for
+one-at-a-time execution has exactly one worker, which serves requests in arrival order.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from . import _executor, codec, keys
+from . import codec, keys
 from . import zenoh as z
 from .capabilities import AttributeCapability, Capability, EventCapability, MethodCapability, scan
 from .inspect import force_remote, local_only
@@ -31,8 +33,10 @@ log = logging.getLogger("heros")
 
 PROTO_VERSION = 1.0
 
-#: Requests a HERO accepts while others are still being served; beyond it new ones get a "busy" error.
+#: Requests a HERO queues while its workers are busy; beyond that the oldest waiting one is dropped.
 MAX_PENDING_REQUESTS = 1000
+#: Most requests one HERO serves at the same time.
+MAX_WORKERS = 32
 #: Largest request payload a HERO decodes, in bytes (override with ``_hero_max_request_bytes``).
 MAX_REQUEST_BYTES = 1 << 30
 
@@ -133,10 +137,11 @@ class LocalHERO(HERO):
         self._heros_prefix = keys.hero_key(self._realm, self._name)
         self._heros_publishers: dict[str, Any] = {}
         self._heros_pub_lock = threading.Lock()
-        self._heros_pending = 0
-        self._heros_pending_lock = threading.Lock()
         serial = type(self)._hero_serial if serial is None else serial
-        self._heros_strand = _executor.Strand() if serial else None
+        self._heros_max_workers = 1 if serial else MAX_WORKERS
+        self._heros_workers = 0
+        self._heros_idle = 0
+        self._heros_workers_lock = threading.Lock()
         self._heros_store = store_object(self._realm, self._name, counted=True)
         self._heros_static: dict[str, tuple[Any, str]] = {}
         self.capabilities: list[Capability] = scan(self, _HIDDEN)
@@ -147,7 +152,10 @@ class LocalHERO(HERO):
         others = z.tokens(self._session, keys.health_key(self._realm, self._name), timeout=1.0)
         if others:
             log.warning("a HERO named %r is already alive in realm %r; calls may reach either of them", self._name, self._realm)
-        self._declare(z.declare_queryable(self._session, f"{self._heros_prefix}/**", self._heros_on_query))
+        queryable = self._declare(z.declare_queryable_channel(self._session, f"{self._heros_prefix}/**", MAX_PENDING_REQUESTS))
+        self._heros_requests = z.channel(queryable)
+        with self._heros_workers_lock:
+            self._heros_add_worker()
         register_local(self)
         # attribute writes are published from now on
         object.__setattr__(self, "_heros_watched", frozenset(c.name for c in self.capabilities if isinstance(c, AttributeCapability)))
@@ -176,19 +184,26 @@ class LocalHERO(HERO):
 
     # --- the wire side ---------------------------------------------------------------------
 
-    def _heros_on_query(self, query: Any) -> None:
-        """zenoh callback: only hand the query off."""
-        with self._heros_pending_lock:
-            busy = self._heros_pending >= MAX_PENDING_REQUESTS
-            if not busy:
-                self._heros_pending += 1
-        if busy:
-            payload, encoding = codec.encode(RuntimeError(f"HERO {self._name!r} is busy: {MAX_PENDING_REQUESTS} requests are waiting"))
-            z.reply_error(query, payload, encoding)
-        elif self._heros_strand is not None:
-            self._heros_strand.submit(self._heros_serve, query)
-        else:
-            _executor.submit(self._heros_serve, query)
+    def _heros_add_worker(self) -> None:
+        """Start one more worker (the caller holds the workers lock)."""
+        self._heros_workers += 1
+        z.start_receiver(self._heros_work, f"heros-{self._name}-{self._heros_workers}")
+
+    def _heros_work(self) -> None:
+        requests = self._heros_requests
+        lock = self._heros_workers_lock
+        while True:
+            with lock:
+                self._heros_idle += 1
+            query = z.receive(requests)
+            with lock:
+                self._heros_idle -= 1
+                if query is None:  # undeclared: the HERO stopped serving
+                    self._heros_workers -= 1
+                    return
+                if self._heros_idle == 0 and self._heros_workers < self._heros_max_workers:
+                    self._heros_add_worker()  # keep one worker listening while this one serves
+            self._heros_serve(query)
 
     def _heros_serve(self, query: Any) -> None:
         try:
@@ -215,9 +230,6 @@ class LocalHERO(HERO):
             z.reply(query, f"{self._heros_prefix}/{member}", data, enc)
         except Exception:  # e.g. the session closed while we served
             log.debug("could not answer a query for HERO %s", self._name, exc_info=True)
-        finally:
-            with self._heros_pending_lock:
-                self._heros_pending -= 1
 
     def _heros_handle(self, member: str, payload: bytes | None, encoding: str | None) -> Any:
         if payload is not None and len(payload) > self._hero_max_request_bytes:

@@ -282,7 +282,7 @@ class RemoteHERO(HERO):
             return method
         handler = self._heros_events.get(name)
         if handler is None:
-            handler = self._heros_events.setdefault(name, RemoteEventHandler(self, name, cap.doc))
+            handler = self._heros_events.setdefault(name, RemoteEventHandler(self, name, cap.doc, bool(cap.extra.get("reliable"))))
         return handler
 
     def __setattr__(self, name: str, value: Any) -> None:

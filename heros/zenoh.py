@@ -17,6 +17,7 @@ import logging
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -33,9 +34,12 @@ __all__ = [
     "declare_liveliness_watch",
     "declare_publisher",
     "declare_queryable",
+    "declare_queryable_channel",
     "declare_subscriber",
+    "declare_subscriber_channel",
     "as_encoding",
     "declare_token",
+    "channel",
     "drop",
     "first_reply",
     "has_subscribers",
@@ -45,10 +49,13 @@ __all__ = [
     "query_all",
     "query_nowait",
     "query_parts",
+    "receive",
     "reply",
     "reply_error",
+    "sample_parts",
     "session_manager",
     "start_query",
+    "start_receiver",
     "tokens",
     "undeclare",
     "zid",
@@ -196,6 +203,9 @@ def _install_exit_hook() -> None:
 def _close_all() -> None:
     for manager in list(_managers):
         manager.force_close()
+    deadline = time.monotonic() + 2.0
+    for thread in list(_receivers):  # woken by the close; one busy in a user's method is not waited for long
+        thread.join(max(0.0, deadline - time.monotonic()))
 
 
 session_manager = ZenohSessionManager()
@@ -302,6 +312,44 @@ def declare_queryable(session: zenoh.Session, key: str, callback: Callable[[Any]
     return session.declare_queryable(key, callback)
 
 
+def declare_queryable_channel(session: zenoh.Session, key: str, capacity: int) -> Any:
+    """A queryable whose queries wait in a bounded channel for ``receive``; when it is full the
+    oldest waiting query is dropped (zenoh finalizes it, so its caller is told nobody answered)."""
+    return session.declare_queryable(key, zenoh.handlers.RingChannel(capacity))
+
+
+def channel(entity: Any) -> Any:
+    """The receiving end of an entity declared with a channel (pass it to ``receive``).
+
+    Threads wait on this object, never on the entity itself: a thread waiting in the entity's own
+    ``recv`` holds it borrowed, and undeclaring it from another thread would then fail.
+    """
+    return entity.handler
+
+
+def receive(chan: Any) -> Any:
+    """The next item of a ``channel``, waiting for it; None once its entity is undeclared."""
+    try:
+        return chan.recv()
+    except zenoh.ZError:
+        return None
+
+
+_receivers: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
+
+
+def start_receiver(target: Callable[[], None], name: str) -> threading.Thread:
+    """Start a daemon thread that waits in ``receive``.
+
+    Closing the sessions at exit wakes such threads; the exit hook then waits (briefly) for them,
+    because a thread still inside zenoh when the interpreter finalizes would abort the process.
+    """
+    thread = threading.Thread(target=target, name=name, daemon=True)
+    _receivers.add(thread)
+    thread.start()
+    return thread
+
+
 def reply(q: Any, key: str, payload: Any, encoding: str) -> None:
     """Answer a query and finalize it."""
     try:
@@ -372,6 +420,18 @@ def declare_subscriber(session: zenoh.Session, key: str, callback: Callable[[str
     return session.declare_subscriber(key, on_sample)
 
 
+def declare_subscriber_channel(session: zenoh.Session, key: str, capacity: int, *, block: bool) -> Any:
+    """A subscriber whose samples wait in a channel for ``receive``: a full ring drops the oldest,
+    a full FIFO (``block``) makes zenoh wait, pushing back on reliable publishers."""
+    handler = zenoh.handlers.FifoChannel(capacity) if block else zenoh.handlers.RingChannel(capacity)
+    return session.declare_subscriber(key, handler)
+
+
+def sample_parts(sample: Any) -> tuple[str, bytes, str]:
+    """(key, payload bytes, encoding text) of a received sample."""
+    return str(sample.key_expr), sample.payload.to_bytes(), str(sample.encoding)
+
+
 def declare_token(session: zenoh.Session, key: str) -> Any:
     """A liveliness token: present while the object lives, gone when it is undeclared or its process dies."""
     return session.liveliness().declare_token(key)
@@ -399,8 +459,10 @@ def undeclare(entity: Any) -> None:
     """Undeclare a zenoh entity, ignoring one whose session is already closed."""
     try:
         entity.undeclare()
-    except Exception:
+    except zenoh.ZError:
         log.debug("undeclare failed (session closed?)", exc_info=True)
+    except Exception:  # a bug of ours (e.g. the entity is in use by another thread): say so
+        log.warning("could not undeclare %r", entity, exc_info=True)
 
 
 def zid(session: zenoh.Session) -> str:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
 
 import pytest
 
-from heros import LocalHERO, RemoteHERO
+from heros import LocalHERO, RemoteHERO, RemoteTransportError
 from heros.observer import HEROObserver
 
 
@@ -45,6 +47,12 @@ def test_a_hero_is_reachable_from_its_own_process_and_stops_with_destroy(realm):
         hero._destroy_hero()  # idempotent
         with HEROObserver(realm=realm) as ob:
             assert "c" not in ob.known_objects
+        with pytest.raises(RemoteTransportError, match="nobody answered 'bump'"):
+            proxy.bump()  # its queryable is gone too
+        deadline = time.monotonic() + 10
+        while any(t.name.startswith("heros-c-") for t in threading.enumerate()) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert not any(t.name.startswith("heros-c-") for t in threading.enumerate())  # and so are its workers
 
 
 def test_a_second_hero_with_a_taken_name_is_warned_about(realm, caplog):
