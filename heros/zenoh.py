@@ -151,7 +151,7 @@ class ZenohSessionManager:
             if now >= deadline or (current and current == previous):
                 return current
             previous = current
-            time.sleep(min(0.02, deadline - now))
+            time.sleep(min(0.01, deadline - now))
 
     def referrers(self, realm: str) -> int:
         """How many objects currently hold the realm's session."""
