@@ -10,26 +10,13 @@ import argparse
 import os
 import sys
 import threading
-import time
 
-from _common import latency_stats, ready, result
+from _common import latency_stats, ready, result, timed
 
 
 class BenchObject:
     def add(self, a: int, b: int) -> int:
         return a + b
-
-
-def _timed(n: int, fn) -> list[int]:
-    for _ in range(min(200, n)):
-        fn()
-    samples = []
-    clock = time.perf_counter_ns
-    for _ in range(n):
-        t0 = clock()
-        fn()
-        samples.append(clock() - t0)
-    return samples
 
 
 def pyro_serve() -> None:
@@ -49,7 +36,7 @@ def pyro_client(address: str, n: int) -> None:
     with Pyro5.api.Proxy(address) as proxy:
         proxy._pyroBind()
         assert proxy.add(1, 2) == 3
-        result("call", {**latency_stats(_timed(n, lambda: proxy.add(1, 2))), "serializer": Pyro5.config.SERIALIZER})
+        result("call", {**latency_stats(timed(n, lambda: proxy.add(1, 2))), "serializer": Pyro5.config.SERIALIZER})
 
 
 def rpyc_serve() -> None:
@@ -74,7 +61,7 @@ def rpyc_client(address: str, n: int) -> None:
     conn = rpyc.connect(host, int(port))
     add = conn.root.add  # bound once: one round trip per call, as a HERO proxy's cached method
     assert add(1, 2) == 3
-    result("call", latency_stats(_timed(n, lambda: add(1, 2))))
+    result("call", latency_stats(timed(n, lambda: add(1, 2))))
     conn.close()
 
 
