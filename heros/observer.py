@@ -52,15 +52,21 @@ class HEROObserver(HEROPeer):
         self._object_removed_callbacks: list[Callable[[str], Any]] = []
         self._changed = threading.Condition()
         self._strand = _executor.Strand()
+        # Token changes wait for the first snapshot: the watch's history would otherwise ask every
+        # HERO for its descriptor one by one while the snapshot asks all of them at once.
+        self._snapshot_taken = threading.Event()
         self._declare(z.declare_liveliness_watch(self._session, keys.health_key(realm), self._on_token, history=True))
-        alive = self._session_manager.settle(realm, lambda: set(z.tokens(self._session, keys.health_key(realm), timeout=timeout)))
-        if alive:
-            found = self._discover(timeout=timeout)
-            with self._changed:  # merge: the token watch may have added HEROs meanwhile
-                self.known_objects = {**self.known_objects, **found}
-                self._changed.notify_all()
-            for name, descriptor in found.items():
-                remember_descriptor(self._session_manager, realm, name, descriptor)
+        try:
+            alive = self._session_manager.settle(realm, lambda: set(z.tokens(self._session, keys.health_key(realm), timeout=timeout)))
+            if alive is None or alive:  # None: the session was old already, so no probe was needed
+                found = self._query_descriptors("*", timeout)
+                with self._changed:
+                    self.known_objects = {**self.known_objects, **found}
+                    self._changed.notify_all()
+                for name, descriptor in found.items():
+                    remember_descriptor(self._session_manager, realm, name, descriptor)
+        finally:
+            self._snapshot_taken.set()
 
     def _on_token(self, key: str, alive: bool) -> None:
         """zenoh callback: only hand off."""
@@ -69,6 +75,7 @@ class HEROObserver(HEROPeer):
             self._strand.submit(self._token_changed, name, alive)
 
     def _token_changed(self, name: str, alive: bool) -> None:
+        self._snapshot_taken.wait(4 * self._timeout + 5)
         if self._hero_destroyed:
             return
         if not alive:

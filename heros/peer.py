@@ -60,6 +60,9 @@ class HEROPeer:
     def _get_object_info(self, object_name: str, timeout: float = 2.0) -> dict[str, dict[str, Any]]:
         """``{name: descriptor}`` of the HEROs matching ``object_name`` (may be ``*``)."""
         self._session_manager.settle(self._realm, lambda: set(z.tokens(self._session, keys.health_key(self._realm), timeout=timeout)))
+        return self._query_descriptors(object_name, timeout)
+
+    def _query_descriptors(self, object_name: str, timeout: float) -> dict[str, dict[str, Any]]:
         replies = z.query_all(self._session, keys.discover_selector(self._realm, object_name), timeout=timeout)
         return self._descriptors(replies)
 

@@ -133,7 +133,8 @@ class ZenohSessionManager:
             _close(session)
 
     def settle(self, realm: str, probe: Callable[[], Any] | None = None, seconds: float = SETTLE_SECONDS) -> Any:
-        """Wait until the realm's session has learnt what its peers declared; returns ``probe()``.
+        """Wait until the realm's session has learnt what its peers declared; returns ``probe()``
+        (or None, without probing, for a session that is old enough already).
 
         A session that was just opened is connected, but the declarations of its peers (their
         liveliness tokens, queryables) reach it a few milliseconds later; a one-shot snapshot
@@ -144,6 +145,8 @@ class ZenohSessionManager:
         with self._lock:
             opened = self._opened_at.get(realm)
         deadline = (opened or 0.0) + seconds
+        if time.monotonic() >= deadline:
+            return None  # an old session: nothing to wait for, and no probe to spend
         previous = None
         while True:
             current = probe() if probe is not None else None
