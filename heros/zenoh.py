@@ -152,6 +152,9 @@ class ZenohSessionManager:
             current = probe() if probe is not None else None
             now = time.monotonic()
             if now >= deadline or (current and current == previous):
+                with self._lock:  # settled once is settled for good: later snapshots need not wait
+                    if realm in self._opened_at:
+                        self._opened_at[realm] = 0.0
                 return current
             previous = current
             time.sleep(min(0.01, deadline - now))
