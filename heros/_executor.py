@@ -1,9 +1,10 @@
-"""Where work handed off by zenoh callbacks runs: a pool of daemon threads, and strands.
+"""Background work handed off by zenoh callbacks: a pool of daemon threads, and strands.
 
-zenoh callbacks only enqueue here and return. The pool grows on demand up to a bound and
-its threads are daemons, so a method that never returns cannot keep the process from exiting.
-A ``Strand`` runs its items one at a time, in order, on the pool: event callbacks of one
-subscription and the requests of a HERO that asked for one-at-a-time execution use one.
+zenoh callbacks only enqueue here and return (HERO requests and subscription samples do not come
+here: they are taken from zenoh channels by their own threads). The pool grows on demand up to a
+bound and its threads are daemons, so a task that never returns cannot keep the process from
+exiting. A ``Strand`` runs its items one at a time, in order, on the pool: a HEROObserver's
+liveliness changes use one.
 """
 
 from __future__ import annotations
@@ -60,34 +61,20 @@ submit = pool.submit
 
 
 class Strand:
-    """Runs submitted callables one at a time, in submission order, on the shared pool.
+    """Runs submitted callables one at a time, in submission order, on the shared pool."""
 
-    Parameters
-    ----------
-    max_pending
-        Items beyond this many waiting ones are dropped (``submit`` returns False) so that a
-        flood cannot exhaust memory; None means unbounded.
-    """
-
-    def __init__(self, max_pending: int | None = None) -> None:
+    def __init__(self) -> None:
         self._items: collections.deque[tuple[Callable[..., Any], tuple[Any, ...]]] = collections.deque()
         self._lock = threading.Lock()
         self._running = False
-        self._max = max_pending
 
-    def submit(self, fn: Callable[..., Any], *args: Any) -> bool:
+    def submit(self, fn: Callable[..., Any], *args: Any) -> None:
         with self._lock:
-            if self._max is not None and len(self._items) >= self._max:
-                return False
             self._items.append((fn, args))
             if self._running:
-                return True
+                return
             self._running = True
         submit(self._drain)
-        return True
-
-    def __len__(self) -> int:
-        return len(self._items)
 
     def _drain(self) -> None:
         while True:

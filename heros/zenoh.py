@@ -33,9 +33,7 @@ __all__ = [
     "all_replies",
     "declare_liveliness_watch",
     "declare_publisher",
-    "declare_queryable",
     "declare_queryable_channel",
-    "declare_subscriber",
     "declare_subscriber_channel",
     "as_encoding",
     "declare_token",
@@ -313,11 +311,6 @@ def query_nowait(session: zenoh.Session, selector: str, payload: Any, encoding: 
     start_query(session, selector, payload, encoding, timeout=10.0, handler=zenoh.handlers.Callback(callback, indirect=False))
 
 
-def declare_queryable(session: zenoh.Session, key: str, callback: Callable[[Any], None]) -> Any:
-    """A queryable whose callback receives zenoh ``Query`` objects (reply with ``reply``/``reply_error``)."""
-    return session.declare_queryable(key, callback)
-
-
 def declare_queryable_channel(session: zenoh.Session, key: str, capacity: int) -> Any:
     """A queryable whose queries wait in a bounded channel for ``receive``; when it is full the
     oldest waiting query is dropped (zenoh finalizes it, so its caller is told nobody answered)."""
@@ -415,15 +408,6 @@ class Matching:
 def has_subscribers(publisher: Any) -> bool:
     """Whether any subscriber currently matches the publisher's key."""
     return bool(publisher.matching_status.matching)
-
-
-def declare_subscriber(session: zenoh.Session, key: str, callback: Callable[[str, bytes, str], None]) -> Any:
-    """Subscribe; ``callback(key, payload, encoding)`` runs on a zenoh thread: only hand off."""
-
-    def on_sample(sample: Any) -> None:
-        callback(str(sample.key_expr), sample.payload.to_bytes(), str(sample.encoding))
-
-    return session.declare_subscriber(key, on_sample)
 
 
 def declare_subscriber_channel(session: zenoh.Session, key: str, capacity: int, *, block: bool) -> Any:

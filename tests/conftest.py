@@ -119,14 +119,13 @@ class HeroProcess:
         return self.proc.returncode
 
 
-@pytest.fixture
-def spawn(tmp_path: Path) -> Iterator[object]:
-    """``spawn(realm, "Class:name", ...)`` serves HEROs of ``tests/servers.py`` in a new process."""
+def spawner(script: str, tmp_path: Path) -> Iterator[object]:
+    """A fixture body: ``start(realm, "Class:name", ...)`` serves HEROs of ``tests/<script>`` in new processes."""
     procs: list[HeroProcess] = []
 
     def start(realm: str, *specs: str, env: dict[str, str] | None = None, wait: bool = True) -> HeroProcess:
-        log = tmp_path / f"server{len(procs)}.log"
-        p = HeroProcess([str(TESTS / "servers.py"), realm, *specs], env=env, log_path=log)
+        log = tmp_path / f"{Path(script).stem}{len(procs)}.log"
+        p = HeroProcess([str(TESTS / script), realm, *specs], env=env, log_path=log)
         procs.append(p)
         if wait:
             p.wait_line("READY")
@@ -135,6 +134,12 @@ def spawn(tmp_path: Path) -> Iterator[object]:
     yield start
     for p in procs:
         p.kill()
+
+
+@pytest.fixture
+def spawn(tmp_path: Path) -> Iterator[object]:
+    """``spawn(realm, "Class:name", ...)`` serves HEROs of ``tests/servers.py`` in a new process."""
+    yield from spawner("servers.py", tmp_path)
 
 
 @pytest.fixture

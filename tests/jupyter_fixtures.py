@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import TESTS, HeroProcess, free_port
+from conftest import HeroProcess, free_port, spawner
 from jupyter_helpers import NOTEBOOKS, Kernel, RecordingComm
 
 
@@ -40,18 +40,7 @@ def close_widgets() -> Iterator[None]:
 @pytest.fixture
 def jspawn(tmp_path: Path) -> Iterator[Callable[..., HeroProcess]]:
     """``jspawn(realm, "Laser:laser", ...)`` serves HEROs of ``tests/jupyter_servers.py`` in a new process."""
-    procs: list[HeroProcess] = []
-
-    def start(realm: str, *specs: str, wait: bool = True) -> HeroProcess:
-        p = HeroProcess([str(TESTS / "jupyter_servers.py"), realm, *specs], log_path=tmp_path / f"jserver{len(procs)}.log")
-        procs.append(p)
-        if wait:
-            p.wait_line("READY")
-        return p
-
-    yield start
-    for p in procs:
-        p.kill()
+    yield from spawner("jupyter_servers.py", tmp_path)
 
 
 @pytest.fixture
