@@ -38,6 +38,7 @@ __all__ = [
     "EXT_OBJECT_REF",
     "CodecError",
     "EncodeContext",
+    "decoder",
     "Resolver",
     "decode",
     "encode",
@@ -238,12 +239,13 @@ def encode(obj: Any, store_object: Callable[[Any], list[Any]] | None = None, *, 
 
 
 class _Decoder:
-    __slots__ = ("base", "buffer", "resolver")
+    __slots__ = ("base", "buffer", "make_resolver", "resolver")
 
-    def __init__(self, buffer: Any, base: int, resolver: Resolver | None) -> None:
+    def __init__(self, buffer: Any, base: int, resolver: Resolver | None, make_resolver: Callable[[], Resolver] | None = None) -> None:
         self.buffer = buffer
         self.base = base
         self.resolver = resolver
+        self.make_resolver = make_resolver
 
     def unpack(self, data: Any) -> Any:
         return msgpack.unpackb(
@@ -283,6 +285,8 @@ class _Decoder:
 
     def ref(self, code: int, data: bytes) -> Any:
         fields = self.unpack(data)
+        if self.resolver is None and self.make_resolver is not None:
+            self.resolver = self.make_resolver()
         if self.resolver is None:
             raise CodecError("received a reference but nothing resolves references here")
         if not isinstance(fields, list) or not all(isinstance(f, (str, int, bool)) or f is None for f in fields):
@@ -346,8 +350,12 @@ def decode(payload: bytes | bytearray | memoryview, encoding: str | None = None,
         base = -(-size // _ALIGN) * _ALIGN
     elif encoding and not encoding.startswith(ENCODING):
         raise CodecError(f"cannot decode payloads of encoding {encoding!r} (expected {ENCODING})")
+    return _unpack(_Decoder(buffer, base, resolver), body)
+
+
+def _unpack(decoder: _Decoder, body: Any) -> Any:
     try:
-        return _Decoder(buffer, base, resolver).unpack(body)
+        return decoder.unpack(body)
     except CodecError:
         raise
     except HEROSError:
@@ -356,3 +364,20 @@ def decode(payload: bytes | bytearray | memoryview, encoding: str | None = None,
         raise CodecError(f"payload has {len(exc.extra)} bytes after the msgpack document") from None
     except (ValueError, TypeError, KeyError, IndexError, UnicodeDecodeError, OverflowError, RecursionError) as exc:
         raise CodecError(f"malformed msgpack payload ({type(exc).__name__}: {exc})") from None
+
+
+def decoder(make_resolver: Callable[[], Resolver]) -> Callable[[Any, str | None], Any]:
+    """``decode`` for one thread that decodes payload after payload (a subscription's).
+
+    Plain msgpack payloads reuse one decoder, and a resolver is made only for a payload that
+    holds references (each payload gets its own, as with ``decode``).
+    """
+    plain = _Decoder(None, 0, None, make_resolver)
+
+    def run(payload: Any, encoding: str | None) -> Any:
+        if encoding == ENCODING:
+            plain.resolver = None
+            return _unpack(plain, payload)
+        return decode(payload, encoding, make_resolver())
+
+    return run

@@ -56,13 +56,15 @@ def _callback_name(func: Callable[..., Any]) -> str:
 class Callback:
     """A connected callable, named ``"<hero>.<method>"`` for methods of remote HEROs."""
 
-    __slots__ = ("func", "is_remote_hero", "name", "origin")
+    __slots__ = ("func", "is_remote_hero", "name", "origin", "send")
 
     def __init__(self, func: Callable[..., Any], origin: str | None = None) -> None:
         self.func = func
         self.origin = origin
         self.is_remote_hero = is_hero_method(func)
         self.name = _callback_name(func)
+        # a method of another HERO is sent without waiting for its answer
+        self.send = getattr(func, "_send_nowait", func) if self.is_remote_hero else func
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Callback) or self.is_remote_hero != other.is_remote_hero:
@@ -118,16 +120,13 @@ class CallbackStorage:
         return [cb.to_dict() for cb in self._snapshot]
 
 
-def _run_callbacks(callbacks: CallbackStorage, value: Any, where: Any) -> None:
-    """Run every callback with ``value``; ``where`` (text, or a callable giving it) names the event in logs."""
-    for cb in callbacks:
+def _run_callbacks(callbacks: CallbackStorage, value: Any, event: Any) -> None:
+    """Run every callback with ``value``; ``event`` (a handler) is named in the log."""
+    for cb in callbacks._snapshot:
         try:
-            if cb.is_remote_hero and hasattr(cb.func, "_send_nowait"):
-                cb.func._send_nowait(value)
-            else:
-                cb.func(value)
+            cb.send(value)
         except Exception:  # a callback must never reach the emitter or skip the others
-            log.exception("callback %s of event %s raised", cb.name, where() if callable(where) else where)
+            log.exception("callback %s of event %s.%s raised", cb.name, getattr(event.instance, "_name", "?"), event.__name__)
 
 
 class LocalEventHandler:
@@ -160,7 +159,7 @@ class LocalEventHandler:
         from .peer import store_object
 
         key = keys.member_key(hero._realm, hero._name, self.__name__)
-        publisher = hero._declare(z.declare_publisher(hero._session, key, reliable=self.reliable))
+        publisher = hero._declare(z.declare_publisher(hero._session, key, reliable=self.reliable, encoding=codec.ENCODING))
         matching = z.Matching(publisher)
         hero._declare(matching.listener)
         self._store = store_object(hero._realm, hero._name)
@@ -175,17 +174,17 @@ class LocalEventHandler:
         publisher = self._publisher
         # the listener's flag skips asking zenoh while subscribers exist; it may lag a new one, so ask then
         if publisher is not None and (self._matching.matching or z.has_subscribers(publisher)) and not instance._hero_destroyed:
-            self._publish(instance, publisher, result)
-        if len(self.callbacks):
-            _run_callbacks(self.callbacks, result, lambda: f"{getattr(instance, '_name', '?')}.{self.__name__}")
+            try:
+                data, encoding = codec.encode(result, self._store)
+                if encoding is codec.ENCODING:  # the publisher's own encoding: nothing to send with it
+                    publisher.put(data)
+                else:
+                    publisher.put(data, encoding=z.as_encoding(encoding))
+            except Exception:  # the event call itself must succeed
+                log.warning("event %s.%s: could not publish %r", instance._name, self.__name__, type(result).__name__, exc_info=True)
+        if self.callbacks._snapshot:
+            _run_callbacks(self.callbacks, result, self)
         return result
-
-    def _publish(self, instance: Any, publisher: Any, result: Any) -> None:
-        try:
-            data, encoding = codec.encode(result, self._store)
-            publisher.put(data, encoding=z.as_encoding(encoding))
-        except Exception:  # the event call itself must succeed
-            log.warning("event %s.%s: could not publish %r", instance._name, self.__name__, type(result).__name__, exc_info=True)
 
     def connect(self, callback: Callable[..., Any], origin: str | None = None) -> str:
         """Call ``callback(value)`` on every emission; returns the callback's name."""
@@ -262,32 +261,39 @@ class Subscription:
     back on a reliable publisher (back-pressure).
     """
 
-    def __init__(self, peer: HEROPeer, key: str, callback: Callable[[str, Any], None], what: str, *, reliable: bool = False) -> None:
+    def __init__(self, peer: HEROPeer, key: str, callback: Callable[..., None], what: str, *, reliable: bool = False,
+                 with_key: bool = True) -> None:
         self._peer = peer
         self._callback = callback
         self._what = what
+        self._with_key = with_key
         self._subscriber = z.declare_subscriber_channel(peer._session, key, MAX_QUEUED_SAMPLES, block=reliable)
         peer._declare(self._subscriber)
         z.start_receiver(self._run, f"heros-{what}")
 
     def _run(self) -> None:
         samples = z.channel(self._subscriber)
-        decode = self._peer._decode
+        decode = codec.decoder(self._peer._resolver)
         callback = self._callback
+        with_key = self._with_key
         while True:
             sample = z.receive(samples)
             if sample is None:  # undeclared
                 return
-            key, payload, encoding = z.sample_parts(sample)
-            try:
-                value = decode(payload, encoding)
-            except Exception:
-                log.exception("%s: could not decode a sample", self._what)
-                continue
-            try:
-                callback(key, value)
-            except Exception:  # a failing callback must not end the subscription
-                log.exception("%s: callback raised", self._what)
+            while sample is not None:  # then take what else waits without going to sleep
+                try:
+                    value = decode(sample.payload.to_bytes(), z.encoding_text(sample.encoding))
+                except Exception:
+                    log.exception("%s: could not decode a sample", self._what)
+                else:
+                    try:
+                        if with_key:
+                            callback(str(sample.key_expr), value)
+                        else:
+                            callback(value)
+                    except Exception:  # a failing callback must not end the subscription
+                        log.exception("%s: callback raised", self._what)
+                sample = z.try_receive(samples)
 
     def close(self) -> None:
         """Stop receiving (idempotent)."""
@@ -318,14 +324,14 @@ class RemoteEventHandler:
 
     def __call__(self, payload: Any) -> None:
         """Run this process's callbacks with ``payload`` (does not emit the remote event)."""
-        _run_callbacks(self.callbacks, payload, lambda: f"{self.instance._name}.{self.__name__}")
+        _run_callbacks(self.callbacks, payload, self)
 
     def _ensure_subscribed(self) -> None:
         with self._lock:
             if self._subscription is None:
                 key = keys.member_key(self.instance._realm, self.instance._name, self.__name__)
-                self._subscription = Subscription(self.instance, key, lambda _key, value: self(value),
-                                                  f"event {self.instance._name}.{self.__name__}", reliable=self.reliable)
+                self._subscription = Subscription(self.instance, key, self, f"event {self.instance._name}.{self.__name__}",
+                                                  reliable=self.reliable, with_key=False)
 
     def connect(self, callback: Callable[..., Any], origin: str | None = None) -> str:
         """Connect ``callback``; returns its name."""

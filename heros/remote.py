@@ -310,14 +310,14 @@ class RemoteHERO(HERO):
     def _watch_attribute(self, name: str, callback: Callable[[Any], None]) -> Subscription:
         """Call ``callback(value)`` whenever the remote attribute ``name`` is written (by anyone).
 
-        Returns the subscription; ``close()`` it to stop. Callbacks run in order on a dispatcher
-        strand, never on zenoh's threads.
+        Returns the subscription; ``close()`` it to stop. Callbacks run in order on the
+        subscription's thread, never on zenoh's threads.
         """
         cap = self._heros_caps.get(name)
         if not isinstance(cap, AttributeCapability):
             raise AttributeError(self._heros_no_member(name) if cap is None else f"{name!r} of HERO {self._name!r} is not an attribute")
         key = keys.attr_change_key(self._realm, self._name, name)
-        return Subscription(self, key, lambda _key, value: callback(value), f"attribute {self._name}.{name}")
+        return Subscription(self, key, callback, f"attribute {self._name}.{name}", with_key=False)
 
     def _is_alive(self, timeout: float = 1.0) -> bool:
         """Whether the HERO's liveliness token is present now."""

@@ -23,6 +23,7 @@ from typing import Any
 
 import zenoh
 
+from . import codec
 from .exceptions import ConfigError, RemoteTransportError
 from .helper import generate_multicast_address
 
@@ -48,6 +49,7 @@ __all__ = [
     "query_nowait",
     "query_parts",
     "receive",
+    "try_receive",
     "reply",
     "reply_error",
     "sample_parts",
@@ -232,24 +234,37 @@ def as_encoding(text: str) -> zenoh.Encoding:
     return enc
 
 
+_PLAIN = zenoh.Encoding(codec.ENCODING)
+
+
+def encoding_text(encoding: zenoh.Encoding) -> str:
+    """The text of a received ``Encoding`` (the common plain msgpack one without converting it)."""
+    return codec.ENCODING if encoding == _PLAIN else str(encoding)
+
+
 class Reply:
     """One reply to a query: ``ok`` tells success; ``payload`` and ``encoding`` what came back."""
 
-    __slots__ = ("encoding", "key", "ok", "payload")
+    __slots__ = ("_key_expr", "encoding", "ok", "payload")
 
     def __init__(self, reply: Any) -> None:
         sample = reply.ok
         if sample is not None:
             self.ok = True
-            self.key = str(sample.key_expr)
+            self._key_expr = sample.key_expr
             self.payload = sample.payload.to_bytes()
-            self.encoding = str(sample.encoding)
+            self.encoding = encoding_text(sample.encoding)
         else:
             err = reply.err
             self.ok = False
-            self.key = None
+            self._key_expr = None
             self.payload = err.payload.to_bytes()
-            self.encoding = str(err.encoding)
+            self.encoding = encoding_text(err.encoding)
+
+    @property
+    def key(self) -> str | None:
+        """The key the reply came from (None for an error reply)."""
+        return None if self._key_expr is None else str(self._key_expr)
 
 
 def start_query(session: zenoh.Session, selector: str, payload: Any = None, encoding: str | None = None, *, timeout: float, target_all: bool = False, handler: Any = None) -> Any:
@@ -334,6 +349,14 @@ def receive(chan: Any) -> Any:
         return None
 
 
+def try_receive(chan: Any) -> Any:
+    """The next item of a ``channel`` if one waits, else None (also once its entity is undeclared)."""
+    try:
+        return chan.try_recv()
+    except zenoh.ZError:
+        return None
+
+
 _receivers: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
 
 
@@ -378,11 +401,15 @@ def query_parts(q: Any) -> tuple[str, bytes | None, str | None]:
     return str(q.key_expr), payload.to_bytes(), str(q.encoding)
 
 
-def declare_publisher(session: zenoh.Session, key: str, *, reliable: bool) -> Any:
-    """A publisher: reliable ones block under congestion, best-effort ones drop instead."""
+def declare_publisher(session: zenoh.Session, key: str, *, reliable: bool, encoding: str | None = None) -> Any:
+    """A publisher: reliable ones block under congestion, best-effort ones drop instead.
+
+    ``encoding`` is sent with every publication that does not give its own.
+    """
+    extra = {} if encoding is None else {"encoding": as_encoding(encoding)}
     if reliable:
-        return session.declare_publisher(key, reliability=zenoh.Reliability.RELIABLE, congestion_control=zenoh.CongestionControl.BLOCK)
-    return session.declare_publisher(key, reliability=zenoh.Reliability.BEST_EFFORT, congestion_control=zenoh.CongestionControl.DROP)
+        return session.declare_publisher(key, reliability=zenoh.Reliability.RELIABLE, congestion_control=zenoh.CongestionControl.BLOCK, **extra)
+    return session.declare_publisher(key, reliability=zenoh.Reliability.BEST_EFFORT, congestion_control=zenoh.CongestionControl.DROP, **extra)
 
 
 class Matching:
