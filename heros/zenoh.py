@@ -328,8 +328,13 @@ def query_nowait(session: zenoh.Session, selector: str, payload: Any, encoding: 
 
 def declare_queryable_channel(session: zenoh.Session, key: str, capacity: int) -> Any:
     """A queryable whose queries wait in a bounded channel for ``receive``; when it is full the
-    oldest waiting query is dropped (zenoh finalizes it, so its caller is told nobody answered)."""
-    return session.declare_queryable(key, zenoh.handlers.RingChannel(capacity))
+    oldest waiting query is dropped (zenoh finalizes it, so its caller is told nobody answered).
+
+    It is declared complete (it answers for every key under ``key``): a query then goes straight
+    to it. A queryable that is not complete is also asked through every router on the way,
+    which costs a router hop per query (about 70 µs of the router's CPU here).
+    """
+    return session.declare_queryable(key, zenoh.handlers.RingChannel(capacity), complete=True)
 
 
 def channel(entity: Any) -> Any:
