@@ -367,7 +367,7 @@ def _unpack(decoder: _Decoder, body: Any) -> Any:
 
 
 def decoder(make_resolver: Callable[[], Resolver]) -> Callable[[Any, str | None], Any]:
-    """``decode`` for one thread that decodes payload after payload (a subscription's).
+    """``decode`` for one thread that decodes payload after payload (a worker's, a subscription's).
 
     Plain msgpack payloads reuse one decoder, and a resolver is made only for a payload that
     holds references (each payload gets its own, as with ``decode``).
@@ -376,8 +376,12 @@ def decoder(make_resolver: Callable[[], Resolver]) -> Callable[[Any, str | None]
 
     def run(payload: Any, encoding: str | None) -> Any:
         if encoding == ENCODING:
+            outer = plain.resolver  # resolving a reference may decode another payload on this thread
             plain.resolver = None
-            return _unpack(plain, payload)
+            try:
+                return _unpack(plain, payload)
+            finally:
+                plain.resolver = outer
         return decode(payload, encoding, make_resolver())
 
     return run

@@ -273,7 +273,7 @@ class Subscription:
 
     def _run(self) -> None:
         samples = z.channel(self._subscriber)
-        decode = codec.decoder(self._peer._resolver)
+        decode = self._peer._decode
         callback = self._callback
         with_key = self._with_key
         while True:

@@ -104,6 +104,10 @@ def parse_member(key: str, prefix: str) -> str | None:
     wildcard member, extra chunks) addresses no member and gives None. The name chunk of
     ``key`` may be a wildcard (discovery queries ``@object/<realm>/*/_discover/**``).
     """
+    if key.startswith(prefix) and key[len(prefix):len(prefix) + 1] == "/":  # the common case: prefix/member
+        member = key[len(prefix) + 1:]
+        if member and "/" not in member and "*" not in member and "$" not in member:
+            return member
     parts = key.split("/")
     base = prefix.split("/")
     if len(parts) < len(base) + 1:

@@ -227,7 +227,8 @@ class LocalHERO(HERO):
                 data, enc = codec.encode(exc)
                 z.reply_error(query, data, enc)
                 return
-            z.reply(query, f"{self._heros_prefix}/{member}", data, enc)
+            exact = key == f"{self._heros_prefix}/{member}"
+            z.reply(query, None if exact else f"{self._heros_prefix}/{member}", data, enc)
         except Exception:  # e.g. the session closed while we served
             log.debug("could not answer a query for HERO %s", self._name, exc_info=True)
 
@@ -256,16 +257,16 @@ class LocalHERO(HERO):
 
     def _heros_call(self, member: str, params: Any) -> Any:
         func = getattr(self, member)
-        if isinstance(params, dict):  # protocol 0.1
+        if type(params) is list and len(params) == 2 and type(params[0]) is list and type(params[1]) is dict:
+            kwargs = params[1]
+            if kwargs and not all(isinstance(k, str) for k in kwargs):
+                raise TypeError(f"call payload for {self._name}.{member} must be [args list, kwargs map] with text keyword names")
+            result = func(*params[0], **kwargs)
+        elif isinstance(params, dict):  # protocol 0.1
             result = func(**params)
-        elif (
-            isinstance(params, list) and len(params) == 2 and isinstance(params[0], list)
-            and isinstance(params[1], dict) and all(isinstance(k, str) for k in params[1])
-        ):
-            result = func(*params[0], **params[1])
         else:
             raise TypeError(f"call payload for {self._name}.{member} must be [args list, kwargs map], got {type(params).__name__}")
-        if inspect.isawaitable(result):
+        if type(result) not in _PLAIN_RESULTS and inspect.isawaitable(result):
             result = _run_coroutine(result)
         return result
 
@@ -384,6 +385,9 @@ _SPECIAL: dict[str, Callable[[LocalHERO, Any, Any], Any]] = {
 
 #: Answers that never change while a HERO serves; encoded once.
 _STATIC = frozenset({keys.DISCOVER, keys.CAPABILITIES})
+
+#: Result types that are never awaitable (saves asking ``inspect`` on every call).
+_PLAIN_RESULTS = frozenset({int, float, bool, str, bytes, list, dict, tuple, type(None)})
 
 #: Members of LocalHERO itself; never exposed (unless force_remote).
 _HIDDEN = frozenset(dir(LocalHERO)) | {"capabilities", "liveliness_token"}

@@ -50,6 +50,7 @@ class HEROPeer:
         self._realm = keys.validate_name(realm, "realm")
         self._session_manager = default_session_manager if session_manager is None else session_manager
         self._declared: list[Any] = []
+        self._decoders = threading.local()
         self._session = self._session_manager.request_session(self, realm)
         self._hero_destroyed = False
 
@@ -84,7 +85,11 @@ class HEROPeer:
         return PeerResolver(self)
 
     def _decode(self, payload: bytes, encoding: str | None) -> Any:
-        return codec.decode(payload, encoding, self._resolver())
+        try:
+            decode = self._decoders.decode
+        except AttributeError:  # the first payload this thread decodes for this object
+            decode = self._decoders.decode = codec.decoder(self._resolver)
+        return decode(payload, encoding)
 
     def _declare(self, entity: Any) -> Any:
         self._declared.append(entity)

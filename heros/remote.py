@@ -53,20 +53,21 @@ class RemoteMethod:
         self.__signature__ = cap.to_signature()
         self._capability = cap
         self._key = keys.member_key(proxy._realm, proxy._name, cap.name)
+        self._key_expr = z.key_expr(self._key)
         self._legacy = proxy.__dict__.get("_proto_version", 1.0) <= 0.1  # protocol 0.1: arguments by name
 
     def _payload(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         return self._capability.call_dict(*args, **kwargs) if self._legacy else [list(args), kwargs]
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.__self__._heros_request(self._key, self.__name__, self._payload(args, kwargs), None)
+        return self.__self__._heros_request(self._key_expr, self.__name__, self._payload(args, kwargs), None)
 
     def with_timeout(self, seconds: float) -> Callable[..., Any]:
         """This method, waiting at most ``seconds`` for its answer: ``hero.ramp.with_timeout(60)(300)``."""
 
         @functools.wraps(self)
         def call(*args: Any, **kwargs: Any) -> Any:
-            return self.__self__._heros_request(self._key, self.__name__, self._payload(args, kwargs), seconds)
+            return self.__self__._heros_request(self._key_expr, self.__name__, self._payload(args, kwargs), seconds)
 
         return call
 
@@ -82,7 +83,7 @@ class RemoteMethod:
 
                 _executor.submit(_log_failed_callback, where, reply)
 
-        z.query_nowait(proxy._session, self._key, data, encoding, on_reply)
+        z.query_nowait(proxy._session, self._key_expr, data, encoding, on_reply)
 
     def _heros_encode(self) -> tuple[int, list[Any]]:
         return codec.EXT_METHOD_REF, [self.__self__._realm, self.__self__._name, self.__name__]
@@ -231,7 +232,7 @@ class RemoteHERO(HERO):
 
     # --- remote access ---------------------------------------------------------------------------
 
-    def _heros_request(self, key: str, member: str, value: Any, timeout: float | None, write: bool = False) -> Any:
+    def _heros_request(self, key: Any, member: str, value: Any, timeout: float | None, write: bool = False) -> Any:
         if self._hero_destroyed:
             raise RemoteTransportError(f"proxy of HERO {self._name!r} is closed; cannot access {member!r}")
         timeout = self._timeout if timeout is None else timeout
@@ -256,13 +257,21 @@ class RemoteHERO(HERO):
             error = self._decode(reply.payload, reply.encoding)
         except Exception as exc:  # noqa: BLE001
             raise RemoteTransportError(f"HERO {self._name!r} answered {member!r} with an undecodable error ({exc})") from None
-        raise exception_from_payload(error, key)
+        raise exception_from_payload(error, str(key))
 
     def _heros_read(self, name: str) -> Any:
-        return self._heros_request(keys.member_key(self._realm, self._name, name), name, None, None)
+        return self._heros_request(self._heros_key(name), name, None, None)
 
     def _heros_write(self, name: str, value: Any) -> None:
-        self._heros_request(keys.member_key(self._realm, self._name, name), name, value, None, write=True)
+        self._heros_request(self._heros_key(name), name, value, None, write=True)
+
+    def _heros_key(self, member: str) -> Any:
+        """The parsed key of ``member``, kept for the next access."""
+        exprs = self.__dict__.setdefault("_heros_key_exprs", {})
+        expr = exprs.get(member)
+        if expr is None:
+            expr = exprs[member] = z.key_expr(keys.member_key(self._realm, self._name, member))
+        return expr
 
     def __getattr__(self, name: str) -> Any:
         if name in _DESCRIPTOR_FIELDS and "_heros_caps" in self.__dict__:

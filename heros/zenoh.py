@@ -48,6 +48,7 @@ __all__ = [
     "query_all",
     "query_nowait",
     "query_parts",
+    "key_expr",
     "receive",
     "try_receive",
     "reply",
@@ -234,6 +235,11 @@ def as_encoding(text: str) -> zenoh.Encoding:
     return enc
 
 
+def key_expr(text: str) -> zenoh.KeyExpr:
+    """A key parsed once, for keys that are queried again and again (zenoh parses a text key on every use)."""
+    return zenoh.KeyExpr(text)
+
+
 _PLAIN = zenoh.Encoding(codec.ENCODING)
 
 
@@ -377,8 +383,10 @@ def start_receiver(target: Callable[[], None], name: str) -> threading.Thread:
     return thread
 
 
-def reply(q: Any, key: str, payload: Any, encoding: str) -> None:
-    """Answer a query and finalize it."""
+def reply(q: Any, key: Any, payload: Any, encoding: str) -> None:
+    """Answer a query and finalize it; ``key`` is a text, or None for the query's own key."""
+    if key is None:
+        key = q.key_expr  # no text for zenoh to parse again
     try:
         q.reply(key, payload, encoding=as_encoding(encoding))
     finally:
@@ -403,7 +411,7 @@ def query_parts(q: Any) -> tuple[str, bytes | None, str | None]:
     payload = q.payload
     if payload is None:
         return str(q.key_expr), None, None
-    return str(q.key_expr), payload.to_bytes(), str(q.encoding)
+    return str(q.key_expr), payload.to_bytes(), encoding_text(q.encoding)
 
 
 def declare_publisher(session: zenoh.Session, key: str, *, reliable: bool, encoding: str | None = None) -> Any:
