@@ -158,7 +158,7 @@ class RemoteHERO(HERO):
         """
         key = self._endpoints["capabilities"]
         deadline = time.monotonic() + discovery_timeout
-        pause = 0.005
+        pause = 0.002
         while True:
             try:
                 reply = z.query(self._session, key, timeout=max(self._timeout, discovery_timeout))

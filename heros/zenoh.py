@@ -68,6 +68,9 @@ _TRUE = ("1", "true", "yes", "on")
 
 #: How old a session must be before a one-shot discovery snapshot is taken (see ``settle``).
 SETTLE_SECONDS = 0.3
+#: Seconds between two probes of a young session, and how long an answer must stay the same.
+SETTLE_PROBE_PAUSE = 0.002
+SETTLE_STABLE = 0.004
 
 
 def _build_config(realm: str, overrides: dict[str, Any]) -> zenoh.Config:
@@ -140,25 +143,27 @@ class ZenohSessionManager:
         A session that was just opened is connected, but the declarations of its peers (their
         liveliness tokens, queryables) reach it a few milliseconds later; a one-shot snapshot
         such as ``HEROObserver().known_objects`` taken before that would miss running HEROs.
-        While the session is younger than ``seconds``, ``probe`` is repeated until it gives the
-        same non-empty answer twice in a row (or the session is old enough).
+        While the session is younger than ``seconds``, ``probe`` is repeated every
+        ``SETTLE_PROBE_PAUSE`` seconds until its answer is non-empty and has not changed for
+        ``SETTLE_STABLE`` seconds (or the session is old enough).
         """
         with self._lock:
             opened = self._opened_at.get(realm)
         deadline = (opened or 0.0) + seconds
         if time.monotonic() >= deadline:
             return None  # an old session: nothing to wait for, and no probe to spend
-        previous = None
+        previous, since = None, 0.0
         while True:
             current = probe() if probe is not None else None
             now = time.monotonic()
-            if now >= deadline or (current and current == previous):
+            if current != previous:
+                previous, since = current, now
+            if now >= deadline or (current and now - since >= SETTLE_STABLE):
                 with self._lock:  # settled once is settled for good: later snapshots need not wait
                     if realm in self._opened_at:
                         self._opened_at[realm] = 0.0
                 return current
-            previous = current
-            time.sleep(min(0.01, deadline - now))
+            time.sleep(min(SETTLE_PROBE_PAUSE, deadline - now))
 
     def referrers(self, realm: str) -> int:
         """How many objects currently hold the realm's session."""
