@@ -51,10 +51,12 @@ def serve(realm: str) -> None:
         arr = np.frombuffer(q.payload.to_bytes(), dtype=np.uint8)
         q.reply(q.key_expr, str(arr.nbytes).encode(), encoding=ENCODING)
 
+    # complete, as our HEROs' queryables are: a query then goes straight to this process, never
+    # also through the hub (which costs a router hop per query)
     keep = [
-        session.declare_queryable(f"{base}/call", on_call),
-        session.declare_queryable(f"{base}/array/*", on_array),
-        session.declare_queryable(f"{base}/upload", on_upload),
+        session.declare_queryable(f"{base}/call", on_call, complete=True),
+        session.declare_queryable(f"{base}/array/*", on_array, complete=True),
+        session.declare_queryable(f"{base}/upload", on_upload, complete=True),
     ]
     pubs = {
         "best": session.declare_publisher(f"{base}/ev", reliability=zenoh.Reliability.BEST_EFFORT, congestion_control=zenoh.CongestionControl.DROP),
