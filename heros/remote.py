@@ -330,7 +330,12 @@ class RemoteHERO(HERO):
 
     def _is_alive(self, timeout: float = 1.0) -> bool:
         """Whether the HERO's liveliness token is present now."""
-        return bool(z.tokens(self._session, self._endpoints["health"], timeout=timeout))
+        key = self._endpoints["health"]
+        if z.tokens(self._session, key, timeout=timeout):
+            return True
+        # A session still meeting its peers may get an empty answer for a token that exists:
+        # while it is young, ask until the answer holds (see ``ZenohSessionManager.settle``).
+        return bool(self._session_manager.settle(self._realm, lambda: set(z.tokens(self._session, key, timeout=timeout))))
 
     # --- identity and display --------------------------------------------------------------------
 

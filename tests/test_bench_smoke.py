@@ -96,3 +96,19 @@ def test_comparisons_carry_ratios(quick_run: dict) -> None:
     for key in ("call_median", "attr_get_median", "array_get_1mib", "array_get_64mib", "events_best_rate"):
         assert _positive(rows[key]["ours_over_floor"]) and _positive(rows[key]["ours_over_upstream"]), key
     assert "call_vs_pyro5" in rows and "call_vs_rpyc" in rows
+
+
+def test_the_call_profile_reports_cpu_per_call_for_every_server() -> None:
+    import socket
+
+    with socket.socket() as s:  # a free port for the profile's own hub
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "profile_call.py"), "--calls", "50", "--port", str(port)],
+                          capture_output=True, text=True, timeout=120, cwd=str(ROOT))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert sorted(report) == ["floor", "floor-thread", "heros", "heros-raw"]
+    for name, r in report.items():
+        assert _positive(r["median_us"]) and _positive(r["client_process_cpu_us"]), (name, r)
+        assert r["server_process_cpu_us"] == sum(r["server_threads_cpu_us"].values()), (name, r)
