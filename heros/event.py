@@ -252,7 +252,8 @@ def event(func: Callable[..., Any]) -> EventDescriptor:
 
 
 class Subscription:
-    """A subscription whose samples are decoded and handed to ``callback(key, value)`` in order.
+    """A subscription whose samples are decoded and handed to ``callback(key, value)`` in order
+    (``callback(value)`` with ``with_key=False``, which spares reading each sample's key).
 
     Samples wait in a zenoh channel that a thread of this subscription empties: no zenoh callback
     runs user code, and no hand-off between Python threads costs a switch per sample. A best-effort
