@@ -5,7 +5,7 @@ Calling an event of a LocalHERO runs the method, publishes its return value on
 Callbacks never hurt the emitter: one that raises is logged with the event's name and the others
 still run; a method of another HERO connected as callback (cases B and D) is called without
 waiting for its answer, so a slow or dead target never stalls the event source. On the remote
-side (case C) samples are decoded and callbacks run on a dispatcher strand, in order, never on
+side (case C) samples are decoded and callbacks run on the subscription's own thread, in order, never on
 zenoh's threads.
 
 Events are best effort by default: a publication never blocks the emitter, and under congestion
