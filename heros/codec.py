@@ -188,20 +188,20 @@ def pack(obj: Any, ctx: EncodeContext) -> bytes:
         raise CodecError(f"cannot encode {type(obj).__name__}: {exc}") from exc
 
 
-#: Types msgpack packs natively; a value of these (and lists/dicts of them) skips the ext machinery.
-_PLAIN_SCALARS = frozenset({int, float, bool, str, bytes, type(None)})
+#: Types msgpack packs natively; a value of these (lists and dicts of them too) skips the ext machinery.
+_PLAIN_TYPES = frozenset({int, float, bool, str, bytes, type(None), list, dict})
 
 
 _local = threading.local()
 
 
-def _pack_plain(obj: Any) -> bytes:
+def _packer() -> msgpack.Packer:
     # One Packer per thread (a Packer is not thread-safe); it resets itself after an error.
     try:
-        packer = _local.packer
+        return _local.packer
     except AttributeError:
         packer = _local.packer = msgpack.Packer(strict_types=True, use_bin_type=True, datetime=False)
-    return packer.pack(obj)
+        return packer
 
 
 def encode(obj: Any, store_object: Callable[[Any], list[Any]] | None = None, *, oob: bool = True) -> tuple[bytes, str]:
@@ -211,11 +211,10 @@ def encode(obj: Any, store_object: Callable[[Any], list[Any]] | None = None, *, 
     the reference data. Without it such values raise ``CodecError``. ``oob=False`` keeps every
     array inside the msgpack document (one self-contained msgpack value, one more copy).
     """
-    t = type(obj)
-    if t in _PLAIN_SCALARS or t is list or t is dict:
+    if type(obj) in _PLAIN_TYPES:
         # Fast path: plain data packs without the ext hook; anything else inside falls through.
         try:
-            return _pack_plain(obj), ENCODING
+            return _packer().pack(obj), ENCODING
         except (TypeError, ValueError, OverflowError):
             pass
     ctx = EncodeContext(store_object, oob)

@@ -166,14 +166,18 @@ class LocalEventHandler:
         self._matching = matching
         self._publisher = publisher
 
+    def _heros_unbind(self) -> None:
+        """Stop publishing: the HERO is being destroyed (its publisher goes with its session entities)."""
+        self._publisher = None
+
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         instance = self._instance()
         if instance is None:
             raise ReferenceError(f"the HERO of event {self.__name__!r} no longer exists")
         result = self.func(instance, *args, **kwargs)
-        publisher = self._publisher
+        publisher = self._publisher  # None until the HERO serves, and again once it is destroyed
         # the listener's flag skips asking zenoh while subscribers exist; it may lag a new one, so ask then
-        if publisher is not None and (self._matching.matching or z.has_subscribers(publisher)) and not instance._hero_destroyed:
+        if publisher is not None and (self._matching.matching or z.has_subscribers(publisher)):
             try:
                 data, encoding = codec.encode(result, self._store)
                 if encoding is codec.ENCODING:  # the publisher's own encoding: nothing to send with it

@@ -22,6 +22,7 @@ from typing import Any
 from . import codec, keys
 from . import zenoh as z
 from .capabilities import AttributeCapability, Capability, EventCapability, MethodCapability, scan
+from .event import LocalEventHandler
 from .inspect import force_remote, local_only
 from .peer import HERO, register_local, store_object, unregister_local
 from .references import obj_store
@@ -346,6 +347,9 @@ class LocalHERO(HERO):
         if getattr(self, "_hero_destroyed", True):
             return
         unregister_local(self)
+        for value in list(self.__dict__.values()):  # events stop publishing before their publishers go
+            if isinstance(value, LocalEventHandler):
+                value._heros_unbind()
         token = self.__dict__.get("liveliness_token")
         if token is not None:  # first: observers see the HERO go before its queryable does
             z.undeclare(token)
