@@ -228,8 +228,8 @@ class LocalHERO(HERO):
                 data, enc = codec.encode(exc)
                 z.reply_error(query, data, enc)
                 return
-            exact = key == f"{self._heros_prefix}/{member}"
-            z.reply(query, None if exact else f"{self._heros_prefix}/{member}", data, enc)
+            own = f"{self._heros_prefix}/{member}"
+            z.reply(query, None if key == own else own, data, enc)  # None: the query's key, not parsed again
         except Exception:  # e.g. the session closed while we served
             log.debug("could not answer a query for HERO %s", self._name, exc_info=True)
 

@@ -53,7 +53,7 @@ class RemoteMethod:
         self.__signature__ = cap.to_signature()
         self._capability = cap
         self._key = keys.member_key(proxy._realm, proxy._name, cap.name)
-        self._key_expr = z.key_expr(self._key)
+        self._key_expr = proxy._heros_key(cap.name)
         self._legacy = proxy.__dict__.get("_proto_version", 1.0) <= 0.1  # protocol 0.1: arguments by name
 
     def _payload(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:

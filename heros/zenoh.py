@@ -53,7 +53,6 @@ __all__ = [
     "try_receive",
     "reply",
     "reply_error",
-    "sample_parts",
     "session_manager",
     "start_query",
     "start_receiver",
@@ -460,11 +459,6 @@ def declare_subscriber_channel(session: zenoh.Session, key: str, capacity: int, 
     a full FIFO (``block``) makes zenoh wait, pushing back on reliable publishers."""
     handler = zenoh.handlers.FifoChannel(capacity) if block else zenoh.handlers.RingChannel(capacity)
     return session.declare_subscriber(key, handler)
-
-
-def sample_parts(sample: Any) -> tuple[str, bytes, str]:
-    """(key, payload bytes, encoding text) of a received sample."""
-    return str(sample.key_expr), sample.payload.to_bytes(), str(sample.encoding)
 
 
 def declare_token(session: zenoh.Session, key: str) -> Any:
