@@ -120,7 +120,7 @@ class CallbackStorage:
         return [cb.to_dict() for cb in self._snapshot]
 
 
-def _run_callbacks(callbacks: CallbackStorage, value: Any, event: Any) -> None:
+def _run_callbacks(callbacks: CallbackStorage, event: Any, value: Any) -> None:
     """Run every callback with ``value``; ``event`` (a handler) is named in the log."""
     for cb in callbacks._snapshot:
         try:
@@ -187,7 +187,7 @@ class LocalEventHandler:
             except Exception:  # the event call itself must succeed
                 log.warning("event %s.%s: could not publish %r", instance._name, self.__name__, type(result).__name__, exc_info=True)
         if self.callbacks._snapshot:
-            _run_callbacks(self.callbacks, result, self)
+            _run_callbacks(self.callbacks, self, result)
         return result
 
     def connect(self, callback: Callable[..., Any], origin: str | None = None) -> str:
@@ -277,28 +277,22 @@ class Subscription:
         z.start_receiver(self._run, f"heros-{what}")
 
     def _run(self) -> None:
-        samples = z.channel(self._subscriber)
         decode = self._peer._decode
         callback = self._callback
         with_key = self._with_key
-        while True:
-            sample = z.receive(samples)
-            if sample is None:  # undeclared
-                return
-            while sample is not None:  # then take what else waits without going to sleep
-                try:
-                    value = decode(sample.payload.to_bytes(), z.encoding_text(sample.encoding))
-                except Exception:
-                    log.exception("%s: could not decode a sample", self._what)
+        for key, payload, encoding in z.samples(z.channel(self._subscriber), with_key=with_key):
+            try:
+                value = decode(payload, encoding)
+            except Exception:
+                log.exception("%s: could not decode a sample", self._what)
+                continue
+            try:
+                if with_key:
+                    callback(key, value)
                 else:
-                    try:
-                        if with_key:
-                            callback(str(sample.key_expr), value)
-                        else:
-                            callback(value)
-                    except Exception:  # a failing callback must not end the subscription
-                        log.exception("%s: callback raised", self._what)
-                sample = z.try_receive(samples)
+                    callback(value)
+            except Exception:  # a failing callback must not end the subscription
+                log.exception("%s: callback raised", self._what)
 
     def close(self) -> None:
         """Stop receiving (idempotent)."""
@@ -329,13 +323,15 @@ class RemoteEventHandler:
 
     def __call__(self, payload: Any) -> None:
         """Run this process's callbacks with ``payload`` (does not emit the remote event)."""
-        _run_callbacks(self.callbacks, payload, self)
+        _run_callbacks(self.callbacks, self, payload)
 
     def _ensure_subscribed(self) -> None:
         with self._lock:
             if self._subscription is None:
                 key = keys.member_key(self.instance._realm, self.instance._name, self.__name__)
-                self._subscription = Subscription(self.instance, key, self, f"event {self.instance._name}.{self.__name__}",
+                # what __call__ does, one call shorter: it runs for every sample
+                run = functools.partial(_run_callbacks, self.callbacks, self)
+                self._subscription = Subscription(self.instance, key, run, f"event {self.instance._name}.{self.__name__}",
                                                   reliable=self.reliable, with_key=False)
 
     def connect(self, callback: Callable[..., Any], origin: str | None = None) -> str:

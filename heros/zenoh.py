@@ -18,7 +18,7 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import zenoh
@@ -50,7 +50,7 @@ __all__ = [
     "query_parts",
     "key_expr",
     "receive",
-    "try_receive",
+    "samples",
     "reply",
     "reply_error",
     "session_manager",
@@ -364,12 +364,25 @@ def receive(chan: Any) -> Any:
         return None
 
 
-def try_receive(chan: Any) -> Any:
-    """The next item of a ``channel`` if one waits, else None (also once its entity is undeclared)."""
+def samples(chan: Any, *, with_key: bool) -> Iterator[tuple[str | None, bytes, str]]:
+    """``(key, payload, encoding text)`` of each sample of a subscriber's ``channel``, in order,
+    waiting when none is there; it ends once the subscriber is undeclared. ``key`` is None
+    unless ``with_key`` (reading it costs a conversion per sample).
+
+    Samples that already wait are taken without going to sleep. This runs once per sample on a
+    subscription's thread, so it reads each sample's fields inline.
+    """
+    try_recv, recv, plain = chan.try_recv, chan.recv, _PLAIN
     try:
-        return chan.try_recv()
-    except zenoh.ZError:
-        return None
+        while True:
+            sample = try_recv()
+            if sample is None:
+                sample = recv()
+            encoding = sample.encoding
+            yield (str(sample.key_expr) if with_key else None), sample.payload.to_bytes(), \
+                codec.ENCODING if encoding == plain else str(encoding)
+    except zenoh.ZError:  # undeclared
+        return
 
 
 _receivers: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
