@@ -36,6 +36,9 @@ DISCOVERY_TIMEOUT = 2.0
 
 _display_hooks: list[Callable[[Any], dict[str, Any] | None]] = []
 
+#: Keeps what a call's arguments cannot encode, uncounted (it lives until pushed out of the store); made once, not per call.
+_STORE_UNCOUNTED = store_object(counted=False)
+
 #: Proxy attributes filled from the discovery descriptor when first read.
 _DESCRIPTOR_FIELDS = frozenset({"_proto_version", "_hero_descriptor", "_hero_tags", "_hero_implements", "_hero_extra_metadata"})
 
@@ -74,7 +77,7 @@ class RemoteMethod:
     def _send_nowait(self, *args: Any, **kwargs: Any) -> None:
         """Call without waiting for the answer; an error answer is logged."""
         proxy = self.__self__
-        data, encoding = codec.encode(self._payload(args, kwargs), store_object(counted=False))
+        data, encoding = codec.encode(self._payload(args, kwargs), _STORE_UNCOUNTED)
         where = self.__qualname__
 
         def on_reply(reply: z.Reply) -> None:
@@ -239,7 +242,7 @@ class RemoteHERO(HERO):
         if value is None and not write:
             payload, encoding = None, None
         else:
-            payload, encoding = codec.encode(value, store_object(counted=False))
+            payload, encoding = codec.encode(value, _STORE_UNCOUNTED)
         try:
             reply = z.query(self._session, key, payload, encoding, timeout=timeout)
         except TimeoutError:
