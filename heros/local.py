@@ -139,10 +139,8 @@ class LocalHERO(HERO):
         self._heros_publishers: dict[str, Any] = {}
         self._heros_pub_lock = threading.Lock()
         serial = type(self)._hero_serial if serial is None else serial
-        self._heros_max_workers = 1 if serial else MAX_WORKERS
-        self._heros_workers = 0
-        self._heros_idle = 0
-        self._heros_workers_lock = threading.Lock()
+        self._heros_workers = _Workers(1 if serial else MAX_WORKERS)
+        self._heros_routes: dict[str, tuple[str, str | None, bool]] = {}
         self._heros_store = store_object(self._realm, self._name, counted=True)
         self._heros_static: dict[str, tuple[Any, str]] = {}
         self.capabilities: list[Capability] = scan(self, _HIDDEN)
@@ -155,8 +153,7 @@ class LocalHERO(HERO):
             log.warning("a HERO named %r is already alive in realm %r; calls may reach either of them", self._name, self._realm)
         queryable = self._declare(z.declare_queryable_channel(self._session, f"{self._heros_prefix}/**", MAX_PENDING_REQUESTS))
         self._heros_requests = z.channel(queryable)
-        with self._heros_workers_lock:
-            self._heros_add_worker()
+        self._heros_add_worker()
         register_local(self)
         # attribute writes are published from now on
         object.__setattr__(self, "_heros_watched", frozenset(c.name for c in self.capabilities if isinstance(c, AttributeCapability)))
@@ -186,52 +183,80 @@ class LocalHERO(HERO):
     # --- the wire side ---------------------------------------------------------------------
 
     def _heros_add_worker(self) -> None:
-        """Start one more worker (the caller holds the workers lock)."""
-        self._heros_workers += 1
-        z.start_receiver(self._heros_work, f"heros-{self._name}-{self._heros_workers}")
+        """Start one more worker, unless another one is listening already or the bound is reached."""
+        workers = self._heros_workers
+        with workers.lock:
+            if workers.idle or workers.count >= workers.max:
+                return
+            workers.count += 1
+            number = workers.count
+        z.start_receiver(self._heros_work, f"heros-{self._name}-{number}")
 
     def _heros_work(self) -> None:
         requests = self._heros_requests
-        lock = self._heros_workers_lock
+        idle = self._heros_workers.idle
+        decode = codec.decoder(self._resolver)  # this thread's own
         while True:
-            with lock:
-                self._heros_idle += 1
+            idle.append(None)  # list append and pop are atomic: no lock on the way of each request
             query = z.receive(requests)
-            with lock:
-                self._heros_idle -= 1
-                if query is None:  # undeclared: the HERO stopped serving
-                    self._heros_workers -= 1
-                    return
-                if self._heros_idle == 0 and self._heros_workers < self._heros_max_workers:
-                    self._heros_add_worker()  # keep one worker listening while this one serves
-            self._heros_serve(query)
+            idle.pop()
+            if query is None:  # undeclared: the HERO stopped serving
+                return
+            if not idle:
+                self._heros_add_worker()  # keep one worker listening while this one serves
+            self._heros_serve(query, decode)
 
-    def _heros_serve(self, query: Any) -> None:
+    def _heros_serve(self, query: Any, decode: Callable[[Any, str | None], Any]) -> None:
         try:
             key, payload, encoding = z.query_parts(query)
-            member = keys.parse_member(key, self._heros_prefix)
-            if member is None:
+            route = self._heros_routes.get(key) or self._heros_route(key)
+            if route is None:
                 z.drop(query)
                 return
+            member, reply_key, is_method = route
             try:
-                cached = self._heros_static.get(member)
-                if cached is not None:  # the descriptor and the capability list never change
-                    data, enc = cached
+                if is_method and payload is not None and len(payload) <= self._hero_max_request_bytes:
+                    # the most common request, the shortest way (the other checks are in _heros_handle)
+                    data, enc = codec.encode(self._heros_call(member, decode(payload, encoding)), self._heros_store)
                 else:
-                    result = self._heros_handle(member, payload, encoding)
-                    data, enc = codec.encode(result, self._heros_store)
-                    if member in _STATIC:
-                        self._heros_static[member] = (data, enc)
+                    data, enc = self._heros_answer(member, payload, encoding)
             except BaseException as exc:  # noqa: BLE001 - every failure becomes an error reply
                 if not isinstance(exc, Exception):
                     log.warning("HERO %s.%s raised %s", self._name, member, type(exc).__name__)
                 data, enc = codec.encode(exc)
                 z.reply_error(query, data, enc)
                 return
-            own = f"{self._heros_prefix}/{member}"
-            z.reply(query, None if key == own else own, data, enc)  # None: the query's key, not parsed again
+            z.reply(query, reply_key, data, enc)
         except Exception:  # e.g. the session closed while we served
             log.debug("could not answer a query for HERO %s", self._name, exc_info=True)
+
+    def _heros_route(self, key: str) -> tuple[str, str | None, bool] | None:
+        """What a query for ``key`` asks: (member, the key to reply on, whether it calls a method).
+
+        The reply key is None when it is the query's own key (zenoh need not parse it again). None
+        for a key that addresses no member (a wildcard member, extra chunks). The routes of this
+        HERO's members are kept (at most a few keys each: ``member``, ``member/**``), so the next
+        request for one skips parsing its key.
+        """
+        member = keys.parse_member(key, self._heros_prefix)
+        if member is None:
+            return None
+        own = f"{self._heros_prefix}/{member}"
+        cap = self._heros_caps.get(member)
+        route = (member, None if key == own else own, isinstance(cap, MethodCapability))
+        if cap is not None or member in _SPECIAL:
+            self._heros_routes[key] = route
+        return route
+
+    def _heros_answer(self, member: str, payload: bytes | None, encoding: str | None) -> tuple[bytes, str]:
+        """The encoded answer to any request but a method call."""
+        cached = self._heros_static.get(member)
+        if cached is not None:  # the descriptor and the capability list never change
+            return cached
+        answer = codec.encode(self._heros_handle(member, payload, encoding), self._heros_store)
+        if member in _STATIC:
+            self._heros_static[member] = answer
+        return answer
 
     def _heros_handle(self, member: str, payload: bytes | None, encoding: str | None) -> Any:
         if payload is not None and len(payload) > self._hero_max_request_bytes:
@@ -379,6 +404,18 @@ class LocalHERO(HERO):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} HERO {self._realm}/{getattr(self, '_name', '?')}>"
+
+
+class _Workers:
+    """The threads that serve one HERO: those waiting for a request, how many there are, how many may be."""
+
+    __slots__ = ("count", "idle", "lock", "max")
+
+    def __init__(self, max_workers: int) -> None:
+        self.idle: list[None] = []  # one entry per worker waiting for a request
+        self.count = 0
+        self.max = max_workers
+        self.lock = threading.Lock()  # guards count
 
 
 _SPECIAL: dict[str, Callable[[LocalHERO, Any, Any], Any]] = {
