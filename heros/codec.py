@@ -214,7 +214,7 @@ def encode(obj: Any, store_object: Callable[[Any], list[Any]] | None = None, *, 
     if type(obj) in _PLAIN_TYPES:
         # Fast path: plain data packs without the ext hook; anything else inside falls through.
         try:
-            return _packer().pack(obj), ENCODING
+            return (getattr(_local, "packer", None) or _packer()).pack(obj), ENCODING
         except (TypeError, ValueError, OverflowError):
             pass
     ctx = EncodeContext(store_object, oob)

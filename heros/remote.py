@@ -63,7 +63,8 @@ class RemoteMethod:
         return self._capability.call_dict(*args, **kwargs) if self._legacy else [list(args), kwargs]
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.__self__._heros_request(self._key_expr, self.__name__, self._payload(args, kwargs), None)
+        params = self._capability.call_dict(*args, **kwargs) if self._legacy else [list(args), kwargs]  # _payload, inline
+        return self.__self__._heros_request(self._key_expr, self.__name__, params, None)
 
     def with_timeout(self, seconds: float) -> Callable[..., Any]:
         """This method, waiting at most ``seconds`` for its answer: ``hero.ramp.with_timeout(60)(300)``."""

@@ -40,7 +40,6 @@ __all__ = [
     "declare_token",
     "channel",
     "drop",
-    "first_reply",
     "has_subscribers",
     "loopback_config",
     "open_hub",
@@ -263,7 +262,8 @@ class Reply:
             self.ok = True
             self._sample = sample  # its key is read only when asked for
             self.payload = sample.payload.to_bytes()
-            self.encoding = encoding_text(sample.encoding)
+            encoding = sample.encoding  # (encoding_text, without a call: every call's reply comes here)
+            self.encoding = codec.ENCODING if encoding == _PLAIN else str(encoding)
         else:
             err = reply.err
             self.ok = False
@@ -278,7 +278,7 @@ class Reply:
 
 
 def start_query(session: zenoh.Session, selector: str, payload: Any = None, encoding: str | None = None, *, timeout: float, target_all: bool = False, handler: Any = None) -> Any:
-    """Send a query; returns the reply channel (see ``first_reply`` and ``all_replies``)."""
+    """Send a query; returns the reply channel (see ``all_replies``)."""
     kwargs: dict[str, Any] = {"timeout": timeout}
     if target_all:
         kwargs["target"] = zenoh.QueryTarget.ALL
@@ -294,18 +294,6 @@ def start_query(session: zenoh.Session, selector: str, payload: Any = None, enco
         raise RemoteTransportError(f"cannot query {selector!r}: {exc}") from None
 
 
-def first_reply(channel: Any, selector: str) -> Reply | None:
-    """The first reply of a query, or None when nobody answered; ``TimeoutError`` when time ran out."""
-    try:
-        reply = channel.recv()
-    except zenoh.ZError:  # closed without any reply: no queryable matched
-        return None
-    result = Reply(reply)
-    if not result.ok and result.payload == b"Timeout":
-        raise TimeoutError(selector)
-    return result
-
-
 def all_replies(channel: Any) -> list[Reply]:
     """Every reply of a query (until it is finalized or times out); timeouts are left out."""
     replies = []
@@ -316,9 +304,28 @@ def all_replies(channel: Any) -> list[Reply]:
     return replies
 
 
-def query(session: zenoh.Session, selector: str, payload: Any = None, encoding: str | None = None, *, timeout: float) -> Reply | None:
-    """Send one query and return its first reply (None: nobody answered; TimeoutError: too late)."""
-    return first_reply(start_query(session, selector, payload, encoding, timeout=timeout), selector)
+def query(session: zenoh.Session, selector: Any, payload: Any = None, encoding: str | None = None, *, timeout: float) -> Reply | None:
+    """Send one query and return its first reply (None: nobody answered; TimeoutError: too late).
+
+    Every call and attribute access of a proxy comes here, so it asks zenoh directly rather than
+    through ``start_query``.
+    """
+    try:
+        if payload is None:
+            replies = session.get(selector, timeout=timeout)
+        else:
+            enc = _PLAIN if encoding is codec.ENCODING else None if encoding is None else as_encoding(encoding)
+            replies = session.get(selector, payload=payload, encoding=enc, timeout=timeout)
+    except zenoh.ZError as exc:
+        raise RemoteTransportError(f"cannot query {str(selector)!r}: {exc}") from None
+    try:
+        reply = replies.recv()
+    except zenoh.ZError:  # closed without any reply: no queryable matched
+        return None
+    result = Reply(reply)
+    if not result.ok and result.payload == b"Timeout":
+        raise TimeoutError(str(selector))
+    return result
 
 
 def query_all(session: zenoh.Session, selector: str, *, timeout: float) -> list[Reply]:
@@ -405,7 +412,7 @@ def reply(q: Any, key: Any, payload: Any, encoding: str) -> None:
     if key is None:
         key = q.key_expr  # no text for zenoh to parse again
     try:
-        q.reply(key, payload, encoding=as_encoding(encoding))
+        q.reply(key, payload, encoding=_PLAIN if encoding is codec.ENCODING else as_encoding(encoding))
     finally:
         q.drop()
 
@@ -428,7 +435,8 @@ def query_parts(q: Any) -> tuple[str, bytes | None, str | None]:
     payload = q.payload
     if payload is None:
         return str(q.key_expr), None, None
-    return str(q.key_expr), payload.to_bytes(), encoding_text(q.encoding)
+    encoding = q.encoding
+    return str(q.key_expr), payload.to_bytes(), codec.ENCODING if encoding == _PLAIN else str(encoding)
 
 
 def declare_publisher(session: zenoh.Session, key: str, *, reliable: bool, encoding: str | None = None) -> Any:
