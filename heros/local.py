@@ -140,7 +140,7 @@ class LocalHERO(HERO):
         self._heros_pub_lock = threading.Lock()
         serial = type(self)._hero_serial if serial is None else serial
         self._heros_workers = _Workers(1 if serial else MAX_WORKERS)
-        self._heros_routes: dict[str, tuple[str, str | None, bool]] = {}
+        self._heros_routes: dict[str, tuple[str, str | None, type | None]] = {}
         self._heros_store = store_object(self._realm, self._name, counted=True)
         self._heros_static: dict[str, tuple[Any, str]] = {}
         self.capabilities: list[Capability] = scan(self, _HIDDEN)
@@ -213,11 +213,13 @@ class LocalHERO(HERO):
             if route is None:
                 z.drop(query)
                 return
-            member, reply_key, is_method = route
+            member, reply_key, kind = route
             try:
-                if is_method and payload is not None and len(payload) <= self._hero_max_request_bytes:
-                    # the most common request, the shortest way (the other checks are in _heros_handle)
+                # the most common requests the shortest way (the other checks are in _heros_handle)
+                if kind is MethodCapability and payload is not None and len(payload) <= self._hero_max_request_bytes:
                     data, enc = codec.encode(self._heros_call(member, decode(payload, encoding)), self._heros_store)
+                elif kind is AttributeCapability and payload is None:
+                    data, enc = codec.encode(self._heros_read(member), self._heros_store)
                 else:
                     data, enc = self._heros_answer(member, payload, encoding)
             except BaseException as exc:  # noqa: BLE001 - every failure becomes an error reply
@@ -230,8 +232,8 @@ class LocalHERO(HERO):
         except Exception:  # e.g. the session closed while we served
             log.debug("could not answer a query for HERO %s", self._name, exc_info=True)
 
-    def _heros_route(self, key: str) -> tuple[str, str | None, bool] | None:
-        """What a query for ``key`` asks: (member, the key to reply on, whether it calls a method).
+    def _heros_route(self, key: str) -> tuple[str, str | None, type | None] | None:
+        """What a query for ``key`` asks: (member, the key to reply on, the member's capability class).
 
         The reply key is None when it is the query's own key (zenoh need not parse it again). None
         for a key that addresses no member (a wildcard member, extra chunks). The routes of this
@@ -243,7 +245,7 @@ class LocalHERO(HERO):
             return None
         own = f"{self._heros_prefix}/{member}"
         cap = self._heros_caps.get(member)
-        route = (member, None if key == own else own, isinstance(cap, MethodCapability))
+        route = (member, None if key == own else own, type(cap) if cap is not None else None)
         if cap is not None or member in _SPECIAL:
             self._heros_routes[key] = route
         return route
