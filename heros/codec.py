@@ -96,21 +96,39 @@ class EncodeContext:
         self.store_object = store_object
 
 
+# The descr text of common dtypes and back, worked out once (numpy does it in Python each time).
+_DESCRS: dict[np.dtype, str] = {}
+_DTYPES: dict[str, np.dtype] = {}
+_MAX_CACHED_DTYPES = 256
+
+
 def _descr(dtype: np.dtype) -> Any:
+    descr = _DESCRS.get(dtype)
+    if descr is not None:
+        return descr
     if dtype.hasobject:
         raise CodecError(
             f"cannot send numpy data of dtype {dtype}: it holds Python object pointers; "
             "convert it to a list or to a numeric/str dtype first"
         )
-    return np.lib.format.dtype_to_descr(dtype)
+    descr = np.lib.format.dtype_to_descr(dtype)
+    if type(descr) is str and len(_DESCRS) < _MAX_CACHED_DTYPES:  # structured ones (lists) are not kept
+        _DESCRS[dtype] = descr
+    return descr
 
 
 def _dtype(descr: Any) -> np.dtype:
-    if isinstance(descr, list):  # structured: fields come back as lists
+    if type(descr) is str:
+        dt = _DTYPES.get(descr)
+        if dt is not None:
+            return dt
+    elif isinstance(descr, list):  # structured: fields come back as lists
         descr = [tuple(tuple(x) if isinstance(x, list) else x for x in f) for f in descr]
     dt = np.lib.format.descr_to_dtype(descr)
     if dt.hasobject:
         raise CodecError("refusing a numpy dtype that holds Python objects")
+    if type(descr) is str and len(_DTYPES) < _MAX_CACHED_DTYPES:
+        _DTYPES[descr] = dt
     return dt
 
 
@@ -217,6 +235,32 @@ def encode(obj: Any, store_object: Callable[[Any], list[Any]] | None = None, *, 
             return (getattr(_local, "packer", None) or _packer()).pack(obj), ENCODING
         except (TypeError, ValueError, OverflowError):
             pass
+    elif type(obj) is np.ndarray and oob and obj.nbytes >= OOB_THRESHOLD:
+        encoded = _encode_array(obj)
+        if encoded is not None:
+            return encoded
+    return _encode(obj, store_object, oob)
+
+
+def _encode_array(arr: np.ndarray) -> tuple[bytes, str] | None:
+    """What ``_encode`` makes of one large array, made directly (None: leave it to ``_encode``).
+
+    A returned image or trace is the most common large payload; this skips the ext machinery
+    and its calls, and the payload is byte for byte the same.
+    """
+    descr = _descr(arr.dtype)
+    if type(descr) is not str:  # structured dtypes go the general way
+        return None
+    packer = getattr(_local, "packer", None) or _packer()
+    body = packer.pack(msgpack.ExtType(EXT_NDARRAY, packer.pack([descr, list(arr.shape), 0])))
+    base = -(-len(body) // _ALIGN) * _ALIGN
+    data = arr if arr.flags.c_contiguous else np.ascontiguousarray(arr)
+    end = -(-arr.nbytes // _ALIGN) * _ALIGN
+    return b"".join((body, bytes(base - len(body)), data, bytes(end - arr.nbytes))), f"{_OOB_PREFIX}{len(body)}"
+
+
+def _encode(obj: Any, store_object: Callable[[Any], list[Any]] | None, oob: bool) -> tuple[bytes, str]:
+    """``encode``, the general way: msgpack with the ext hook, arrays out of band after the document."""
     ctx = EncodeContext(store_object, oob)
     body = pack(obj, ctx)
     if not ctx.buffers:

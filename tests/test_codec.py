@@ -139,6 +139,31 @@ def test_large_arrays_travel_out_of_band_and_decode_without_copy():
     assert msgpack.unpackb(small_payload, strict_map_key=False) is not None  # plain msgpack
 
 
+@pytest.mark.parametrize(
+    "make",
+    [lambda: np.arange(5000, dtype="<f8"), lambda: np.arange(40_000, dtype=">i4").reshape(200, 200),
+     lambda: np.asfortranarray(np.arange(40_000, dtype="u1").reshape(200, 200)), lambda: (np.arange(100_000) * 1j)[::3],
+     lambda: np.full((3, 7001), 1.5, dtype=np.float32), lambda: np.zeros(20_000, dtype=[("a", "<f4"), ("b", "<i2")])],
+)
+def test_a_large_top_level_array_is_encoded_byte_for_byte_as_the_general_way_does(make):
+    arr = make()
+    payload, encoding = encode(arr)  # the direct way for one large array
+    assert (payload, encoding) == codec._encode(arr, None, True)  # the ext machinery
+    assert encoding.startswith("application/msgpack;oob=")
+    out = decode(payload, encoding)
+    assert np.shares_memory(out, np.frombuffer(payload, np.uint8))
+    assert out.dtype == arr.dtype and out.shape == arr.shape
+    np.testing.assert_array_equal(out, arr)
+
+
+def test_dtypes_worked_out_once_still_refuse_python_objects():
+    encode(np.arange(5000.0))  # '<f8' is now known both ways
+    with pytest.raises(CodecError, match="Python object"):
+        codec._dtype("|O")
+    with pytest.raises(CodecError, match="dtype object"):
+        encode(np.array([object()] * 5000, dtype=object))
+
+
 def test_inline_mode_gives_one_self_contained_msgpack_value():
     arr = np.arange(100_000)
     payload, encoding = encode(arr, oob=False)
