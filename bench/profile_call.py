@@ -13,7 +13,8 @@ hub. Four servers answer the same request bytes:
 - ``heros-raw``: our HERO, asked with the floor's raw ``session.get`` (the serving side alone);
 - ``heros``: our HERO through ``RemoteHERO`` (both sides).
 
-Every process gets the same loopback configuration (a hub on 127.0.0.1, multicast off).
+Every process gets the same loopback configuration (a hub on 127.0.0.1, multicast off). The four
+take turns in blocks of 500 calls, so that they see the same machine load.
 """
 
 from __future__ import annotations
@@ -99,7 +100,7 @@ def _start(*args: str) -> subprocess.Popen[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--calls", type=int, default=3000)
+    parser.add_argument("--calls", type=int, default=4000)
     parser.add_argument("--port", type=int, default=17_990)
     parser.add_argument("--role", choices=["hub", "floor", "hero"], help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -141,29 +142,44 @@ def main() -> None:
     for fn, _ in cases.values():
         for _ in range(300):
             fn()
-    report: dict[str, dict[str, object]] = {}
-    for _round in range(2):  # the second round is reported; the first warms every path
-        for name, (fn, server) in cases.items():
+    # The cases take turns in blocks (in reverse order every other round), so a change in the
+    # machine's load during the run falls on all of them alike.
+    block = min(500, args.calls)  # long enough for /proc's CPU ticks (10 ms) to average out
+    samples: dict[str, list[int]] = {name: [] for name in cases}
+    cpu: dict[str, dict[str, float]] = {name: {"thread": 0.0, "process": 0.0, "hub": 0.0} for name in cases}
+    server_cpu: dict[str, dict[str, float]] = {name: {} for name in cases}
+    names = list(cases)
+    for turn in range(-(-args.calls // block)):
+        for name in names if turn % 2 == 0 else names[::-1]:
+            fn, server = cases[name]
             spid, hpid = procs[server].pid, procs["hub"].pid
             s0, h0 = _cpu(spid), sum(_cpu(hpid).values())
             c0, t0 = time.process_time(), time.thread_time()
-            samples = []
-            for _ in range(args.calls):
+            out = samples[name]
+            for _ in range(block):
                 start = time.perf_counter_ns()
                 fn()
-                samples.append(time.perf_counter_ns() - start)
+                out.append(time.perf_counter_ns() - start)
             t1, c1 = time.thread_time(), time.process_time()
             s1, h1 = _cpu(spid), sum(_cpu(hpid).values())
-            per_call = 1e6 / args.calls
-            threads = {k: round((v - s0.get(k, 0.0)) * per_call) for k, v in s1.items() if v - s0.get(k, 0.0) > 0}
-            report[name] = {
-                "median_us": round(latency_stats(samples)["median_us"]),
-                "client_thread_cpu_us": round((t1 - t0) * per_call),
-                "client_process_cpu_us": round((c1 - c0) * per_call),
-                "server_process_cpu_us": sum(threads.values()),
-                "server_threads_cpu_us": dict(sorted(threads.items(), key=lambda kv: -kv[1])),
-                "hub_cpu_us": round((h1 - h0) * per_call),
-            }
+            c = cpu[name]
+            c["thread"] += t1 - t0
+            c["process"] += c1 - c0
+            c["hub"] += h1 - h0
+            for k, v in s1.items():
+                server_cpu[name][k] = server_cpu[name].get(k, 0.0) + v - s0.get(k, 0.0)
+    report: dict[str, dict[str, object]] = {}
+    for name in names:
+        per_call = 1e6 / len(samples[name])
+        threads = {k: round(v * per_call) for k, v in server_cpu[name].items() if v > 0}
+        report[name] = {
+            "median_us": round(latency_stats(samples[name])["median_us"]),
+            "client_thread_cpu_us": round(cpu[name]["thread"] * per_call),
+            "client_process_cpu_us": round(cpu[name]["process"] * per_call),
+            "server_process_cpu_us": sum(threads.values()),
+            "server_threads_cpu_us": dict(sorted(threads.items(), key=lambda kv: -kv[1])),
+            "hub_cpu_us": round(cpu[name]["hub"] * per_call),
+        }
     proxy._destroy_hero()
     keeper._destroy_hero()
     for proc in procs.values():
