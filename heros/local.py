@@ -140,7 +140,7 @@ class LocalHERO(HERO):
         self._heros_pub_lock = threading.Lock()
         serial = type(self)._hero_serial if serial is None else serial
         self._heros_workers = _Workers(1 if serial else MAX_WORKERS)
-        self._heros_routes: dict[str, tuple[str, str | None, type | None]] = {}
+        self._heros_routes: dict[Any, tuple[str, Any, type | None]] = {}
         self._heros_store = store_object(self._realm, self._name, counted=True)
         self._heros_static: dict[str, tuple[Any, str]] = {}
         self.capabilities: list[Capability] = scan(self, _HIDDEN)
@@ -228,24 +228,26 @@ class LocalHERO(HERO):
                 data, enc = codec.encode(exc)
                 z.reply_error(query, data, enc)
                 return
-            z.reply(query, reply_key, data, enc)
+            z.reply(query, reply_key or key, data, enc)
         except Exception:  # e.g. the session closed while we served
             log.debug("could not answer a query for HERO %s", self._name, exc_info=True)
 
-    def _heros_route(self, key: str) -> tuple[str, str | None, type | None] | None:
-        """What a query for ``key`` asks: (member, the key to reply on, the member's capability class).
+    def _heros_route(self, key: Any) -> tuple[str, Any, type | None] | None:
+        """What a query for ``key`` (a key expression) asks: (member, the key to reply on, the
+        member's capability class).
 
-        The reply key is None when it is the query's own key (zenoh need not parse it again). None
-        for a key that addresses no member (a wildcard member, extra chunks). The routes of this
-        HERO's members are kept (at most a few keys each: ``member``, ``member/**``), so the next
-        request for one skips parsing its key.
+        The reply key is None when it is the query's own key, else the member's own key, parsed
+        once. None for a key that addresses no member (a wildcard member, extra chunks). The
+        routes of this HERO's members are kept (at most a few keys each: ``member``,
+        ``member/**``), so the next request for one skips parsing its key.
         """
-        member = keys.parse_member(key, self._heros_prefix)
+        text = str(key)
+        member = keys.parse_member(text, self._heros_prefix)
         if member is None:
             return None
         own = f"{self._heros_prefix}/{member}"
         cap = self._heros_caps.get(member)
-        route = (member, None if key == own else own, type(cap) if cap is not None else None)
+        route = (member, None if text == own else z.key_expr(own), type(cap) if cap is not None else None)
         if cap is not None or member in _SPECIAL:
             self._heros_routes[key] = route
         return route

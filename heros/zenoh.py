@@ -408,7 +408,8 @@ def start_receiver(target: Callable[[], None], name: str) -> threading.Thread:
 
 
 def reply(q: Any, key: Any, payload: Any, encoding: str) -> None:
-    """Answer a query and finalize it; ``key`` is a text, or None for the query's own key."""
+    """Answer a query and finalize it; ``key`` is a text or a key expression (``key_expr``,
+    ``query_parts``), or None for the query's own key."""
     if key is None:
         key = q.key_expr  # no text for zenoh to parse again
     try:
@@ -430,13 +431,17 @@ def drop(q: Any) -> None:
     q.drop()
 
 
-def query_parts(q: Any) -> tuple[str, bytes | None, str | None]:
-    """(key, payload bytes or None, encoding text or None) of a received query."""
+def query_parts(q: Any) -> tuple[Any, bytes | None, str | None]:
+    """(key, payload bytes or None, encoding text or None) of a received query.
+
+    The key is zenoh's key expression object: ``str()`` gives its text, it hashes and compares
+    like it, and ``reply`` takes it back without zenoh parsing a text again.
+    """
     payload = q.payload
     if payload is None:
-        return str(q.key_expr), None, None
+        return q.key_expr, None, None
     encoding = q.encoding
-    return str(q.key_expr), payload.to_bytes(), codec.ENCODING if encoding == _PLAIN else str(encoding)
+    return q.key_expr, payload.to_bytes(), codec.ENCODING if encoding == _PLAIN else str(encoding)
 
 
 def declare_publisher(session: zenoh.Session, key: str, *, reliable: bool, encoding: str | None = None) -> Any:
