@@ -112,3 +112,14 @@ def test_the_call_profile_reports_cpu_per_call_for_every_server() -> None:
     for name, r in report.items():
         assert _positive(r["median_us"]) and _positive(r["client_process_cpu_us"]), (name, r)
         assert r["server_process_cpu_us"] == sum(r["server_threads_cpu_us"].values()), (name, r)
+
+
+def test_the_event_profile_reports_the_cost_per_event_on_both_sides() -> None:
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "profile_events.py"), "--events", "2000"],
+                          capture_output=True, text=True, timeout=120, cwd=str(ROOT))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert sorted(report["emitter_ns"]) == ["emit", "encode + put", "put"]
+    assert sorted(report["subscriber_ns"]) == ["bare", "subscription"]
+    for side in report.values():
+        assert all(_positive(v) for v in side.values()), report
