@@ -106,6 +106,28 @@ def test_unknown_members_and_empty_payloads(served):
     assert not ok and "cannot decode payloads of encoding 'text/plain'" in err.message
 
 
+def test_upstream_selectors_are_answered_on_the_members_own_key_every_time(served):
+    """Upstream clients ask ``.../<member>/**``; the answer comes from ``.../<member>``, also once
+    the HERO keeps that selector's route."""
+    realm, _, _ = served
+    from heros.zenoh import session_manager
+
+    holder = object()
+    session = session_manager.request_session(holder, realm)
+    try:
+        for _ in range(3):
+            call = z.query(session, member_key(realm, "dev", "add") + "/**", msgpack.packb([[2, 3], {}]), "application/msgpack", timeout=10)
+            read = z.query(session, member_key(realm, "dev", "gain") + "/**", timeout=10)
+            assert call is not None and call.ok and codec.decode(call.payload, call.encoding) == 5
+            assert read is not None and read.ok and codec.decode(read.payload, read.encoding) == 1.5
+            assert (call.key, read.key) == (member_key(realm, "dev", "add"), member_key(realm, "dev", "gain"))
+            exact = z.query(session, member_key(realm, "dev", "add"), msgpack.packb([[1, 1], {}]), "application/msgpack", timeout=10)
+            assert exact is not None and exact.key == member_key(realm, "dev", "add")
+            assert codec.decode(exact.payload, exact.encoding) == 2
+    finally:
+        session_manager.release_session(holder)
+
+
 def test_protocol_01_map_payloads_still_work(served):
     realm, _, _ = served
     assert raw(realm, "add", msgpack.packb({"a": 1, "b": 4})) == (True, 5)
