@@ -238,8 +238,9 @@ class LocalHERO(HERO):
 
         The reply key is None when it is the query's own key, else the member's own key, parsed
         once. None for a key that addresses no member (a wildcard member, extra chunks). The
-        routes of this HERO's members are kept (at most a few keys each: ``member``,
-        ``member/**``), so the next request for one skips parsing its key.
+        routes of this HERO's members are kept for their two spellings, ``member`` and
+        ``member/**`` (not for wildcard names, which a peer could vary without end), so the next
+        request for one skips parsing its key.
         """
         text = str(key)
         member = keys.parse_member(text, self._heros_prefix)
@@ -248,7 +249,7 @@ class LocalHERO(HERO):
         own = f"{self._heros_prefix}/{member}"
         cap = self._heros_caps.get(member)
         route = (member, None if text == own else z.key_expr(own), type(cap) if cap is not None else None)
-        if cap is not None or member in _SPECIAL:
+        if (cap is not None or member in _SPECIAL) and text in (own, f"{own}/**"):
             self._heros_routes[key] = route
         return route
 

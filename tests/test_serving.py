@@ -182,3 +182,24 @@ def test_the_hero_survives_the_fuzzing(served):
     for body in (b"", b"\xff" * 100, msgpack.packb([[None] * 50, {"x": [1] * 100}])):
         raw(realm, "signature_zoo", body)
     assert dev.add(2) == 4 and server.proc.poll() is None
+
+
+def test_the_routes_a_hero_keeps_do_not_grow_with_wildcard_names(realm):
+    """A peer may spell the HERO's name with any wildcard; such keys are answered but not kept."""
+    from heros import LocalHERO
+
+    class Adder(LocalHERO):
+        def add(self, a: int, b: int) -> int:
+            return a + b
+
+    hero = Adder("adder", realm=realm)
+    try:
+        session = hero._session
+        for pattern in ("adder", "ad$*", "a$*r", "$*der", "*", "adder", "ad$*"):
+            reply = z.query(session, f"@object/{realm}/{pattern}/add", msgpack.packb([[1, 2], {}]), "application/msgpack", timeout=10)
+            assert reply is not None and reply.ok and codec.decode(reply.payload, reply.encoding) == 3
+            assert reply.key == member_key(realm, "adder", "add")  # answered on its own key
+        kept = sorted(str(k) for k in hero._heros_routes)
+        assert kept == [member_key(realm, "adder", "add")]
+    finally:
+        hero._destroy_hero()
