@@ -254,27 +254,27 @@ def encoding_text(encoding: zenoh.Encoding) -> str:
 class Reply:
     """One reply to a query: ``ok`` tells success; ``payload`` and ``encoding`` what came back."""
 
-    __slots__ = ("_sample", "encoding", "ok", "payload")
+    __slots__ = ("_key_expr", "encoding", "ok", "payload")
 
     def __init__(self, reply: Any) -> None:
         sample = reply.ok
         if sample is not None:
             self.ok = True
-            self._sample = sample  # its key is read only when asked for
+            self._key_expr = sample.key_expr  # not the sample: it would hold a second copy of the payload
             self.payload = sample.payload.to_bytes()
             encoding = sample.encoding  # (encoding_text, without a call: every call's reply comes here)
             self.encoding = codec.ENCODING if encoding == _PLAIN else str(encoding)
         else:
             err = reply.err
             self.ok = False
-            self._sample = None
+            self._key_expr = None
             self.payload = err.payload.to_bytes()
             self.encoding = encoding_text(err.encoding)
 
     @property
     def key(self) -> str | None:
         """The key the reply came from (None for an error reply)."""
-        return None if self._sample is None else str(self._sample.key_expr)
+        return None if self._key_expr is None else str(self._key_expr)
 
 
 def start_query(session: zenoh.Session, selector: str, payload: Any = None, encoding: str | None = None, *, timeout: float, target_all: bool = False, handler: Any = None) -> Any:
