@@ -386,8 +386,10 @@ def samples(chan: Any, *, with_key: bool) -> Iterator[tuple[str | None, bytes, s
             if sample is None:
                 sample = recv()
             encoding = sample.encoding
-            yield (str(sample.key_expr) if with_key else None), sample.payload.to_bytes(), \
+            item = (str(sample.key_expr) if with_key else None), sample.payload.to_bytes(), \
                 codec.ENCODING if encoding == plain else str(encoding)
+            sample = None  # while waiting for the next one, keep no second copy of this payload
+            yield item
     except zenoh.ZError:  # undeclared
         return
 
