@@ -447,12 +447,13 @@ class Panel:
 
     def _mark_gone(self) -> None:
         self.alive = False
-        self.widget.add_class("heros-disconnected")
+        self._set_enabled(False)
         self.conn.value = (
             f"○ HERO {html.escape(self.name)} is gone (liveliness lost at {time.strftime('%H:%M:%S')}); "
             "the panel rebinds when it comes back"
         )
-        self._set_enabled(False)
+        # last: a page that sees the panel greyed out finds its controls already disabled
+        self.widget.add_class("heros-disconnected")
 
     def _set_enabled(self, enabled: bool) -> None:
         for binding in self.bindings.values():

@@ -119,6 +119,8 @@ def test_panels_notebook_in_jupyterlab(jupyter_lab: dict[str, Any], page: Any, r
     lab.kill()
     page.wait_for_selector(".heros-panel-laser.heros-disconnected", timeout=20_000)
     assert "is gone" in laser_panel.locator(".heros-state").inner_text()
+    # each widget's update reaches the page as its own message: await the button's, with a bound
+    page.wait_for_selector(".heros-panel-laser .heros-run-pulse:disabled", timeout=10_000)
     assert laser_panel.locator(".heros-run-pulse").is_disabled()
     page.wait_for_function("() => !document.querySelector('.heros-discover .heros-row-laser')", timeout=20_000)
     lap("kill_until_greyed_out")
