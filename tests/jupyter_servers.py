@@ -126,7 +126,7 @@ class Streamer(LocalHERO):
 
     @event
     def tick(self, i: int) -> float:
-        return float(i % 100)
+        return float(i % 100) if i >= 0 else float(i)
 
     def stream(self, rate_hz: float, seconds: float) -> int:
         """Emit ``tick`` at ``rate_hz`` for ``seconds`` on a thread; returns how many it will send."""
@@ -147,9 +147,15 @@ class Streamer(LocalHERO):
     def total(self) -> int:
         return self.sent
 
-    def ping(self) -> None:
-        """Emit one ``tick`` (to see that a subscriber is connected)."""
-        self.tick(-1)
+    def ping(self, marker: int = -1) -> None:
+        """Emit one ``tick`` of the negative value ``marker`` (to see that a subscriber is connected).
+
+        Ticks from the stream are never negative, so a subscriber that sees its own marker knows
+        every tick sent before it has arrived: one publisher's samples arrive in order.
+        """
+        if marker >= 0:
+            raise ValueError(f"a marker is negative, got {marker}")
+        self.tick(marker)
 
 
 servers.CLASSES.update({cls.__name__: cls for cls in (TemperatureController, Laser, Camera, Streamer)})

@@ -229,6 +229,8 @@ def test_events_show_last_value_count_and_a_sparkline(spawn: Any, realm: str, ma
     view = panel.events["changed"]
     proxy = RemoteHERO("dev", realm=realm)
     wait_until(lambda: (proxy.emit_changed("ready"), view.count)[1], 10, "the subscription to reach the HERO")
+    proxy.emit_changed("primed")  # follows every "ready" still in flight
+    wait_until(lambda: view.last == "primed", 5, "the marker event")
     primed = view.count
     for value in (1.0, 3.0, 2.0):
         proxy.emit_changed(value)
