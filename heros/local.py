@@ -238,9 +238,11 @@ class LocalHERO(HERO):
 
         The reply key is None when it is the query's own key, else the member's own key, parsed
         once. None for a key that addresses no member (a wildcard member, extra chunks). The
-        routes of this HERO's members are kept for their two spellings, ``member`` and
-        ``member/**`` (not for wildcard names, which a peer could vary without end), so the next
-        request for one skips parsing its key.
+        routes of this HERO's members are kept for the spellings peers use, ``<name>/member``
+        and ``*/member`` (every HERO of the realm: discovery), each also with ``/**``, so the
+        next request for one skips parsing its key (which costs a broadcast to many HEROs of
+        one process about 10 µs per HERO). Other wildcard names, which a peer could vary
+        without end, are answered but not kept.
         """
         text = str(key)
         member = keys.parse_member(text, self._heros_prefix)
@@ -249,7 +251,8 @@ class LocalHERO(HERO):
         own = f"{self._heros_prefix}/{member}"
         cap = self._heros_caps.get(member)
         route = (member, None if text == own else z.key_expr(own), type(cap) if cap is not None else None)
-        if (cap is not None or member in _SPECIAL) and text in (own, f"{own}/**"):
+        every = keys.member_key(self._realm, "*", member)
+        if (cap is not None or member in _SPECIAL) and text in (own, f"{own}/**", every, f"{every}/**"):
             self._heros_routes[key] = route
         return route
 

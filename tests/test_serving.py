@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from heros import RemoteHERO, codec
+from heros import RemoteHERO, codec, keys
 from heros import zenoh as z
 from heros.exceptions import RemoteHEROError
 from heros.keys import member_key
@@ -124,6 +124,8 @@ def test_upstream_selectors_are_answered_on_the_members_own_key_every_time(serve
             exact = z.query(session, member_key(realm, "dev", "add"), msgpack.packb([[1, 1], {}]), "application/msgpack", timeout=10)
             assert exact is not None and exact.key == member_key(realm, "dev", "add")
             assert codec.decode(exact.payload, exact.encoding) == 2
+            everyone = [r for r in z.query_all(session, keys.discover_selector(realm), timeout=10) if r.key == member_key(realm, "dev", "_discover")]
+            assert len(everyone) == 1 and codec.decode(everyone[0].payload, everyone[0].encoding)["name"] == "dev"
     finally:
         session_manager.release_session(holder)
 
@@ -185,7 +187,8 @@ def test_the_hero_survives_the_fuzzing(served):
 
 
 def test_the_routes_a_hero_keeps_do_not_grow_with_wildcard_names(realm):
-    """A peer may spell the HERO's name with any wildcard; such keys are answered but not kept."""
+    """A peer may spell the HERO's name with any wildcard; such keys are answered but not kept,
+    except ``*`` (every HERO of the realm), the spelling of discovery."""
     from heros import LocalHERO
 
     class Adder(LocalHERO):
@@ -200,6 +203,6 @@ def test_the_routes_a_hero_keeps_do_not_grow_with_wildcard_names(realm):
             assert reply is not None and reply.ok and codec.decode(reply.payload, reply.encoding) == 3
             assert reply.key == member_key(realm, "adder", "add")  # answered on its own key
         kept = sorted(str(k) for k in hero._heros_routes)
-        assert kept == [member_key(realm, "adder", "add")]
+        assert kept == [member_key(realm, "*", "add"), member_key(realm, "adder", "add")]
     finally:
         hero._destroy_hero()
