@@ -153,7 +153,8 @@ class LocalHERO(HERO):
             log.warning("a HERO named %r is already alive in realm %r; calls may reach either of them", self._name, self._realm)
         queryable = self._declare(z.declare_queryable_channel(self._session, f"{self._heros_prefix}/**", MAX_PENDING_REQUESTS))
         self._heros_requests = z.channel(queryable)
-        for member in [c.name for c in self.capabilities if not isinstance(c, EventCapability)] + sorted(_STATIC):
+        # the keys queried one by one (discovery asks with wildcards, which this would not help)
+        for member in [c.name for c in self.capabilities if not isinstance(c, EventCapability)] + [keys.CAPABILITIES]:
             self._declare(z.declare_key(self._session, f"{self._heros_prefix}/{member}"))
         self._heros_add_worker()
         register_local(self)

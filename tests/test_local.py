@@ -55,6 +55,24 @@ def test_a_hero_is_reachable_from_its_own_process_and_stops_with_destroy(realm):
         assert not any(t.name.startswith("heros-c-") for t in threading.enumerate())  # and so are its workers
 
 
+def test_the_keys_a_hero_declares_to_zenoh_go_with_it(realm, caplog):
+    """Every key a peer queries one by one is declared (zenoh then keeps its query routes), and
+    undeclared with the HERO, also when its session closed first."""
+    from heros import zenoh as z
+
+    hero = Counter("c", realm=realm)
+    declared = sorted(str(e.key_expr) for e in hero._declared if isinstance(e, z.DeclaredKey))
+    members = ("_capabilities", "_connect_local_hero_callback", "_disconnect_local_hero_callback", "_get_local_hero_callbacks", "bump", "count")
+    assert declared == [f"@object/{realm}/c/{m}" for m in members]
+    hero._destroy_hero()
+    assert hero._declared == []
+    with caplog.at_level(logging.WARNING, logger="heros"):
+        other = Counter("d", realm=realm)
+        other._session.close()
+        other._destroy_hero()
+    assert not [r for r in caplog.records if "could not undeclare" in r.getMessage()]
+
+
 def test_a_second_hero_with_a_taken_name_is_warned_about(realm, caplog):
     with Bare("twin", realm=realm), HEROObserver(realm=realm) as ob:
         assert ob.wait_for(lambda known: "twin" in known, timeout=10)
