@@ -154,7 +154,7 @@ class LocalHERO(HERO):
         queryable = self._declare(z.declare_queryable_channel(self._session, f"{self._heros_prefix}/**", MAX_PENDING_REQUESTS))
         self._heros_requests = z.channel(queryable)
         # zenoh keeps the query routes of a declared key; otherwise it matches every query for
-        # <name>/<member> against <name>/** again (about 10 µs per call). Discovery asks with
+        # <name>/<member> against <name>/** again (2-15 µs per call). Discovery asks with
         # wildcards, which a declared key would not help, so _discover is left out.
         for member in [c.name for c in self.capabilities if not isinstance(c, EventCapability)] + [keys.CAPABILITIES]:
             self._declare(z.declare_key(self._session, f"{self._heros_prefix}/{member}"))

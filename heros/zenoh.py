@@ -465,7 +465,7 @@ def declare_key(session: zenoh.Session, key: str) -> DeclaredKey:
     ``<name>/<member>``).
 
     zenoh then keeps the routes of queries for that key, where it would otherwise match each
-    one against the wildcard again, on both sides: about 5-15 µs less per call here.
+    one against the wildcard again, on both sides: 2-15 µs less per call here (bench/RESULTS.md).
     """
     return DeclaredKey(session, key)
 
