@@ -41,7 +41,7 @@ os.environ["HEROS_ZENOH_CONFIG"] = json.dumps({
 
 import zenoh  # noqa: E402
 
-from heros import LocalHERO, RemoteHERO, codec, event  # noqa: E402
+from heros import LocalHERO, RemoteHERO, codec, event, keys  # noqa: E402
 from heros import zenoh as z  # noqa: E402
 
 REALM = "profile-events"
@@ -78,7 +78,7 @@ def main() -> None:
 
     hero = Source("source", realm=REALM)
     session = hero._session
-    key = f"@object/{REALM}/source/tick"
+    key = keys.event_key(REALM, "source", "tick")
     sink = session.declare_subscriber(key, zenoh.handlers.RingChannel(1))  # makes the event publish
     publisher = z.declare_publisher(session, f"{REALM}/raw", reliable=False, encoding=codec.ENCODING)
     raw_sink = session.declare_subscriber(f"{REALM}/raw", zenoh.handlers.RingChannel(1))

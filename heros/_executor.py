@@ -68,6 +68,11 @@ class Strand:
         self._lock = threading.Lock()
         self._running = False
 
+    @property
+    def busy(self) -> bool:
+        """Whether items are queued or running (a caller that must not overtake them submits too)."""
+        return self._running
+
     def submit(self, fn: Callable[..., Any], *args: Any) -> None:
         with self._lock:
             self._items.append((fn, args))

@@ -8,10 +8,15 @@ encoding carries the document length (``application/msgpack;oob=<n>``). The send
 each array once into the payload, the receiver views it without copying (read-only), so an
 array costs what raw bytes cost on zenoh.
 
-HEROs, events, methods and unserializable objects become references: objects that want to
-travel by reference implement ``_heros_encode()`` returning ``(code, data)``, and the
-decoder hands references to a ``Resolver`` (supplied by the peer that decodes), so this module
+HEROs, events, methods and unserializable objects become references: objects that travel by
+reference implement ``_heros_ref()`` returning a kind and its fields (``heros.references``), and
+the decoder hands references to a ``Resolver`` (supplied by the peer that decodes), so this module
 knows nothing about HEROs or sessions.
+
+Upstream HEROS peers speak CBOR (``heros.cbor``): ``decode`` picks the codec by the payload's
+encoding, so a reply or sample is always read as it was written. Nesting is bounded on decode:
+msgpack's own containers by msgpack, the ext types (tuples in tuples...) by ``MAX_EXT_DEPTH``,
+before each level recurses.
 """
 
 from __future__ import annotations
@@ -27,7 +32,9 @@ from typing import Any, Protocol
 import msgpack
 import numpy as np
 
+from . import cbor
 from .exceptions import CodecError, HEROSError, error_payload, exception_from_payload
+from .references import EVENT_REF, HERO_REF, METHOD_REF, OBJECT_BACK
 
 __all__ = [
     "ENCODING",
@@ -71,7 +78,10 @@ EXT_DATE = 15
 EXT_TIME = 16
 EXT_TIMEDELTA = 17  # [days, seconds, microseconds]
 
-_MAX_DEPTH = 512  # nesting depth accepted on decode (msgpack raises StackError beyond its own limit)
+#: How deep ext types (tuples, sets, arrays, references ...) may nest in a payload. Each level is
+#: one more msgpack decode on the C stack, so without a bound a small payload nested a few hundred
+#: levels deep would crash the decoding process; msgpack bounds its own containers itself.
+MAX_EXT_DEPTH = 32
 
 
 class Resolver(Protocol):
@@ -82,6 +92,8 @@ class Resolver(Protocol):
     def method(self, realm: str, name: str, method: str) -> Any: ...
     def object_ref(self, data: list[Any]) -> Any: ...
     def object_back(self, data: list[Any]) -> Any: ...
+    def object_ref_cbor(self, type_: Any, number: Any, representation: Any) -> Any: ...
+    def object_back_cbor(self, number: int) -> Any: ...
 
 
 class EncodeContext:
@@ -150,10 +162,10 @@ def _default(ctx: EncodeContext) -> Callable[[Any], Any]:
             return obj.item()
         if isinstance(obj, np.generic):
             return msgpack.ExtType(EXT_NPSCALAR, pack([_descr(obj.dtype), obj.tobytes()], ctx))
-        encode_ref = getattr(t, "_heros_encode", None)
-        if encode_ref is not None:
-            code, data = encode_ref(obj)
-            return msgpack.ExtType(code, pack(data, ctx))
+        ref = getattr(t, "_heros_ref", None)
+        if ref is not None:
+            kind, *fields = ref(obj)
+            return msgpack.ExtType(_REF_CODES[kind], pack(fields, ctx))
         if isinstance(obj, enum.Enum):  # a member travels as its value; LocalHERO coerces it back
             return obj.value
         if isinstance(obj, int):
@@ -194,6 +206,9 @@ def _default(ctx: EncodeContext) -> Callable[[Any], Any]:
         raise CodecError(f"cannot send an object of type {t.__module__}.{t.__qualname__}: {obj!r:.80}")
 
     return default
+
+
+_REF_CODES = {HERO_REF: EXT_HERO_REF, EVENT_REF: EXT_EVENT_REF, METHOD_REF: EXT_METHOD_REF, OBJECT_BACK: EXT_OBJECT_BACK}
 
 
 def pack(obj: Any, ctx: EncodeContext) -> bytes:
@@ -282,23 +297,31 @@ def _encode(obj: Any, store_object: Callable[[Any], list[Any]] | None, oob: bool
 
 
 class _Decoder:
-    __slots__ = ("base", "buffer", "make_resolver", "resolver")
+    __slots__ = ("base", "buffer", "depth", "make_resolver", "resolver")
 
     def __init__(self, buffer: Any, base: int, resolver: Resolver | None, make_resolver: Callable[[], Resolver] | None = None) -> None:
         self.buffer = buffer
         self.base = base
         self.resolver = resolver
         self.make_resolver = make_resolver
+        self.depth = 0
 
     def unpack(self, data: Any) -> Any:
-        return msgpack.unpackb(
-            data,
-            ext_hook=self.ext_hook,
-            strict_map_key=False,
-            use_list=True,
-            raw=False,
-            timestamp=3,
-        )
+        """Decode the msgpack document inside an ext type: one level deeper."""
+        if self.depth >= MAX_EXT_DEPTH:
+            raise CodecError(f"payload nests tuples, sets, arrays or references more than {MAX_EXT_DEPTH} levels deep (the limit)")
+        self.depth += 1
+        try:
+            return msgpack.unpackb(
+                data,
+                ext_hook=self.ext_hook,
+                strict_map_key=False,
+                use_list=True,
+                raw=False,
+                timestamp=3,
+            )
+        finally:
+            self.depth -= 1
 
     def ext_hook(self, code: int, data: bytes) -> Any:
         handler = _EXT_DECODERS.get(code)
@@ -392,13 +415,15 @@ def decode(payload: bytes | bytearray | memoryview, encoding: str | None = None,
         body = memoryview(payload)[:size]
         base = -(-size // _ALIGN) * _ALIGN
     elif encoding and not encoding.startswith(ENCODING):
-        raise CodecError(f"cannot decode payloads of encoding {encoding!r} (expected {ENCODING})")
+        if cbor.is_cbor(encoding):
+            return cbor.decode(payload, resolver)
+        raise CodecError(f"cannot decode payloads of encoding {encoding!r} (expected {ENCODING} or {cbor.ENCODING})")
     return _unpack(_Decoder(buffer, base, resolver), body)
 
 
 def _unpack(decoder: _Decoder, body: Any) -> Any:
     try:
-        return decoder.unpack(body)
+        return msgpack.unpackb(body, ext_hook=decoder.ext_hook, strict_map_key=False, use_list=True, raw=False, timestamp=3)
     except HEROSError:
         raise
     except _MALFORMED as exc:

@@ -10,6 +10,11 @@ zenoh's threads.
 
 Events are best effort by default: a publication never blocks the emitter, and under congestion
 samples may be dropped. ``@reliable`` asks for reliable delivery with back-pressure instead.
+
+Two audiences, no setting: an event is published in msgpack on ``<name>/_event/<event>`` for our
+subscribers, and in CBOR on upstream's key ``<name>/<event>`` for upstream HEROS subscribers. Each
+copy is encoded and sent only while somebody listens on its key (zenoh's matching status), so a
+lab without upstream subscribers pays nothing for them.
 """
 
 from __future__ import annotations
@@ -22,9 +27,10 @@ import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from . import codec, keys
+from . import cbor, codec, keys
 from . import zenoh as z
 from .inspect import HERO_EVENT_ATTRIBUTE, is_hero_method
+from .references import EVENT_REF, store_object
 
 if TYPE_CHECKING:
     from .peer import HEROPeer
@@ -38,6 +44,7 @@ __all__ = [
     "Subscription",
     "event",
     "reliable",
+    "subscribe_event",
 ]
 
 log = logging.getLogger("heros.event")
@@ -143,6 +150,8 @@ class LocalEventHandler:
         self._instance = weakref.ref(instance)
         self._publisher: Any = None
         self._matching: Any = None
+        self._mirror: Any = None  # the CBOR publisher for upstream subscribers
+        self._mirror_matching: Any = None
         self._store: Any = None
         try:
             sig = inspect.signature(func)
@@ -155,20 +164,24 @@ class LocalEventHandler:
         return self._instance()
 
     def _heros_bind(self, hero: Any) -> None:
-        """Declare the publisher, once the HERO serves."""
-        from .peer import store_object
-
-        key = keys.member_key(hero._realm, hero._name, self.__name__)
-        publisher = hero._declare(z.declare_publisher(hero._session, key, reliable=self.reliable, encoding=codec.ENCODING))
+        """Declare the publishers (ours in msgpack, upstream's in CBOR), once the HERO serves."""
+        native = keys.event_key(hero._realm, hero._name, self.__name__)
+        publisher = hero._declare(z.declare_publisher(hero._session, native, reliable=self.reliable, encoding=codec.ENCODING))
         matching = z.Matching(publisher)
         hero._declare(matching.listener)
+        upstream = keys.member_key(hero._realm, hero._name, self.__name__)
+        mirror = hero._declare(z.declare_publisher(hero._session, upstream, reliable=self.reliable, encoding=cbor.ENCODING))
+        mirror_matching = z.Matching(mirror)
+        hero._declare(mirror_matching.listener)
         self._store = store_object(hero._realm, hero._name)
+        self._mirror, self._mirror_matching = mirror, mirror_matching
         self._matching = matching
         self._publisher = publisher
 
     def _heros_unbind(self) -> None:
-        """Stop publishing: the HERO is being destroyed (its publisher goes with its session entities)."""
+        """Stop publishing: the HERO is being destroyed (its publishers go with its session entities)."""
         self._publisher = None
+        self._mirror = None
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         instance = self._instance()
@@ -186,6 +199,13 @@ class LocalEventHandler:
                     publisher.put(data, encoding=z.as_encoding(encoding))
             except Exception:  # the event call itself must succeed
                 log.warning("event %s.%s: could not publish %r", instance._name, self.__name__, type(result).__name__, exc_info=True)
+        mirror = self._mirror
+        if mirror is not None and (self._mirror_matching.matching or z.has_subscribers(mirror)):
+            try:
+                z.put_mirror(mirror, cbor.encode(result, self._store)[0])
+            except Exception:  # the event call itself must succeed
+                log.warning("event %s.%s: could not publish %r for upstream subscribers", instance._name, self.__name__,
+                            type(result).__name__, exc_info=True)
         if self.callbacks._snapshot:
             _run_callbacks(self.callbacks, self, result)
         return result
@@ -205,9 +225,9 @@ class LocalEventHandler:
         """The connected callbacks (name, origin, is_remote_hero, func, context)."""
         return [{**cb, "context": "LocalHERO"} for cb in self.callbacks.get_callbacks()]
 
-    def _heros_encode(self) -> tuple[int, list[Any]]:
+    def _heros_ref(self) -> tuple[str, str, str, str]:
         instance = self._instance()
-        return codec.EXT_EVENT_REF, [instance._realm, instance._name, self.__name__]
+        return EVENT_REF, instance._realm, instance._name, self.__name__
 
     def __repr__(self) -> str:
         instance = self._instance()
@@ -267,11 +287,12 @@ class Subscription:
     """
 
     def __init__(self, peer: HEROPeer, key: str, callback: Callable[..., None], what: str, *, reliable: bool = False,
-                 with_key: bool = True) -> None:
+                 with_key: bool = True, skip_mirrors: bool = False) -> None:
         self._peer = peer
         self._callback = callback
         self._what = what
         self._with_key = with_key
+        self._skip_mirrors = skip_mirrors
         self._subscriber = z.declare_subscriber_channel(peer._session, key, MAX_QUEUED_SAMPLES, block=reliable)
         peer._declare(self._subscriber)
         z.start_receiver(self._run, f"heros-{what}")
@@ -280,7 +301,7 @@ class Subscription:
         decode = self._peer._decode
         callback = self._callback
         with_key = self._with_key
-        for key, payload, encoding in z.samples(z.channel(self._subscriber), with_key=with_key):
+        for key, payload, encoding in z.samples(z.channel(self._subscriber), with_key=with_key, skip_mirrors=self._skip_mirrors):
             try:
                 value = decode(payload, encoding)
             except Exception:
@@ -328,11 +349,9 @@ class RemoteEventHandler:
     def _ensure_subscribed(self) -> None:
         with self._lock:
             if self._subscription is None:
-                key = keys.member_key(self.instance._realm, self.instance._name, self.__name__)
                 # what __call__ does, one call shorter: it runs for every sample
                 run = functools.partial(_run_callbacks, self.callbacks, self)
-                self._subscription = Subscription(self.instance, key, run, f"event {self.instance._name}.{self.__name__}",
-                                                  reliable=self.reliable, with_key=False)
+                self._subscription = subscribe_event(self.instance, self.__name__, run, reliable=self.reliable)
 
     def connect(self, callback: Callable[..., Any], origin: str | None = None) -> str:
         """Connect ``callback``; returns its name."""
@@ -364,11 +383,25 @@ class RemoteEventHandler:
         theirs = [{**cb, "context": "LocalHERO"} for cb in self.instance._get_local_hero_callbacks(event=self)]
         return [*mine, *theirs]
 
-    def _heros_encode(self) -> tuple[int, list[Any]]:
-        return codec.EXT_EVENT_REF, [self.instance._realm, self.instance._name, self.__name__]
+    def _heros_ref(self) -> tuple[str, str, str, str]:
+        return EVENT_REF, self.instance._realm, self.instance._name, self.__name__
 
     def __repr__(self) -> str:
         return f"<remote event {self.instance._realm}/{self.instance._name}.{self.__name__}>"
+
+
+def subscribe_event(proxy: Any, event: str, callback: Callable[[Any], None], *, reliable: bool = False) -> Subscription:
+    """Call ``callback(value)`` for each publication of event ``event`` of the HERO behind ``proxy``.
+
+    A HERO of ours is heard on its msgpack key, an upstream HEROS HERO on its own (CBOR) key.
+    Callbacks run in order on the subscription's thread; ``close()`` the subscription to stop.
+    """
+    proxy._heros_connect()
+    if proxy._heros_upstream:
+        key = keys.member_key(proxy._realm, proxy._name, event)
+    else:
+        key = keys.event_key(proxy._realm, proxy._name, event)
+    return Subscription(proxy, key, callback, f"event {proxy._name}.{event}", reliable=reliable, with_key=False)
 
 
 # ``heros.event`` is this function once ``heros`` is imported (upstream's layout too), so let

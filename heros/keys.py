@@ -6,7 +6,8 @@ Layout (HEROS protocol 1.0, see ``../shared/SPEC.md`` section 13)::
     @object/<realm>/<name>/_discover       discovery descriptor
     @object/<realm>/<name>/_capabilities   capability list
     @object/<realm>/<name>/_health         liveliness token
-    @object/<realm>/<name>/<event>         event publications
+    @object/<realm>/<name>/<event>         event publications in CBOR (upstream's key, for upstream subscribers)
+    @object/<realm>/<name>/_event/<event>  event publications in msgpack (ours)
     @object/<realm>/<name>/_attr/<attr>    attribute-change publications (ours)
 
 A LocalHERO declares one queryable on ``@object/<realm>/<name>/**`` and dispatches on the
@@ -19,11 +20,13 @@ __all__ = [
     "ATTR_CHANGES",
     "CAPABILITIES",
     "DISCOVER",
+    "EVENTS",
     "HEALTH",
     "NAMESPACE",
     "RELEASE",
     "attr_change_key",
     "discover_selector",
+    "event_key",
     "hero_key",
     "health_key",
     "member_key",
@@ -37,6 +40,7 @@ DISCOVER = "_discover"
 CAPABILITIES = "_capabilities"
 HEALTH = "_health"
 ATTR_CHANGES = "_attr"
+EVENTS = "_event"
 RELEASE = "_release"
 
 _FORBIDDEN = frozenset("/*$?#")
@@ -81,6 +85,15 @@ def health_key(realm: str, name: str = "*") -> str:
 def discover_selector(realm: str, name: str = "*") -> str:
     """The discovery selector as upstream clients send it."""
     return f"{NAMESPACE}/{realm}/{name}/{DISCOVER}/**"
+
+
+def event_key(realm: str, name: str, event: str) -> str:
+    """Where a HERO of ours publishes an event in msgpack (``name`` may be a wildcard to subscribe).
+
+    Upstream subscribers listen on ``member_key(realm, name, event)``, where our HEROs publish the
+    same event in CBOR while anybody listens there.
+    """
+    return f"{NAMESPACE}/{realm}/{name}/{EVENTS}/{event}"
 
 
 def attr_change_key(realm: str, name: str, attr: str) -> str:

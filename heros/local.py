@@ -6,6 +6,10 @@ callback runs HERO code, and no extra hand-off costs a thread switch), decode, r
 reply. A worker that takes a request while no other one waits starts another, up to a bound, so
 different members and concurrent calls of one member run concurrently; a HERO that asked for
 one-at-a-time execution has exactly one worker, which serves requests in arrival order.
+
+Each request is answered in the codec it came in: a request whose encoding says msgpack is one
+of ours (a read says so with an empty payload); anything else is an upstream HEROS peer's, and
+gets CBOR with encoding ``application/cbor``, as upstream HEROs answer.
 """
 
 from __future__ import annotations
@@ -19,20 +23,23 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from . import codec, keys
+from . import cbor, codec, keys
 from . import zenoh as z
 from .capabilities import AttributeCapability, Capability, EventCapability, MethodCapability, scan
 from .event import LocalEventHandler
 from .inspect import force_remote, local_only
-from .peer import HERO, register_local, store_object, unregister_local
-from .references import obj_store
+from .peer import HERO, register_local, unregister_local
+from .references import obj_store, store_object
+from .remote import RemoteHERO
 from .zenoh import ZenohSessionManager
 
-__all__ = ["LocalHERO"]
+__all__ = ["CODEC_TAG", "LocalHERO"]
 
 log = logging.getLogger("heros")
 
 PROTO_VERSION = 1.0
+#: The tag that tells peers this HERO speaks msgpack (upstream HEROS HEROs do not carry it).
+CODEC_TAG = "_codec:msgpack"
 
 #: Requests a HERO queues while its workers are busy; beyond that the oldest waiting one is dropped.
 MAX_PENDING_REQUESTS = 1000
@@ -106,6 +113,7 @@ class LocalHERO(HERO):
 
     _hero_serial: bool = False
     _hero_max_request_bytes: int = MAX_REQUEST_BYTES
+    _heros_proxy_class = RemoteHERO  # HEROs named in requests become proxies
 
     def __init__(
         self,
@@ -126,7 +134,9 @@ class LocalHERO(HERO):
         self._heros_extra_metadata = dict(extra_metadata or {})
         self._heros_extra_metadata["pkg_versions"] = _pkg_versions()
         self._heros_tags.append(f"_proto_version:{PROTO_VERSION}")
+        self._heros_tags.append(CODEC_TAG)
         HERO.__init__(self, name, realm, session_manager)
+        self._heros_scope = (self._realm, self._name)  # objects it hands out resolve only here
         try:
             self._heros_start(serial)
         except BaseException:
@@ -142,7 +152,7 @@ class LocalHERO(HERO):
         self._heros_workers = _Workers(1 if serial else MAX_WORKERS)
         self._heros_routes: dict[Any, tuple[str, Any, type | None]] = {}
         self._heros_store = store_object(self._realm, self._name, counted=True)
-        self._heros_static: dict[str, tuple[Any, str]] = {}
+        self._heros_static: dict[Any, Any] = {}
         self.capabilities: list[Capability] = scan(self, _HIDDEN)
         self._heros_caps = {c.name: c for c in self.capabilities}
         for cap in self.capabilities:
@@ -219,14 +229,17 @@ class LocalHERO(HERO):
                 z.drop(query)
                 return
             member, reply_key, kind = route
+            if encoding is not codec.ENCODING and not (encoding is not None and encoding.startswith(codec.ENCODING)):
+                self._heros_serve_upstream(query, member, reply_key or key, payload, encoding)
+                return
             try:
                 # the most common requests the shortest way (the other checks are in _heros_handle)
-                if kind is MethodCapability and payload is not None and len(payload) <= self._hero_max_request_bytes:
+                if kind is MethodCapability and payload and len(payload) <= self._hero_max_request_bytes:
                     data, enc = codec.encode(self._heros_call(member, decode(payload, encoding)), self._heros_store)
-                elif kind is AttributeCapability and payload is None:
+                elif kind is AttributeCapability and not payload:
                     data, enc = codec.encode(self._heros_read(member), self._heros_store)
                 else:
-                    data, enc = self._heros_answer(member, payload, encoding)
+                    data, enc = self._heros_answer(member, payload or None, encoding)
             except BaseException as exc:  # noqa: BLE001 - every failure becomes an error reply
                 if not isinstance(exc, Exception):
                     log.warning("HERO %s.%s raised %s", self._name, member, type(exc).__name__)
@@ -236,6 +249,23 @@ class LocalHERO(HERO):
             z.reply(query, reply_key or key, data, enc)
         except Exception:  # e.g. the session closed while we served
             log.debug("could not answer a query for HERO %s", self._name, exc_info=True)
+
+    def _heros_serve_upstream(self, query: Any, member: str, reply_key: Any, payload: bytes | None, encoding: str | None) -> None:
+        """Answer a request of an upstream HEROS peer: CBOR in, CBOR out (``application/cbor``)."""
+        try:
+            static = self._heros_static.get((member, cbor.ENCODING))
+            if static is not None:
+                data = static
+            else:
+                data = cbor.encode(self._heros_handle(member, payload or None, encoding), self._heros_store)[0]
+                if member in _STATIC:
+                    self._heros_static[(member, cbor.ENCODING)] = data
+        except BaseException as exc:  # noqa: BLE001 - every failure becomes an error reply
+            if not isinstance(exc, Exception):
+                log.warning("HERO %s.%s raised %s", self._name, member, type(exc).__name__)
+            z.reply_error(query, cbor.encode(exc)[0], cbor.ENCODING)
+            return
+        z.reply(query, reply_key, data, cbor.ENCODING)
 
     def _heros_route(self, key: Any) -> tuple[str, Any, type | None] | None:
         """What a query for ``key`` (a key expression) asks: (member, the key to reply on, the
@@ -265,7 +295,7 @@ class LocalHERO(HERO):
         """The encoded answer to any request but a method call."""
         cached = self._heros_static.get(member)
         if cached is not None:  # the descriptor and the capability list never change
-            return cached
+            return cached  # type: ignore[no-any-return]
         answer = codec.encode(self._heros_handle(member, payload, encoding), self._heros_store)
         if member in _STATIC:
             self._heros_static[member] = answer
@@ -341,14 +371,15 @@ class LocalHERO(HERO):
         return [c.to_dict() for c in self.capabilities]
 
     def _heros_release(self, payload: Any, encoding: Any) -> None:
+        """Holders dropped their references: the payload lists the leases of the replies they got."""
         params = self._decode(payload, encoding) if payload is not None else None
         try:
-            tokens = params[0][0]
+            leases = params[0][0]
         except (TypeError, IndexError, KeyError):
-            raise TypeError("a release request carries [[tokens], {}]") from None
-        for token in tokens if isinstance(tokens, list) else []:
-            if isinstance(token, str):
-                obj_store.release(token)
+            raise TypeError("a release request carries [[leases], {}]") from None
+        for lease in leases if isinstance(leases, list) else []:
+            if isinstance(lease, str):
+                obj_store.release_lease(lease, self._heros_scope)
 
     # --- attribute-change publications -------------------------------------------------------
 

@@ -34,6 +34,9 @@ DISCOVERY_RETRY_PAUSES = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 0.0)
 class HEROObserver(HEROPeer):
     """Keeps ``known_objects`` (name -> discovery descriptor) of the HEROs alive in a realm.
 
+    HEROs of ours and upstream HEROS HEROs are listed alike; an upstream one's descriptor lacks
+    the ``_codec:msgpack`` tag.
+
     Parameters
     ----------
     realm
@@ -43,6 +46,8 @@ class HEROObserver(HEROPeer):
     timeout
         Seconds the constructor waits for the initial discovery answers.
     """
+
+    _heros_proxy_class = RemoteHERO
 
     def __init__(self, realm: str = "heros", session_manager: ZenohSessionManager | None = None, *, timeout: float = 2.0) -> None:
         HEROPeer.__init__(self, realm, session_manager)
@@ -177,8 +182,12 @@ class EventObserver(HEROPeer):
         As for every HEROS object.
 
     Callbacks are called as ``func(hero_name, value)``, in order, off zenoh's threads; one that
-    raises is logged and the others still run.
+    raises is logged and the others still run. Events of HEROs of ours arrive in msgpack, those
+    of upstream HEROS HEROs in CBOR (on upstream's key; the CBOR copies our HEROs publish there for
+    upstream subscribers are skipped), so each event arrives once either way.
     """
+
+    _heros_proxy_class = RemoteHERO
 
     def __init__(self, object_selector: str, event_name: str, realm: str = "heros", session_manager: ZenohSessionManager | None = None) -> None:
         if not isinstance(object_selector, str) or not object_selector or "/" in object_selector:
@@ -188,8 +197,10 @@ class EventObserver(HEROPeer):
         self._object_selector = object_selector
         self._event_name = event_name
         self._event_callbacks: dict[str, Callable[[str, Any], Any]] = {}
-        key = f"{keys.NAMESPACE}/{realm}/{object_selector}/{event_name}"
-        self._subscription = Subscription(self, key, self._handle_event, f"EventObserver {object_selector}/{event_name}")
+        what = f"EventObserver {object_selector}/{event_name}"
+        self._subscription = Subscription(self, keys.event_key(realm, object_selector, event_name), self._handle_event, what)
+        self._upstream_subscription = Subscription(self, keys.member_key(realm, object_selector, event_name), self._handle_event,
+                                                   what, skip_mirrors=True)
 
     def _handle_event(self, key: str, data: Any) -> None:
         name = keys.name_from_key(key, self._realm)

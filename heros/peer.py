@@ -10,19 +10,18 @@ other to a (cached, bounded) RemoteHERO, and an object reference to the object i
 from __future__ import annotations
 
 import collections
+import functools
 import logging
 import threading
 import weakref
-from typing import TYPE_CHECKING, Any
+from typing import Any, ClassVar
 
 from . import _executor, codec, keys
 from . import zenoh as z
-from .references import ISSUER, UnserializableRemoteObject, full_classname, obj_store
+from .exceptions import ReferenceExpiredError
+from .references import HERO_REF, ISSUER, HERORef, Scope, UnserializableRemoteObject, obj_store
 from .zenoh import ZenohSessionManager
 from .zenoh import session_manager as default_session_manager
-
-if TYPE_CHECKING:
-    from .remote import RemoteHERO
 
 __all__ = ["HERO", "HEROPeer", "PeerResolver", "known_descriptor", "local_hero", "remember_descriptor"]
 
@@ -30,8 +29,6 @@ log = logging.getLogger("heros")
 
 #: How many HEROs one payload may name; beyond that it is refused (a peer cannot make us open proxies without bound).
 MAX_HERO_REFS_PER_PAYLOAD = 16
-#: How many proxies built for references received are kept alive for reuse.
-PROXY_CACHE_SIZE = 64
 
 
 class HEROPeer:
@@ -64,7 +61,7 @@ class HEROPeer:
         return self._query_descriptors(object_name, timeout)
 
     def _query_descriptors(self, object_name: str, timeout: float) -> dict[str, dict[str, Any]]:
-        replies = z.query_all(self._session, keys.discover_selector(self._realm, object_name), timeout=timeout)
+        replies = z.query_all(self._session, keys.discover_selector(self._realm, object_name), timeout=timeout, encoding=codec.ENCODING)
         return self._descriptors(replies)
 
     def _descriptors(self, replies: list[z.Reply]) -> dict[str, dict[str, Any]]:
@@ -81,8 +78,22 @@ class HEROPeer:
                 found[d["name"]] = d
         return found
 
+    #: What a HERO reference in a payload becomes: a class with ``_heros_proxy_for(manager, realm,
+    #: name)`` (RemoteHERO, set by the peers that can build proxies); a bare HEROPeer gives HERORefs.
+    _heros_proxy_class: ClassVar[Any] = None
+    #: Whose kept objects resolve in payloads this peer decodes (see ``references.Scope``).
+    _heros_scope: Scope = None
+
     def _resolver(self) -> PeerResolver:
         return PeerResolver(self)
+
+    def _heros_reference(self, realm: str, name: str) -> Any:
+        """What a reference to the HERO ``name`` of ``realm`` (not served here) decodes to: a proxy
+        that looks it up when first used, or a plain ``HERORef``."""
+        cls = self._heros_proxy_class
+        if cls is None:
+            return HERORef(realm, name)
+        return cls._heros_proxy_for(self._session_manager, realm, name)
 
     def _decode(self, payload: bytes, encoding: str | None) -> Any:
         try:
@@ -133,8 +144,8 @@ class HERO(HEROPeer):
         }
         HEROPeer.__init__(self, realm, session_manager)
 
-    def _heros_encode(self) -> tuple[int, list[Any]]:
-        return codec.EXT_HERO_REF, [self._realm, self._name]
+    def _heros_ref(self) -> tuple[str, str, str]:
+        return HERO_REF, self._realm, self._name
 
 
 # HEROs served by this process, so that a reference to one of them resolves to the object itself.
@@ -177,30 +188,12 @@ def known_descriptor(manager: ZenohSessionManager, realm: str, name: str) -> dic
     return _descriptors.get((id(manager), realm, name))
 
 
-_proxy_cache: collections.OrderedDict[tuple[int, str, str], Any] = collections.OrderedDict()
-_proxy_lock = threading.Lock()
-
-
-def cached_proxy(manager: ZenohSessionManager, realm: str, name: str) -> RemoteHERO:
-    """A RemoteHERO for a reference received; the last ``PROXY_CACHE_SIZE`` ones are reused."""
-    from .remote import RemoteHERO
-
-    key = (id(manager), realm, name)
-    with _proxy_lock:
-        proxy = _proxy_cache.get(key)
-        if proxy is not None and not proxy._hero_destroyed:
-            _proxy_cache.move_to_end(key)
-            return proxy
-    proxy = RemoteHERO(name, realm, session_manager=manager)
-    with _proxy_lock:
-        _proxy_cache[key] = proxy
-        while len(_proxy_cache) > PROXY_CACHE_SIZE:
-            _proxy_cache.popitem(last=False)
-    return proxy
-
-
 class PeerResolver:
-    """Resolves the references of one payload decoded by ``peer`` (see ``codec.Resolver``)."""
+    """Resolves the references of one payload decoded by ``peer`` (see ``codec.Resolver``).
+
+    Decoding never waits on the network: a HERO served by this process resolves to itself, any
+    other to a proxy that looks the HERO up only when it is first used (``peer._heros_reference``).
+    """
 
     __slots__ = ("heros_named", "peer")
 
@@ -217,14 +210,15 @@ class PeerResolver:
         self.heros_named += 1
         if self.heros_named > MAX_HERO_REFS_PER_PAYLOAD:
             raise codec.CodecError(f"a payload may name at most {MAX_HERO_REFS_PER_PAYLOAD} remote HEROs")
-        if "pyo3" in threading.current_thread().name:  # a bug of ours, not of the peer
-            raise RuntimeError("HERO references must not be resolved on a zenoh callback thread")
-        return cached_proxy(self.peer._session_manager, realm, name)
+        return self.peer._heros_reference(realm, name)
 
     def event(self, realm: str, name: str, event: str) -> Any:
         keys.validate_name(event, "event name")
         hero = self.hero(realm, name)
-        handler = getattr(hero, event, None)
+        if isinstance(hero, HERORef):
+            raise codec.CodecError(f"a bare HEROPeer cannot resolve the event reference {name}.{event}")
+        lazy = getattr(hero, "_heros_event_ref", None)  # a proxy: no lookup now
+        handler = lazy(event) if lazy is not None else getattr(hero, event, None)
         if not getattr(handler, "hero_event", False):
             raise codec.CodecError(f"HERO {name!r} has no event {event!r}")
         return handler
@@ -232,56 +226,66 @@ class PeerResolver:
     def method(self, realm: str, name: str, method: str) -> Any:
         keys.validate_name(method, "method name")
         hero = self.hero(realm, name)
-        func = getattr(hero, method, None)
+        if isinstance(hero, HERORef):
+            raise codec.CodecError(f"a bare HEROPeer cannot resolve the method reference {name}.{method}")
+        lazy = getattr(hero, "_heros_method_ref", None)  # a proxy: no lookup now
+        func = lazy(method) if lazy is not None else getattr(hero, method, None)
         if not callable(func):
             raise codec.CodecError(f"HERO {name!r} has no method {method!r}")
         return func
 
     def object_ref(self, data: list[Any]) -> UnserializableRemoteObject:
-        type_, token, representation, issuer, realm, hero, counted = (list(data) + [None] * 7)[:7]
+        type_, token, representation, issuer, realm, hero, lease = (list(data) + [None] * 7)[:7]
         if not isinstance(token, str) or not isinstance(issuer, str):
             raise codec.CodecError("malformed object reference")
         release = None
-        if counted and isinstance(hero, str) and isinstance(realm, str) and issuer != ISSUER:
-            release = _Release(self.peer._session_manager, realm, hero)
+        if isinstance(lease, str):
+            if issuer == ISSUER:  # kept by this very process: release it here
+                release = functools.partial(obj_store.release_lease, lease, obj_store.ANY_SCOPE)
+            elif isinstance(hero, str) and isinstance(realm, str):
+                release = _Release(self.peer._session_manager, realm, hero, lease)
         return UnserializableRemoteObject(str(type_), token, str(representation), issuer, release)
 
     def object_back(self, data: list[Any]) -> Any:
         token, issuer, type_ = (list(data) + [None] * 3)[:3]
-        if not isinstance(token, str) or not isinstance(issuer, str):
+        if not isinstance(token, (str, int)) or isinstance(token, bool) or not isinstance(issuer, str):
             raise codec.CodecError("malformed object reference")
-        if issuer == ISSUER:
-            return obj_store.get(token)
+        if issuer == ISSUER and isinstance(token, str):
+            found, obj = obj_store.resolve(token, self.peer._heros_scope)
+            if found:
+                return obj
         return UnserializableRemoteObject(str(type_), token, "", issuer)
 
+    def object_ref_cbor(self, type_: Any, number: Any, representation: Any) -> UnserializableRemoteObject:
+        if not isinstance(number, int) or isinstance(number, bool):
+            raise codec.CodecError("malformed object reference")
+        peer = self.peer
+        name = getattr(peer, "_name", None)
+        issuer = f"cbor:{peer._realm}/{name}" if name else f"cbor:{peer._realm}"
+        return UnserializableRemoteObject(str(type_), number, str(representation), issuer)
 
-def store_object(realm: str | None = None, hero: str | None = None, *, counted: bool = False) -> Any:
-    """A ``store_object`` hook for ``codec.encode``: keeps the object, returns the reference data."""
-
-    def store(obj: Any) -> list[Any]:
-        token = obj_store.add(obj, counted=counted)
-        try:
-            text = str(obj)[:200]
-        except Exception:  # noqa: BLE001
-            text = f"<{full_classname(obj)}>"
-        return [full_classname(obj), token, text, ISSUER, realm, hero, counted]
-
-    return store
+    def object_back_cbor(self, number: int) -> Any:
+        token = obj_store.token_of(number)
+        if token is None:
+            raise ReferenceExpiredError(f"object reference {number:#x} is unknown here or has expired")
+        found, obj = obj_store.resolve(token, self.peer._heros_scope)
+        return obj if found else UnserializableRemoteObject("?", token, "", ISSUER)
 
 
 class _Release:
-    """Sends 'this reference is gone' to the HERO that issued it, batched, without waiting."""
+    """Sends 'this lease is gone' to the HERO that issued it, batched, without waiting."""
 
-    __slots__ = ("hero", "manager", "realm")
+    __slots__ = ("hero", "lease", "manager", "realm")
 
-    def __init__(self, manager: ZenohSessionManager, realm: str, hero: str) -> None:
+    def __init__(self, manager: ZenohSessionManager, realm: str, hero: str, lease: str) -> None:
         self.manager = manager
         self.realm = realm
         self.hero = hero
+        self.lease = lease
 
-    def __call__(self, token: str) -> None:
+    def __call__(self) -> None:
         with _release_lock:
-            _release_pending[(id(self.manager), self.realm, self.hero)].append(token)
+            _release_pending[(id(self.manager), self.realm, self.hero)].append(self.lease)
             _release_managers[id(self.manager)] = self.manager
             schedule = not _release_scheduled[0]
             _release_scheduled[0] = True
@@ -300,12 +304,12 @@ def _flush_releases() -> None:
         pending = dict(_release_pending)
         _release_pending.clear()
         _release_scheduled[0] = False
-    for (manager_id, realm, hero), tokens in pending.items():
+    for (manager_id, realm, hero), leases in pending.items():
         manager = _release_managers.get(manager_id)
         session = manager._sessions.get(realm) if manager is not None else None
         if session is None:
             continue  # our session is gone: the issuer's store bound takes care of it
-        payload, encoding = codec.encode([[tokens], {}])
+        payload, encoding = codec.encode([[leases], {}])
         try:
             z.query_nowait(session, keys.member_key(realm, hero, keys.RELEASE), payload, encoding)
         except Exception:

@@ -6,23 +6,32 @@ fetched at construction. The proxy's own state lives under ``_``-prefixed names,
 shadows a remote member. Transport failures raise ``RemoteTransportError`` naming the HERO and
 member; a timeout raises ``RemoteTimeoutError`` (also a ``TimeoutError``); an exception raised
 remotely is rebuilt (``except ValueError`` works for a remote ``ValueError``).
+
+The proxy speaks the HERO's language: the capability list comes back in msgpack from a HERO of
+ours and in CBOR from an upstream HEROS HERO, and from then on every request goes in that codec
+(requests of ours say msgpack in their encoding, upstream's say nothing). A HERO named inside a
+payload becomes a proxy that looks the HERO up only when first used (``_heros_reference``), so
+decoding never waits on the network.
 """
 
 from __future__ import annotations
 
+import collections
 import difflib
 import functools
 import logging
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
-from . import codec, keys
+from . import _executor, cbor, codec, keys
 from . import zenoh as z
 from .capabilities import AttributeCapability, Capability, MethodCapability
 from .event import RemoteEventHandler, Subscription
 from .exceptions import RemoteTimeoutError, RemoteTransportError, exception_from_payload
-from .peer import HERO, known_descriptor, store_object
+from .peer import HERO, known_descriptor
+from .references import METHOD_REF, store_object
 from .zenoh import ZenohSessionManager
 
 __all__ = ["DEFAULT_TIMEOUT", "RemoteHERO", "RemoteMethod", "RemoteTimeoutError"]
@@ -42,28 +51,61 @@ _STORE_UNCOUNTED = store_object(counted=False)
 #: Proxy attributes filled from the discovery descriptor when first read.
 _DESCRIPTOR_FIELDS = frozenset({"_proto_version", "_hero_descriptor", "_hero_tags", "_hero_implements", "_hero_extra_metadata"})
 
+#: The proxy's own state; ``__getattr__`` never looks these up remotely (they may be read before they are set).
+_LOCAL_NAMES = frozenset({
+    "_heros_caps", "_remote_capabilities", "_heros_events", "_heros_upstream", "_heros_connect_lock", "_timeout",
+    "_heros_key_exprs", "_session", "_name", "_realm", "_hero_destroyed", "_declared", "_decoders", "_session_manager",
+    "_endpoints", "_endpoint_base_path", "_heros_sends",
+})
+
+#: How many proxies made for HEROs named in payloads are kept for reuse.
+PROXY_CACHE_SIZE = 64
+_proxy_cache: collections.OrderedDict[tuple[int, str, str], RemoteHERO] = collections.OrderedDict()
+_proxy_lock = threading.Lock()
+
 
 class RemoteMethod:
-    """A method of a remote HERO: call it like the method; ``inspect.signature`` shows the real signature."""
+    """A method of a remote HERO: call it like the method; ``inspect.signature`` shows the real signature.
+
+    A method named in a payload (a callback connected to an event, case D) may belong to a HERO
+    not looked up yet: its signature is filled in when the HERO is first used.
+    """
 
     hero_method = True
 
-    def __init__(self, proxy: RemoteHERO, cap: MethodCapability) -> None:
+    def __init__(self, proxy: RemoteHERO, cap: MethodCapability | None, name: str | None = None) -> None:
         self.__self__ = proxy
-        self.__name__ = cap.name
-        self.__qualname__ = f"{proxy._name}.{cap.name}"
-        self.__doc__ = cap.doc
-        self.__signature__ = cap.to_signature()
+        self.__name__ = cap.name if cap is not None else str(name)
+        self.__qualname__ = f"{proxy._name}.{self.__name__}"
         self._capability = cap
-        self._key = keys.member_key(proxy._realm, proxy._name, cap.name)
-        self._key_expr = proxy._heros_key(cap.name)
+        if cap is not None:
+            self.__doc__ = cap.doc
+            self.__signature__ = cap.to_signature()
+        self._key = keys.member_key(proxy._realm, proxy._name, self.__name__)
+        self._key_expr = proxy._heros_key(self.__name__)
         self._legacy = proxy.__dict__.get("_proto_version", 1.0) <= 0.1  # protocol 0.1: arguments by name
 
+    def _bind(self) -> None:
+        """Fill in what a method named in a payload does not know until its HERO is looked up."""
+        proxy = self.__self__
+        proxy._heros_connect()
+        cap = proxy._heros_caps.get(self.__name__)
+        if not isinstance(cap, MethodCapability):
+            raise AttributeError(proxy._heros_no_member(self.__name__) if cap is None else f"{self.__qualname__} is not a method")
+        self._capability = cap
+        self.__doc__ = cap.doc
+        self.__signature__ = cap.to_signature()
+        self._legacy = proxy.__dict__.get("_proto_version", 1.0) <= 0.1
+
     def _payload(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        return self._capability.call_dict(*args, **kwargs) if self._legacy else [list(args), kwargs]
+        if self._capability is None:
+            self._bind()
+        return self._capability.call_dict(*args, **kwargs) if self._legacy else [list(args), kwargs]  # type: ignore[union-attr]
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        params = self._capability.call_dict(*args, **kwargs) if self._legacy else [list(args), kwargs]  # _payload, inline
+        if self._capability is None:
+            self._bind()
+        params = self._capability.call_dict(*args, **kwargs) if self._legacy else [list(args), kwargs]  # type: ignore[union-attr]  # _payload, inline
         return self.__self__._heros_request(self._key_expr, self.__name__, params, None)
 
     def with_timeout(self, seconds: float) -> Callable[..., Any]:
@@ -76,21 +118,37 @@ class RemoteMethod:
         return call
 
     def _send_nowait(self, *args: Any, **kwargs: Any) -> None:
-        """Call without waiting for the answer; an error answer is logged."""
+        """Call without waiting for the answer; an error answer is logged.
+
+        A HERO not looked up yet is looked up on a worker thread first, so the caller (an event's
+        emitter) never waits for the network; calls made meanwhile queue behind it, in order.
+        """
         proxy = self.__self__
-        data, encoding = codec.encode(self._payload(args, kwargs), _STORE_UNCOUNTED)
+        sends = proxy._heros_sends
+        if proxy.__dict__.get("_heros_caps") is None or sends.busy:
+            sends.submit(self._send_after_lookup, args, kwargs)
+            return
+        self._send(args, kwargs)
+
+    def _send_after_lookup(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        try:
+            self._send(args, kwargs)
+        except Exception as exc:  # noqa: BLE001 - nobody waits for this call: say why it was not made
+            log.warning("remote callback %s could not be called: %s", self.__qualname__, exc)
+
+    def _send(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        proxy = self.__self__
+        data, encoding = proxy._heros_encode_value(self._payload(args, kwargs))
         where = self.__qualname__
 
         def on_reply(reply: z.Reply) -> None:
             if not reply.ok:
-                from . import _executor
-
                 _executor.submit(_log_failed_callback, where, reply)
 
         z.query_nowait(proxy._session, self._key_expr, data, encoding, on_reply)
 
-    def _heros_encode(self) -> tuple[int, list[Any]]:
-        return codec.EXT_METHOD_REF, [self.__self__._realm, self.__self__._name, self.__name__]
+    def _heros_ref(self) -> tuple[str, str, str, str]:
+        return METHOD_REF, self.__self__._realm, self.__self__._name, self.__name__
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, RemoteMethod) and other._key == self._key
@@ -99,7 +157,8 @@ class RemoteMethod:
         return hash(self._key)
 
     def __repr__(self) -> str:
-        return f"<remote method {self.__self__._realm}/{self.__qualname__}{self.__signature__}>"
+        signature = getattr(self, "__signature__", "(…)")
+        return f"<remote method {self.__self__._realm}/{self.__qualname__}{signature}>"
 
 
 def _log_failed_callback(where: str, reply: z.Reply) -> None:
@@ -142,9 +201,7 @@ class RemoteHERO(HERO):
         timeout: float = DEFAULT_TIMEOUT,
         discovery_timeout: float = DISCOVERY_TIMEOUT,
     ) -> None:
-        HERO.__init__(self, name, realm, session_manager)
-        self._timeout = float(timeout)
-        self._heros_events: dict[str, RemoteEventHandler] = {}
+        self._heros_setup(name, realm, session_manager, timeout)
         try:
             caps = self._heros_lookup(discovery_timeout)
         except BaseException:
@@ -152,26 +209,68 @@ class RemoteHERO(HERO):
             raise
         self._heros_apply(caps)
 
+    def _heros_setup(self, name: str, realm: str, session_manager: ZenohSessionManager | None, timeout: float) -> None:
+        HERO.__init__(self, name, realm, session_manager)
+        self._timeout = float(timeout)
+        self._heros_events: dict[str, RemoteEventHandler] = {}
+        self._heros_upstream = False  # until its capability list says otherwise
+        self._heros_connect_lock = threading.Lock()
+        self._heros_sends = _executor.Strand()  # callbacks sent while the HERO is being looked up, in order
+
+    @classmethod
+    def _heros_proxy_for(cls, session_manager: ZenohSessionManager, realm: str, name: str) -> RemoteHERO:
+        """A proxy for a HERO named in a payload: no network now, the lookup happens on first use.
+
+        The last ``PROXY_CACHE_SIZE`` of them are reused, so a HERO passed again and again is
+        looked up once.
+        """
+        key = (id(session_manager), realm, name)
+        with _proxy_lock:
+            proxy = _proxy_cache.get(key)
+            if proxy is not None and not proxy._hero_destroyed:
+                _proxy_cache.move_to_end(key)
+                return proxy
+        proxy = cls.__new__(cls)
+        proxy._heros_setup(name, realm, session_manager, DEFAULT_TIMEOUT)
+        with _proxy_lock:
+            _proxy_cache[key] = proxy
+            while len(_proxy_cache) > PROXY_CACHE_SIZE:
+                _proxy_cache.popitem(last=False)
+        return proxy
+
+    def _heros_connect(self) -> None:
+        """Look the HERO up now if this proxy was made from a reference (``NameError`` if it is not found)."""
+        if self.__dict__.get("_heros_caps") is not None:
+            return
+        if "pyo3" in threading.current_thread().name:  # a bug of ours: never wait on a zenoh thread
+            raise RuntimeError("a HERO must not be looked up on a zenoh callback thread")
+        with self._heros_connect_lock:
+            if self.__dict__.get("_heros_caps") is None:
+                self._heros_apply(self._heros_lookup(DISCOVERY_TIMEOUT))
+
     # --- construction ----------------------------------------------------------------------------
 
     def _heros_lookup(self, discovery_timeout: float) -> list[Any]:
         """The capability list: one round trip, repeated while a young session does not see the HERO yet.
 
-        The discovery descriptor (tags, metadata) is fetched only when first read, or taken from a
-        HEROObserver of this process that already knows it.
+        The request says msgpack: a HERO of ours answers in msgpack, an upstream HEROS HERO in CBOR,
+        which tells this proxy which codec to speak from now on. The discovery descriptor (tags,
+        metadata) is fetched only when first read, or taken from a HEROObserver of this process
+        that already knows it.
         """
         key = self._endpoints["capabilities"]
         deadline = time.monotonic() + discovery_timeout
         pause = 0.002
         while True:
             try:
-                reply = z.query(self._session, key, timeout=max(self._timeout, discovery_timeout))
+                reply = z.query(self._session, key, None, codec.ENCODING, timeout=max(self._timeout, discovery_timeout))
             except TimeoutError:
                 raise RemoteTimeoutError(f"HERO {self._name!r} (realm {self._realm!r}) did not send its capabilities in time") from None
             if reply is not None:
                 cap_list = codec.decode(reply.payload, reply.encoding) if reply.ok else None
                 if not isinstance(cap_list, list):
                     raise RemoteTransportError(f"HERO {self._name!r} (realm {self._realm!r}) sent no usable capability list")
+                self._heros_upstream = cbor.is_cbor(reply.encoding)
                 return cap_list
             if time.monotonic() >= deadline:
                 raise NameError(self._heros_not_found(discovery_timeout))
@@ -223,7 +322,7 @@ class RemoteHERO(HERO):
                 continue
             if cap is not None:
                 caps.append(cap)
-        for name in [n for n in self.__dict__ if n in getattr(self, "_heros_caps", {})]:
+        for name in [n for n in self.__dict__ if n in (self.__dict__.get("_heros_caps") or {})]:
             del self.__dict__[name]
         self._remote_capabilities = caps
         self._heros_caps = {c.name: c for c in caps}
@@ -236,12 +335,20 @@ class RemoteHERO(HERO):
 
     # --- remote access ---------------------------------------------------------------------------
 
+    def _heros_encode_value(self, value: Any) -> tuple[bytes, str]:
+        """``value`` in the codec this HERO speaks."""
+        if self._heros_upstream:
+            return cbor.encode(value, _STORE_UNCOUNTED)
+        return codec.encode(value, _STORE_UNCOUNTED)
+
     def _heros_request(self, key: Any, member: str, value: Any, timeout: float | None, write: bool = False) -> Any:
         if self._hero_destroyed:
             raise RemoteTransportError(f"proxy of HERO {self._name!r} is closed; cannot access {member!r}")
         timeout = self._timeout if timeout is None else timeout
-        if value is None and not write:
-            payload, encoding = None, None
+        if value is None and not write:  # a read: no payload; ours are asked to answer in msgpack
+            payload, encoding = None, (None if self._heros_upstream else codec.ENCODING)
+        elif self._heros_upstream:
+            payload, encoding = cbor.encode(value, _STORE_UNCOUNTED)
         else:
             payload, encoding = codec.encode(value, _STORE_UNCOUNTED)
         try:
@@ -277,11 +384,22 @@ class RemoteHERO(HERO):
             expr = exprs[member] = z.key_expr(keys.member_key(self._realm, self._name, member))
         return expr
 
+    def _heros_caps_now(self, name: str) -> dict[str, Capability] | None:
+        """The capability map, looking the HERO up first if this proxy was made from a reference."""
+        caps = self.__dict__.get("_heros_caps")
+        if caps is None and "_heros_connect_lock" in self.__dict__ and not name.startswith("__"):
+            self._heros_connect()
+            caps = self.__dict__.get("_heros_caps")
+        return caps
+
     def __getattr__(self, name: str) -> Any:
-        if name in _DESCRIPTOR_FIELDS and "_heros_caps" in self.__dict__:
+        if name in _DESCRIPTOR_FIELDS and "_heros_connect_lock" in self.__dict__:
+            self._heros_connect()
             self._heros_load_descriptor()
             return self.__dict__[name]
-        caps = self.__dict__.get("_heros_caps")
+        if name in _LOCAL_NAMES:  # our own state, not set yet: never a remote member
+            raise AttributeError(name)
+        caps = self._heros_caps_now(name)
         if caps is None:
             raise AttributeError(name)
         cap = caps.get(name)
@@ -293,13 +411,28 @@ class RemoteHERO(HERO):
             method = RemoteMethod(self, cap)
             self.__dict__[name] = method
             return method
+        return self._heros_event_ref(name, cap.doc, bool(cap.extra.get("reliable")))
+
+    def _heros_event_ref(self, name: str, doc: str | None = None, reliable: bool = False) -> RemoteEventHandler:
+        """The proxy's handler of event ``name`` (made without looking the HERO up)."""
         handler = self._heros_events.get(name)
         if handler is None:
-            handler = self._heros_events.setdefault(name, RemoteEventHandler(self, name, cap.doc, bool(cap.extra.get("reliable"))))
+            handler = self._heros_events.setdefault(name, RemoteEventHandler(self, name, doc, reliable))
         return handler
 
-    def __setattr__(self, name: str, value: Any) -> None:
+    def _heros_method_ref(self, name: str) -> RemoteMethod:
+        """Method ``name`` as a callable (made without looking the HERO up; checked when first called)."""
         caps = self.__dict__.get("_heros_caps")
+        if caps is not None:
+            cap = caps.get(name)
+            return RemoteMethod(self, cap) if isinstance(cap, MethodCapability) else RemoteMethod(self, None, name)
+        return RemoteMethod(self, None, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name.startswith("_") and name not in self.__dict__.get("_heros_caps", ()):
+            object.__setattr__(self, name, value)
+            return
+        caps = self._heros_caps_now(name)
         cap = caps.get(name) if caps else None
         if cap is None:
             if name.startswith("_"):
@@ -324,9 +457,12 @@ class RemoteHERO(HERO):
         """Call ``callback(value)`` whenever the remote attribute ``name`` is written (by anyone).
 
         Returns the subscription; ``close()`` it to stop. Callbacks run in order on the
-        subscription's thread, never on zenoh's threads.
+        subscription's thread, never on zenoh's threads. An upstream HEROS HERO publishes no
+        attribute changes: for its attributes this raises ``NotImplementedError`` (poll them).
         """
         cap = self._heros_caps.get(name)
+        if self._heros_upstream:
+            raise NotImplementedError(f"HERO {self._name!r} is an upstream HEROS HERO: it publishes no attribute changes; poll {name!r}")
         if not isinstance(cap, AttributeCapability):
             raise AttributeError(self._heros_no_member(name) if cap is None else f"{name!r} of HERO {self._name!r} is not an attribute")
         key = keys.attr_change_key(self._realm, self._name, name)
@@ -396,3 +532,6 @@ def register_display_hook(hook: Callable[[Any], dict[str, Any] | None]) -> Calla
     _display_hooks.insert(0, hook)
     return lambda: _display_hooks.remove(hook) if hook in _display_hooks else None
 
+
+
+RemoteHERO._heros_proxy_class = RemoteHERO

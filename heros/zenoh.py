@@ -286,7 +286,8 @@ def start_query(session: zenoh.Session, selector: str, payload: Any = None, enco
         kwargs["consolidation"] = zenoh.ConsolidationMode.NONE
     if payload is not None:
         kwargs["payload"] = payload
-        kwargs["encoding"] = None if encoding is None else as_encoding(encoding)
+    if encoding is not None:  # without a payload: a query that only says which codec to answer in
+        kwargs["encoding"] = as_encoding(encoding)
     try:
         if handler is not None:
             return session.get(selector, handler, **kwargs)
@@ -308,14 +309,15 @@ def all_replies(channel: Any) -> list[Reply]:
 def query(session: zenoh.Session, selector: Any, payload: Any = None, encoding: str | None = None, *, timeout: float) -> Reply | None:
     """Send one query and return its first reply (None: nobody answered; TimeoutError: too late).
 
-    Every call and attribute access of a proxy comes here, so it asks zenoh directly rather than
-    through ``start_query``.
+    An ``encoding`` without a payload still travels (the peer sees an empty payload of that
+    encoding): that is how a read says which codec to answer in. Every call and attribute access
+    of a proxy comes here, so it asks zenoh directly rather than through ``start_query``.
     """
     try:
+        enc = _PLAIN if encoding is codec.ENCODING else None if encoding is None else as_encoding(encoding)
         if payload is None:
-            replies = session.get(selector, timeout=timeout)
+            replies = session.get(selector, timeout=timeout) if enc is None else session.get(selector, encoding=enc, timeout=timeout)
         else:
-            enc = _PLAIN if encoding is codec.ENCODING else None if encoding is None else as_encoding(encoding)
             replies = session.get(selector, payload=payload, encoding=enc, timeout=timeout)
     except zenoh.ZError as exc:
         raise RemoteTransportError(f"cannot query {str(selector)!r}: {exc}") from None
@@ -329,9 +331,9 @@ def query(session: zenoh.Session, selector: Any, payload: Any = None, encoding: 
     return result
 
 
-def query_all(session: zenoh.Session, selector: str, *, timeout: float) -> list[Reply]:
-    """Ask every matching queryable and collect all replies."""
-    return all_replies(start_query(session, selector, timeout=timeout, target_all=True))
+def query_all(session: zenoh.Session, selector: str, *, timeout: float, encoding: str | None = None) -> list[Reply]:
+    """Ask every matching queryable and collect all replies (``encoding``: the codec to answer in)."""
+    return all_replies(start_query(session, selector, None, encoding, timeout=timeout, target_all=True))
 
 
 def query_nowait(session: zenoh.Session, selector: str, payload: Any, encoding: str, on_reply: Callable[[Reply], None] | None = None) -> None:
@@ -372,10 +374,16 @@ def receive(chan: Any) -> Any:
         return None
 
 
-def samples(chan: Any, *, with_key: bool) -> Iterator[tuple[str | None, bytes, str]]:
+#: The attachment of an event sample a HERO of ours publishes in CBOR for upstream subscribers:
+#: our own subscribers get the same event in msgpack and skip this copy.
+MIRROR = b"heros:mirror"
+
+
+def samples(chan: Any, *, with_key: bool, skip_mirrors: bool = False) -> Iterator[tuple[str | None, bytes, str]]:
     """``(key, payload, encoding text)`` of each sample of a subscriber's ``channel``, in order,
     waiting when none is there; it ends once the subscriber is undeclared. ``key`` is None
-    unless ``with_key`` (reading it costs a conversion per sample).
+    unless ``with_key`` (reading it costs a conversion per sample). ``skip_mirrors`` leaves out
+    the CBOR copies our HEROs publish for upstream subscribers (see ``MIRROR``).
 
     Samples that already wait are taken without going to sleep. This runs once per sample on a
     subscription's thread, so it reads each sample's fields inline.
@@ -386,6 +394,10 @@ def samples(chan: Any, *, with_key: bool) -> Iterator[tuple[str | None, bytes, s
             sample = try_recv()
             if sample is None:
                 sample = recv()
+            if skip_mirrors:
+                attachment = sample.attachment
+                if attachment is not None and attachment.to_bytes() == MIRROR:
+                    continue
             encoding = sample.encoding
             item = (str(sample.key_expr) if with_key else None), sample.payload.to_bytes(), \
                 codec.ENCODING if encoding == plain else str(encoding)
@@ -499,6 +511,11 @@ class Matching:
 
     def _changed(self, status: Any) -> None:
         self.matching = bool(status.matching)
+
+
+def put_mirror(publisher: Any, payload: bytes) -> None:
+    """Publish the CBOR copy of an event for upstream subscribers (marked, see ``MIRROR``)."""
+    publisher.put(payload, attachment=MIRROR)
 
 
 def has_subscribers(publisher: Any) -> bool:

@@ -22,9 +22,8 @@ from typing import Any
 import ipywidgets as w
 from IPython.display import Image
 
-from heros import keys
 from heros.capabilities import AttributeCapability, EventCapability, MethodCapability
-from heros.event import Subscription
+from heros.event import subscribe_event
 
 from ._bridge import LoopBridge
 from ._render import png_from_array, sparkline_svg
@@ -290,10 +289,9 @@ class EventView:
         self.html.add_class(f"heros-event-{cap.name}")
         if cap.doc:
             self.html.tooltip = cap.doc
-        key = keys.member_key(proxy._realm, proxy._name, cap.name)
-        self._subscription = Subscription(proxy, key, self._on_event, f"panel event {proxy._name}.{cap.name}")
+        self._subscription = subscribe_event(proxy, cap.name, self._on_event)
 
-    def _on_event(self, _key: str, value: Any) -> None:
+    def _on_event(self, value: Any) -> None:
         """Dispatcher thread: count, remember, and hand a render to the coalescing buffer."""
         with self._lock:
             self.count += 1
