@@ -10,6 +10,7 @@ carried as extra dict keys that upstream peers ignore.
 
 from __future__ import annotations
 
+import ast
 import collections.abc
 import enum
 import inspect
@@ -24,7 +25,7 @@ from typing import Any, ClassVar
 
 from .codec import CodecError, EncodeContext, pack
 from .inspect import is_force_remote, is_hero_event, is_local_only
-from .meta import metadata_fields
+from .meta import Choices, Range, metadata_fields
 
 __all__ = [
     "AttributeCapability",
@@ -33,6 +34,7 @@ __all__ = [
     "MethodCapability",
     "Parameter",
     "UNDEFINED",
+    "metadata_from_type_text",
     "scan",
     "type_to_str",
 ]
@@ -80,6 +82,85 @@ def describe(annotation: Any) -> _Described:
     elif typing.get_origin(annotation) is typing.Literal:
         extra.setdefault("choices", list(typing.get_args(annotation)))
     return _Described(type_to_str(annotation), extra, enum_cls)
+
+
+def metadata_from_type_text(text: str) -> tuple[str, dict[str, Any]]:
+    """The type text and extra fields hidden in a type *text* such as upstream HEROS sends for a
+    string annotation (``from __future__ import annotations``): ``"Literal['a', 'b']"`` gives
+    choices, ``"Annotated[float, Range(0, 50), Unit('mW')]"`` limits and a unit (also
+    annotated-types' ``Interval(ge=0, le=50)``, ``Ge``/``Le``/``Gt``/``Lt`` and dicts).
+
+    The text is parsed, never evaluated; anything not understood is left as it is.
+    """
+    if "[" not in text:
+        return text, {}
+    try:
+        node = ast.parse(text, mode="eval").body
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):  # a quoted annotation, quoted again
+            text = node.value
+            node = ast.parse(text, mode="eval").body
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return text, {}
+    return _text_metadata(node, text)
+
+
+def _dotted_name(node: ast.AST) -> str:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        return node.attr
+    return ""
+
+
+def _text_metadata(node: ast.AST, text: str) -> tuple[str, dict[str, Any]]:
+    if not isinstance(node, ast.Subscript):
+        return text, {}
+    kind = _dotted_name(node.value)
+    items = list(node.slice.elts) if isinstance(node.slice, ast.Tuple) else [node.slice]
+    try:
+        if kind == "Literal":
+            return "Literal", {"choices": [ast.literal_eval(e) for e in items]}
+        if kind == "Annotated" and items:
+            base_text, extra = _text_metadata(items[0], ast.unparse(items[0]))
+            for item in items[1:]:
+                extra.update(_metadata_item(item))
+            return base_text, extra
+    except (ValueError, TypeError, SyntaxError, RecursionError):
+        pass
+    return text, {}
+
+
+def _metadata_item(node: ast.AST) -> dict[str, Any]:
+    if isinstance(node, ast.Dict):
+        value = ast.literal_eval(node)
+        return metadata_fields([value]) if isinstance(value, dict) else {}
+    if not isinstance(node, ast.Call):
+        return {}
+    name = _dotted_name(node.func)
+    args = [ast.literal_eval(a) for a in node.args]
+    kwargs = {k.arg: ast.literal_eval(k.value) for k in node.keywords if k.arg}
+    if name == "Range":
+        return metadata_fields([Range(*args, **kwargs)])
+    if name in ("Interval", "Ge", "Gt", "Le", "Lt"):
+        if name != "Interval" and args:
+            kwargs[name.lower()] = args[0]
+        bounds = {"min": kwargs.get("ge", kwargs.get("gt")), "max": kwargs.get("le", kwargs.get("lt"))}
+        return {k: v for k, v in bounds.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    if name == "Unit" and args:
+        return {"unit": str(args[0])}
+    if name == "Doc" and args:
+        return {"doc": str(args[0])}
+    if name == "Choices":
+        return metadata_fields([Choices(*args)])
+    return {}
+
+
+def _with_text_metadata(type_text: str, extra: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """Fill in what a type text says (see ``metadata_from_type_text``) where explicit fields do not."""
+    base, found = metadata_from_type_text(type_text)
+    if not found:
+        return type_text, extra
+    return base, {**found, **extra}
 
 
 def _plain(value: Any) -> bool:
@@ -132,7 +213,8 @@ class Parameter:
             kind = inspect.Parameter.KEYWORD_ONLY if "default" in d else inspect.Parameter.VAR_POSITIONAL
         extra = {k: v for k, v in d.items() if k not in ("name", "type", "default", "kind", "has_default")}
         has_default = d.get("has_default")
-        return Parameter(d["name"], str(d.get("type", UNDEFINED)), d.get("default", UNDEFINED), kind, has_default if isinstance(has_default, bool) else None, extra)
+        type_text, extra = _with_text_metadata(str(d.get("type", UNDEFINED)), extra)
+        return Parameter(d["name"], type_text, d.get("default", UNDEFINED), kind, has_default if isinstance(has_default, bool) else None, extra)
 
 
 class _ReprDefault:
@@ -188,7 +270,8 @@ class AttributeCapability(Capability):
     @staticmethod
     def from_dict(d: dict[str, Any], proto_version: float = 1.0) -> AttributeCapability:
         extra = {k: v for k, v in d.items() if k not in ("name", "flavor", "type", "access")}
-        return AttributeCapability(d["name"], type=str(d.get("type", UNDEFINED)), access=str(d.get("access", "rw")), extra=extra)
+        type_text, extra = _with_text_metadata(str(d.get("type", UNDEFINED)), extra)
+        return AttributeCapability(d["name"], type=type_text, access=str(d.get("access", "rw")), extra=extra)
 
     @property
     def writable(self) -> bool:

@@ -226,6 +226,10 @@ class PeerResolver:
     def method(self, realm: str, name: str, method: str) -> Any:
         keys.validate_name(method, "method name")
         hero = self.hero(realm, name)
+        if hero is local_hero(realm, name) and self.peer._heros_proxy_class is not None:
+            # a method of a HERO of this process still goes through a proxy: named "<hero>.<method>"
+            # as a callback everywhere, and called without waiting, like one of another process
+            hero = self.peer._heros_reference(realm, name)
         if isinstance(hero, HERORef):
             raise codec.CodecError(f"a bare HEROPeer cannot resolve the method reference {name}.{method}")
         lazy = getattr(hero, "_heros_method_ref", None)  # a proxy: no lookup now

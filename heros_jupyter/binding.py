@@ -22,6 +22,7 @@ from typing import Any
 import ipywidgets as w
 
 from heros.exceptions import RemoteHEROError
+from heros.tools import is_upstream
 
 from ._bridge import LoopBridge
 from .widgets import Control
@@ -101,11 +102,20 @@ class AttributeBinding:
             self._apply(initial)
         if control.editable:
             control.widget.observe(self._on_widget, names="value")
-        if watch:
+        if watch and not is_upstream(proxy):  # upstream HEROS HEROs publish no attribute changes: polled
             try:
                 self._subscription = proxy._watch_attribute(name, self._on_remote)
             except Exception as exc:  # noqa: BLE001 - the binding still works by polling
                 log.warning("cannot watch %s.%s: %s", proxy._name, name, exc)
+        # how the row stays current, said quietly: a dot for pushed values, a circle arrow for polled ones
+        pushed = self._subscription is not None
+        self.source = w.HTML(
+            "<span title='live: the HERO publishes every change'>●</span>" if pushed else
+            "<span title='polled: read again every poll_interval (this value is not published)'>↻</span>",
+            layout=w.Layout(width="1.2em"),
+        )
+        self.source.add_class("heros-attr-source")
+        self.source.add_class("heros-pushed" if pushed else "heros-polled")
 
     @property
     def watched(self) -> bool:

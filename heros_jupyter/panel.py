@@ -24,6 +24,7 @@ from IPython.display import Image
 
 from heros.capabilities import AttributeCapability, EventCapability, MethodCapability
 from heros.event import subscribe_event
+from heros.tools import is_upstream
 
 from ._bridge import LoopBridge
 from ._render import png_from_array, sparkline_svg
@@ -378,7 +379,9 @@ class Panel:
     def _build(self, values: dict[str, Any]) -> None:
         proxy = self.proxy
         cls = proxy._hero_descriptor.get("class", "?")
-        self.header.value = f"<b>{html.escape(self.name)}</b> · {html.escape(str(cls))} · realm <code>{html.escape(self.realm)}</code>"
+        upstream = " · <span class='heros-upstream' title='served by upstream HEROS (CBOR)'>upstream HEROS</span>" if is_upstream(proxy) else ""
+        self.header.value = (f"<b>{html.escape(self.name)}</b> · {html.escape(str(cls))} · realm <code>{html.escape(self.realm)}</code>"
+                             f"{upstream}")
         caps = [c for c in proxy._remote_capabilities if not c.name.startswith("_")]
         children: list[w.Widget] = []
         attrs = [c for c in caps if isinstance(c, AttributeCapability)]
@@ -393,7 +396,8 @@ class Panel:
                 initial=values.get(cap.name), watch=cap.writable,
             )
             self.bindings[cap.name] = binding
-            row = w.HBox([_name_label(cap.name, cap.doc or ""), control.widget, w.Label(str(cap.extra.get("unit") or "")), binding.state])
+            row = w.HBox([_name_label(cap.name, cap.doc or ""), control.widget, w.Label(str(cap.extra.get("unit") or "")), binding.state,
+                          binding.source])
             row.add_class("heros-attr")
             row.add_class(f"heros-attr-{cap.name}")
             children.append(row)

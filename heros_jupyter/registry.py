@@ -16,6 +16,7 @@ from typing import Any
 from traitlets import Bool, Dict, HasTraits, Unicode
 
 from heros import HEROObserver
+from heros.tools import is_upstream
 
 from ._bridge import LoopBridge
 
@@ -25,11 +26,13 @@ log = logging.getLogger("heros_jupyter")
 
 
 def hero_info(name: str, descriptor: dict[str, Any]) -> dict[str, Any]:
-    """The row the registry keeps for one HERO: name, class, public tags, interfaces, alive, since."""
+    """The row the registry keeps for one HERO: name, class, public tags, interfaces, alive, since, and
+    whether upstream HEROS serves it."""
     tags = sorted(str(t) for t in descriptor.get("tags") or () if not str(t).startswith("_"))
     return {
         "name": name,
         "class": str(descriptor.get("class", "?")),
+        "upstream": is_upstream(descriptor),
         "tags": tags,
         "implements": sorted(str(i) for i in descriptor.get("implements") or ()),
         "alive": True,
@@ -44,7 +47,8 @@ def format_table(realm: str, heroes: dict[str, dict[str, Any]], tag: str | None 
     if not rows:
         return f"No HERO{what} is alive in realm {realm!r}."
     head = ("name", "class", "tags", "alive since")
-    cells = [(h["name"], h["class"], ", ".join(h["tags"]) or "-", h["since"]) for h in rows]
+    cells = [(h["name"], h["class"] + (" (upstream HEROS)" if h.get("upstream") else ""), ", ".join(h["tags"]) or "-", h["since"])
+             for h in rows]
     widths = [max(len(str(r[i])) for r in [head, *cells]) for i in range(len(head))]
     lines = [f"{len(rows)} HERO{'s' if len(rows) != 1 else ''}{what} alive in realm {realm!r}:"]
     for r in [head, *cells]:

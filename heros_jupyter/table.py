@@ -88,7 +88,8 @@ class DiscoveryTable:
         button.on_click(lambda _b: self._connect(name, self))
         cells = [
             _cell(f"<b>{html.escape(name)}</b>", _COLUMNS[0][1], "heros-row-name"),
-            _cell(html.escape(info["class"]), _COLUMNS[1][1]),
+            _cell(html.escape(info["class"]) + (" <small class='heros-upstream' title='served by upstream HEROS (CBOR): "
+                  "attributes are polled, no units or limits'>upstream</small>" if info.get("upstream") else ""), _COLUMNS[1][1]),
             _cell(html.escape(", ".join(info["tags"]) or "-"), _COLUMNS[2][1]),
             _cell(f"● since {html.escape(info['since'])}", _COLUMNS[3][1], "heros-row-alive"),
             button,

@@ -56,14 +56,15 @@ def realm() -> str:
 class HeroProcess:
     """A Python process serving HEROs; ``ready`` lines on stdout tell when it is up."""
 
-    def __init__(self, args: list[str], env: dict[str, str] | None = None, log_path: Path | None = None) -> None:
+    def __init__(self, args: list[str], env: dict[str, str] | None = None, log_path: Path | None = None,
+                 python: str | Path | None = None, base_env: dict[str, str] | None = None) -> None:
         self.log_path = log_path
         self.proc = subprocess.Popen(
-            [sys.executable, *args],
+            [str(python or sys.executable), *args],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=open(log_path, "w") if log_path else subprocess.DEVNULL,
-            env={**os.environ, **(env or {})},
+            env={**(os.environ if base_env is None else base_env), **(env or {})},
             text=True,
             cwd=str(ROOT),
         )
@@ -134,6 +135,36 @@ def spawner(script: str, tmp_path: Path) -> Iterator[object]:
     yield start
     for p in procs:
         p.kill()
+
+
+@pytest.fixture(scope="session")
+def upstream_python() -> Path:
+    """The interpreter of a cached virtualenv holding upstream HEROS 2026.2.2 (built on first use)."""
+    from upstream import upstream_python as build
+
+    return build()
+
+
+@pytest.fixture
+def spawn_upstream(tmp_path: Path, upstream_python: Path) -> Iterator[object]:
+    """``spawn_upstream(realm, "UpDevice:name", ...)``: an upstream HEROS process (``tests/upstream_peer.py``),
+    returned as an ``UpstreamPeer`` that evaluates expressions there."""
+    from upstream import UpstreamPeer, upstream_env
+
+    peers: list[UpstreamPeer] = []
+
+    def start(realm: str, *specs: str) -> UpstreamPeer:
+        log = tmp_path / f"upstream{len(peers)}.log"
+        proc = HeroProcess([str(TESTS / "upstream_peer.py"), realm, *specs], log_path=log, python=upstream_python,
+                           base_env=upstream_env())
+        peer = UpstreamPeer(proc)
+        peers.append(peer)
+        proc.wait_line("READY", timeout=60)
+        return peer
+
+    yield start
+    for peer in peers:
+        peer.stop()
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ import datetime
 import difflib
 import queue
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -171,11 +172,14 @@ def _parameter(p: Parameter) -> str:
 def _signature(cap: MethodCapability) -> str:
     params = []
     star = False
-    for p in cap.parameters:
+    last_positional_only = max((i for i, p in enumerate(cap.parameters) if int(p.kind) == 0), default=-1)
+    for i, p in enumerate(cap.parameters):
         if int(p.kind) == 3 and not star:
             params.append("*")
         star = star or int(p.kind) in (2, 3)
         params.append(_parameter(p))
+        if i == last_positional_only:
+            params.append("/")
     return f"{cap.name}({', '.join(params)}) -> {cap.return_type}"
 
 
@@ -288,6 +292,37 @@ def cmd_set(args: argparse.Namespace) -> int:
     return 0
 
 
+#: How often ``heros watch`` reads an attribute that is not published (upstream HEROs).
+POLL_SECONDS = 0.5
+
+
+def _poll_attribute(proxy: RemoteHERO, member: str, put: Callable[[Any], None], seconds: float) -> Callable[[], None]:
+    """Read ``member`` every ``seconds`` on a thread and ``put`` each new value; returns the stop function."""
+    stop = threading.Event()
+
+    def poll() -> None:
+        last: Any = _UNSEEN
+        while not stop.is_set():
+            try:
+                value = getattr(proxy, member)
+            except Exception as exc:  # noqa: BLE001 - shown as a line, polling goes on
+                value = f"<could not read: {type(exc).__name__}: {exc}>"
+            try:
+                changed = last is _UNSEEN or bool(value != last)
+            except Exception:  # noqa: BLE001 - arrays and other odd equality
+                changed = True
+            if changed:
+                put(value)
+                last = value
+            stop.wait(seconds)
+
+    threading.Thread(target=poll, name=f"heros-watch-{member}", daemon=True).start()
+    return stop.set
+
+
+_UNSEEN: Any = object()
+
+
 def cmd_watch(args: argparse.Namespace) -> int:
     """``heros watch NAME.event``: print each value of an event (or each new value of an attribute)."""
     name, member = split_target(args.target)
@@ -303,6 +338,10 @@ def cmd_watch(args: argparse.Namespace) -> int:
             handler = getattr(proxy, member)
             handler.connect(values.put)
             close = lambda: handler.disconnect(values.put)  # noqa: E731
+        elif proxy._heros_upstream:  # an upstream HEROS HERO publishes no attribute changes: poll
+            close = _poll_attribute(proxy, member, values.put, POLL_SECONDS)
+            print(f"polling {args.target} every {POLL_SECONDS:g} s (upstream HEROS HEROs publish no attribute changes)",
+                  file=sys.stderr, flush=True)
         else:
             close = proxy._watch_attribute(member, values.put).close
         print(f"watching {args.target}; Ctrl-C to stop", file=sys.stderr, flush=True)
