@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import threading
 import time
 import weakref
@@ -72,6 +73,11 @@ SETTLE_PROBE_PAUSE = 0.002
 SETTLE_STABLE = 0.004
 
 
+def _zenoh_message(exc: BaseException) -> str:
+    """zenoh's error text without the Rust source location it ends with."""
+    return re.sub(r"\s+at /\S+\.rs:\d+\.?$", "", str(exc).strip())
+
+
 def _build_config(realm: str, overrides: dict[str, Any]) -> zenoh.Config:
     text = os.environ.get("HEROS_ZENOH_CONFIG")
     if text:
@@ -117,7 +123,11 @@ class ZenohSessionManager:
             session = self._sessions.get(realm)
             if session is None:
                 _install_exit_hook()
-                session = zenoh.open(_build_config(realm, self._config_dict))
+                config = _build_config(realm, self._config_dict)
+                try:
+                    session = zenoh.open(config)
+                except zenoh.ZError as exc:  # e.g. a client whose router refused its certificate
+                    raise RemoteTransportError(f"could not open a zenoh session for realm {realm!r}: {_zenoh_message(exc)}") from None
                 self._sessions[realm] = session
                 self._opened_at[realm] = time.monotonic()
                 log.debug("opened zenoh session %s for realm %r", session.info.zid(), realm)
