@@ -34,6 +34,7 @@ __all__ = [
     "ZenohSessionManager",
     "all_replies",
     "declare_key",
+    "declare_link_watch",
     "declare_liveliness_watch",
     "declare_publisher",
     "declare_queryable_channel",
@@ -41,10 +42,12 @@ __all__ = [
     "as_encoding",
     "declare_token",
     "channel",
+    "config_entry",
     "drop",
     "has_subscribers",
     "loopback_config",
     "open_hub",
+    "open_router",
     "query",
     "query_all",
     "query_nowait",
@@ -579,3 +582,55 @@ def open_hub(port: int) -> zenoh.Session:
     config.insert_json5("scouting/multicast/enabled", "false")
     config.insert_json5("listen/endpoints", json.dumps([f"tcp/127.0.0.1:{port}"]))
     return zenoh.open(config)
+
+
+def config_entry(text: str, key: str) -> Any:
+    """The entry ``key`` (``"listen/endpoints"``) of a JSON5 configuration as zenoh reads it, or None.
+
+    Raises ``ConfigError`` for a text that is no zenoh configuration.
+    """
+    try:
+        config = zenoh.Config.from_json5(text)
+    except zenoh.ZError as exc:
+        raise ConfigError(f"HEROS_ZENOH_CONFIG is not a valid zenoh JSON5 configuration: {_zenoh_message(exc)}") from None
+    try:
+        return json.loads(config.get_json(key))
+    except (zenoh.ZError, ValueError):  # a key zenoh does not know, or one left unset
+        return None
+
+
+def open_router(config: str | None = None) -> zenoh.Session:
+    """A zenoh router configured by ``config`` (JSON5 text; default ``HEROS_ZENOH_CONFIG``), as
+    ``heros router`` runs it: the configuration's own endpoints, TLS and access rules, in router mode.
+
+    Raises
+    ------
+    ConfigError
+        No configuration was given, or zenoh cannot open a router with it (a malformed entry, a
+        certificate file it cannot read, a port already taken).
+    """
+    text = config if config is not None else os.environ.get("HEROS_ZENOH_CONFIG")
+    if not text:
+        # zenoh's default router listens on every interface and scouts by multicast: never by accident
+        raise ConfigError("a router needs a configuration (HEROS_ZENOH_CONFIG) naming its listen endpoints")
+    try:
+        cfg = zenoh.Config.from_json5(text)
+        cfg.insert_json5("mode", '"router"')
+        return zenoh.open(cfg)
+    except zenoh.ZError as exc:
+        raise ConfigError(f"zenoh could not open a router with this configuration: {_zenoh_message(exc)}") from None
+
+
+def declare_link_watch(session: zenoh.Session, callback: Callable[[bool, str | None, str], None]) -> Any:
+    """Watch the links of a session, the ones open now included.
+
+    ``callback(added, identity, remote)`` runs on a zenoh thread (only hand off): ``identity``
+    is the common name of the certificate the remote node presented (None without one), and
+    ``remote`` its locator.
+    """
+
+    def on_event(event: Any) -> None:
+        link = event.link
+        callback(event.kind == zenoh.SampleKind.PUT, link.auth_identifier, str(link.dst))
+
+    return session.info.declare_link_events_listener(on_event, history=True)
