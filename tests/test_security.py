@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -246,3 +247,19 @@ def test_rules_by_key_alone_cannot_tell_a_read_from_a_write(realm: str, pki: Pki
     server.send("eval (heroes['dev'].gain, heroes['dev'].counter)")
     assert server.wait_line("OK") == "OK (3.0, 0)"
     assert reader("discover", "other" + realm, 1.0)["value"] == []  # a realm the rules do not cover
+
+
+def test_a_hero_that_listens_itself_lets_readers_past_the_router(realm: str, pki: Pki, router: Callable[..., Router],
+                                                                  spawn: Callable[..., object], probe: Callable[..., Any]) -> None:
+    """Why docs/security.md makes every process but the router a client: peers learn each other's
+    listeners from the router (gossip) and link directly, and the router's rules never see that traffic."""
+    hub = router(writers=["control-pc", "instrument-pc"], readers=["notebook"])
+    hero_config = tls_config(ca=pki.ca, cert=pki.instrument.cert, key=pki.instrument.key, mode="peer",
+                             listen=[f"tls/127.0.0.1:{free_port()}"], connect=[hub.tls])
+    spawn(realm, "Device:dev", env={"HEROS_ZENOH_CONFIG": json.dumps(hero_config)})
+    reader = probe(json.dumps(tls_config(ca=pki.ca, cert=pki.notebook.cert, key=pki.notebook.key, mode="peer", connect=[hub.quic])))
+    assert reader("connect", realm, "dev")["ok"]
+    deadline = time.monotonic() + 10
+    while not (result := reader("call", "dev", "add", 1, 2))["ok"] and time.monotonic() < deadline:
+        time.sleep(0.1)  # until the direct link is up (through the router the call is dropped)
+    assert result["value"] == 3  # over the direct link: the router's rules are not enforced
