@@ -225,6 +225,10 @@ def test_readers_look_and_only_writers_act(realm: str, pki: Pki, router: Callabl
     server.send("eval (heroes['dev'].gain, heroes['dev'].counter, heroes['dev'].label)")
     assert server.wait_line("OK") == "OK (2.5, 0, 'dev')"  # nothing the reader sent got through
     assert writer("read", "dev", "gain")["value"] == 2.5 and writer("call", "dev", "increment")["value"] == 1
+    # nor can a reader serve: its queryable and liveliness token stop at the router, nobody sees the HERO
+    spawn(realm, "Device:fake", env={"HEROS_ZENOH_CONFIG": client_config(pki, pki.notebook, hub.quic)})
+    assert writer("discover", realm, 1.0)["value"] == ["dev"]
+    assert refused(writer("connect", realm, "fake", 1.0), "NameError") < 3.0
     # the reader's certificate over the writers' protocol matches no rule: it sees nothing at all
     elsewhere = probe(client_config(pki, pki.notebook, hub.tls))
     assert elsewhere("discover", realm, 1.0)["value"] == []
