@@ -3,17 +3,22 @@
 Transport failures (nobody answered, timeout, session closed) are ``RemoteTransportError``;
 errors the remote code raised are ``RemoteHEROError``. A remote built-in exception comes back
 as a class that is both: ``except ValueError`` and ``except RemoteHEROError`` both catch it.
+A process started with ``HEROS_REDACT_TRACEBACKS=1`` sends the type and message of its errors
+but not their traceback text.
 """
 
 from __future__ import annotations
 
 import builtins
+import logging
+import os
 import sys
 import traceback
 from typing import Any
 
 __all__ = [
     "ERROR_MARKER",
+    "REDACT_TRACEBACKS_ENV",
     "CodecError",
     "ConfigError",
     "HEROSError",
@@ -27,6 +32,10 @@ __all__ = [
 
 #: Marker key of an error payload, as upstream HEROS sends it.
 ERROR_MARKER = "__heros_error__"
+#: Environment variable: ``1``/``true`` keeps traceback text out of the error replies this process sends.
+REDACT_TRACEBACKS_ENV = "HEROS_REDACT_TRACEBACKS"
+
+log = logging.getLogger("heros.exceptions")
 
 
 class HEROSError(Exception):
@@ -138,8 +147,19 @@ class RemoteHEROError(HEROSError):
 
 
 def error_payload(exc: BaseException) -> dict[str, Any]:
-    """The wire form of any exception (type, module, message, traceback text)."""
-    return RemoteHEROError.from_exception(exc).serialize()
+    """The wire form of any exception (type, module, message, traceback text).
+
+    With ``HEROS_REDACT_TRACEBACKS=1`` (read at each error, so it can be set after import) the
+    traceback text is an empty string: a deployment that does not want its file paths and source
+    lines shown to every caller still sends the type and message, and keeps the traceback in its
+    own log (``HEROS_LOG=debug``).
+    """
+    payload = RemoteHEROError.from_exception(exc).serialize()
+    if os.environ.get(REDACT_TRACEBACKS_ENV, "").strip().lower() in ("1", "true", "yes", "on"):
+        # upstream peers expect a text here, so the field stays, empty
+        payload["traceback"] = ""
+        log.debug("traceback withheld from an error reply (%s is set)", REDACT_TRACEBACKS_ENV, exc_info=exc)
+    return payload
 
 
 _error_classes: dict[str, type[RemoteHEROError]] = {}

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import threading
 import time
 import weakref
@@ -33,6 +34,7 @@ __all__ = [
     "ZenohSessionManager",
     "all_replies",
     "declare_key",
+    "declare_link_watch",
     "declare_liveliness_watch",
     "declare_publisher",
     "declare_queryable_channel",
@@ -40,10 +42,12 @@ __all__ = [
     "as_encoding",
     "declare_token",
     "channel",
+    "config_entry",
     "drop",
     "has_subscribers",
     "loopback_config",
     "open_hub",
+    "open_router",
     "query",
     "query_all",
     "query_nowait",
@@ -70,6 +74,11 @@ SETTLE_SECONDS = 0.3
 #: Seconds between two probes of a young session, and how long an answer must stay the same.
 SETTLE_PROBE_PAUSE = 0.002
 SETTLE_STABLE = 0.004
+
+
+def _zenoh_message(exc: BaseException) -> str:
+    """zenoh's error text without the Rust source location it ends with."""
+    return re.sub(r"\s+at /\S+\.rs:\d+\.?$", "", str(exc).strip())
 
 
 def _build_config(realm: str, overrides: dict[str, Any]) -> zenoh.Config:
@@ -117,7 +126,11 @@ class ZenohSessionManager:
             session = self._sessions.get(realm)
             if session is None:
                 _install_exit_hook()
-                session = zenoh.open(_build_config(realm, self._config_dict))
+                config = _build_config(realm, self._config_dict)
+                try:
+                    session = zenoh.open(config)
+                except zenoh.ZError as exc:  # e.g. a client whose router refused its certificate
+                    raise RemoteTransportError(f"could not open a zenoh session for realm {realm!r}: {_zenoh_message(exc)}") from None
                 self._sessions[realm] = session
                 self._opened_at[realm] = time.monotonic()
                 log.debug("opened zenoh session %s for realm %r", session.info.zid(), realm)
@@ -586,3 +599,55 @@ def open_hub(port: int) -> zenoh.Session:
     config.insert_json5("scouting/multicast/enabled", "false")
     config.insert_json5("listen/endpoints", json.dumps([f"tcp/127.0.0.1:{port}"]))
     return zenoh.open(config)
+
+
+def config_entry(text: str, key: str) -> Any:
+    """The entry ``key`` (``"listen/endpoints"``) of a JSON5 configuration as zenoh reads it, or None.
+
+    Raises ``ConfigError`` for a text that is no zenoh configuration.
+    """
+    try:
+        config = zenoh.Config.from_json5(text)
+    except zenoh.ZError as exc:
+        raise ConfigError(f"HEROS_ZENOH_CONFIG is not a valid zenoh JSON5 configuration: {_zenoh_message(exc)}") from None
+    try:
+        return json.loads(config.get_json(key))
+    except (zenoh.ZError, ValueError):  # a key zenoh does not know, or one left unset
+        return None
+
+
+def open_router(config: str | None = None) -> zenoh.Session:
+    """A zenoh router configured by ``config`` (JSON5 text; default ``HEROS_ZENOH_CONFIG``), as
+    ``heros router`` runs it: the configuration's own endpoints, TLS and access rules, in router mode.
+
+    Raises
+    ------
+    ConfigError
+        No configuration was given, or zenoh cannot open a router with it (a malformed entry, a
+        certificate file it cannot read, a port already taken).
+    """
+    text = config if config is not None else os.environ.get("HEROS_ZENOH_CONFIG")
+    if not text:
+        # zenoh's default router listens on every interface and scouts by multicast: never by accident
+        raise ConfigError("a router needs a configuration (HEROS_ZENOH_CONFIG) naming its listen endpoints")
+    try:
+        cfg = zenoh.Config.from_json5(text)
+        cfg.insert_json5("mode", '"router"')
+        return zenoh.open(cfg)
+    except zenoh.ZError as exc:
+        raise ConfigError(f"zenoh could not open a router with this configuration: {_zenoh_message(exc)}") from None
+
+
+def declare_link_watch(session: zenoh.Session, callback: Callable[[bool, str | None, str], None]) -> Any:
+    """Watch the links of a session, the ones open now included.
+
+    ``callback(added, identity, remote)`` runs on a zenoh thread (only hand off): ``identity``
+    is the common name of the certificate the remote node presented (None without one), and
+    ``remote`` its locator.
+    """
+
+    def on_event(event: Any) -> None:
+        link = event.link
+        callback(event.kind == zenoh.SampleKind.PUT, link.auth_identifier, str(link.dst))
+
+    return session.info.declare_link_events_listener(on_event, history=True)

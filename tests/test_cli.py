@@ -63,7 +63,7 @@ def test_console_script_version_and_help() -> None:
     result = subprocess.run([str(script), "--version"], capture_output=True, text=True, timeout=30)
     assert result.returncode == 0 and re.fullmatch(r"heros \S+\n", result.stdout)
     text = ok(heros("--help"))
-    for command in ("list", "info", "call", "get", "set", "watch", "serve", "demo"):
+    for command in ("list", "info", "call", "get", "set", "watch", "serve", "demo", "tls", "router"):
         assert f"    {command} " in text
     assert "usage: heros" in ok(heros())
     assert "key=value gives a keyword argument" in ok(heros("call", "--help"))
@@ -439,3 +439,72 @@ def test_bad_input_gives_one_line_and_exit_code_2(args: list[str], message: str,
     lines = result.stderr.splitlines()
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("heros: error: ") and message in lines[0], lines[0]
+
+
+@pytest.fixture(scope="module")
+def certificates(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """A CA and one certificate it signed, as files (for ``heros tls config``)."""
+    from certs import Authority
+
+    folder = tmp_path_factory.mktemp("tls")
+    ca = Authority(folder, "lab-ca")
+    node = ca.issue("control-pc")
+    return {"ca": str(ca.cert), "cert": str(node.cert), "key": str(node.key), "dir": str(folder)}
+
+
+def test_tls_config_writes_what_zenoh_reads(certificates: dict[str, str], tmp_path: Path) -> None:
+    from heros.zenoh import config_entry
+
+    files = ["--ca", certificates["ca"], "--cert", certificates["cert"], "--key", certificates["key"]]
+    text = ok(heros("tls", "config", *files, "--connect", "tls/127.0.0.1:7447"))
+    assert config_entry(text, "mode") == "client"
+    assert config_entry(text, "connect/endpoints") == ["tls/127.0.0.1:7447"]
+    assert config_entry(text, "scouting/multicast/enabled") is False
+    assert config_entry(text, "transport/link/protocols") == ["tls", "quic"]
+    assert config_entry(text, "transport/link/tls/enable_mtls") is True
+    assert config_entry(text, "transport/link/tls/connect_certificate") == str(Path(certificates["cert"]).resolve())
+    out = tmp_path / "router.json5"
+    result = heros("tls", "config", *files, "--mode", "router", "--listen", "tls/0.0.0.0:7447", "--listen", "quic/0.0.0.0:7447",
+                   "--writer", "control-pc", "--reader", "nb1", "--reader", "nb2", "-o", str(out))
+    assert ok(result) == "" and f"wrote {out} (router)" in result.stderr
+    text = out.read_text()
+    assert config_entry(text, "listen/endpoints") == ["tls/0.0.0.0:7447", "quic/0.0.0.0:7447"]
+    assert config_entry(text, "access_control/enabled") is True
+    readers = config_entry(text, "access_control/subjects")[1]
+    assert (readers["id"], readers["cert_common_names"], readers["link_protocols"]) == ("heros-readers", ["nb1", "nb2"], ["quic"])
+    assert config_entry(text, "low_pass_filter")[0]["size_limit"] == 0
+
+
+TLS_MISTAKES = [
+    (["tls"], "the following arguments are required: COMMAND"),
+    (["tls", "config", "--connect", "tls/h:1"], "the following arguments are required: --ca"),
+    (["tls", "config", "--ca", "nosuch.pem", "--connect", "tls/h:1"], "certificate file 'nosuch.pem' does not exist"),
+    (["tls", "config", "--ca", "{key}", "--connect", "tls/h:1"], "does not look like a PEM certificate"),
+    (["tls", "config", "--ca", "{ca}", "--cert", "{cert}", "--key", "{cert}", "--connect", "tls/h:1"], "does not look like a PEM private key"),
+    (["tls", "config", "--ca", "{ca}", "--cert", "{cert}", "--connect", "tls/h:1"], "give both or neither"),
+    (["tls", "config", "--ca", "{ca}", "--connect", "tls/h:1"], "mutual TLS needs this node's certificate and private key"),
+    (["tls", "config", "--ca", "{ca}", "--cert", "{cert}", "--key", "{key}"], "give at least one endpoint"),
+    (["tls", "config", "--ca", "{ca}", "--cert", "{cert}", "--key", "{key}", "--connect", "tcp/h:7447"],
+     "endpoint 'tcp/h:7447' is not encrypted: use tls/HOST:PORT or quic/HOST:PORT"),
+    (["tls", "config", "--ca", "{ca}", "--cert", "{cert}", "--key", "{key}", "--connect", "tls/h"], "is not PROTOCOL/HOST:PORT"),
+    (["tls", "config", "--ca", "{ca}", "--cert", "{cert}", "--key", "{key}", "--listen", "tls/h:1"], "a client does not listen"),
+    (["tls", "config", "--ca", "{ca}", "--cert", "{cert}", "--key", "{key}", "--connect", "tls/h:1", "--writer", "pc"],
+     "access rules belong to the node that accepts connections"),
+    (["tls", "config", "--ca", "{ca}", "--cert", "{cert}", "--key", "{key}", "--mode", "router", "--listen", "tls/h:1", "--reader", "nb"],
+     "access rules need at least one --writer"),
+    (["tls", "config", "--ca", "{ca}", "--cert", "{cert}", "--key", "{key}", "--mode", "router", "--listen", "tls/h:1", "--writer", "pc",
+      "--reader", "pc"], "pc cannot be a writer and a reader at once"),
+    (["tls", "config", "--ca", "{ca}", "--cert", "{cert}", "--key", "{key}", "--mode", "router", "--listen", "tls/h:1", "--writer", "pc",
+      "--readable", "power"], "readable members only apply without a reader link"),
+    (["router"], "a router needs a configuration: --config FILE"),
+    (["router", "--config", '{mode: "router", scouting: {multicast: {enabled: false}}, listen: {endpoints: ["tls/127.0.0.1:1"]}, '
+      'transport: {link: {tls: {root_ca_certificate: "/nonexistent/ca.pem"}}}}'], "zenoh could not open a router with this configuration"),
+]
+
+
+@pytest.mark.parametrize(("args", "message"), TLS_MISTAKES, ids=[" ".join(a)[:60] for a, _ in TLS_MISTAKES])
+def test_tls_mistakes_give_one_line_and_exit_code_2(args: list[str], message: str, certificates: dict[str, str]) -> None:
+    result = heros(*[certificates.get(a[1:-1], a) if a.startswith("{") and a.endswith("}") else a for a in args], timeout=60)
+    assert result.returncode == 2, f"rc={result.returncode}\nstdout: {result.stdout}\nstderr: {result.stderr}"
+    assert result.stdout == "" and result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith("heros: error: ") and message in result.stderr, result.stderr

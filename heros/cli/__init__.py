@@ -11,6 +11,8 @@
     heros serve module:Class --name N     serve a class (--arg k=v, --tag T)
     heros serve config.json               serve HEROs described as for the BOSS starter
     heros demo [--lab] [--loopback]       the demo lab (with JupyterLab, on a loopback hub)
+    heros tls config --ca CA --cert C ... a zenoh configuration for mutual TLS (and a router's access rules)
+    heros router --config router.json5    a zenoh router from such a configuration, showing who connects
 
 Every subcommand takes ``--realm`` (default ``$HEROS_REALM`` or ``heros``) and ``--config`` (a
 zenoh JSON5 file or text, as ``HEROS_ZENOH_CONFIG``). Mistakes are reported as one line on
@@ -82,7 +84,7 @@ def _add_network_options(parser: argparse.ArgumentParser, top: bool) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``heros`` command."""
-    from . import _demo, _network, _serve
+    from . import _demo, _network, _security, _serve
 
     parser = _Parser(prog="heros", description="Find, inspect, drive and serve HEROs (lab objects on the zenoh network).")
     parser.add_argument("--version", action="store_true", help="print the version and exit")
@@ -148,6 +150,39 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"open a zenoh hub on 127.0.0.1:PORT (default {_demo.DEFAULT_HUB_PORT}, a free port if taken) "
                         "and keep every process on loopback")
     p.add_argument("jupyter_args", nargs="*", metavar="-- JUPYTER_ARGS", help="arguments for JupyterLab (after --)")
+
+    p = sub.add_parser("tls", help="zenoh configurations for mutual TLS and access control (docs/security.md)",
+                       description="zenoh configurations for mutual TLS and access control (docs/security.md)")
+    tls = p.add_subparsers(dest="tls_command", metavar="COMMAND", required=True)
+    p = tls.add_parser("config", help="print a HEROS_ZENOH_CONFIG for mutual TLS from certificate paths",
+                       description="print a HEROS_ZENOH_CONFIG for mutual TLS from certificate paths",
+                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog=(
+                           "examples:\n"
+                           "  heros tls config --ca ca.pem --cert nb1.pem --key nb1.key --connect quic/router.lab:7447\n"
+                           "  heros tls config --mode router --ca ca.pem --cert router.pem --key router.key \\\n"
+                           "      --listen tls/0.0.0.0:7447 --listen quic/0.0.0.0:7447 --writer control-pc --reader nb1 -o router.json5\n"
+                           "  export HEROS_ZENOH_CONFIG=\"$(heros tls config --ca ca.pem --cert pc.pem --key pc.key --connect tls/router.lab:7447)\""))
+    p.set_defaults(func=_security.cmd_tls_config)
+    p.add_argument("--ca", required=True, metavar="PEM", help="the lab CA's certificate")
+    p.add_argument("--cert", metavar="PEM", help="this node's certificate (its common name is what access rules name)")
+    p.add_argument("--key", metavar="PEM", help="this node's private key (unencrypted PEM)")
+    p.add_argument("--mode", choices=("client", "peer", "router"), default="client",
+                   help="zenoh mode (default client: every link goes through the router and its access rules)")
+    p.add_argument("--listen", action="append", default=[], metavar="ENDPOINT", help="tls/HOST:PORT or quic/HOST:PORT to listen on (repeatable)")
+    p.add_argument("--connect", action="append", default=[], metavar="ENDPOINT", help="tls/HOST:PORT or quic/HOST:PORT to connect to (repeatable)")
+    p.add_argument("--no-mtls", action="store_true", help="do not require (or present) client certificates")
+    p.add_argument("--no-verify-name", action="store_true", help="do not check that the router's certificate names the host connected to")
+    p.add_argument("--writer", action="append", default=[], metavar="CN", help="router: a certificate common name allowed everything (repeatable)")
+    p.add_argument("--reader", action="append", default=[], metavar="CN", help="router: a common name that may discover, read and receive events (repeatable)")
+    p.add_argument("--reader-link", choices=("quic", "tls", "none"), default="quic",
+                   help="router: the protocol readers must use, on which queries with a payload (calls, writes) are dropped "
+                        "(default quic; none: readers query only _discover, _capabilities and --readable members)")
+    p.add_argument("--readable", action="append", default=[], metavar="MEMBER", help="router, with --reader-link none: a member readers may query (repeatable)")
+    p.add_argument("--acl-realm", action="append", default=[], metavar="REALM", help="router: realms the access rules cover (default all)")
+    p.add_argument("-o", "--output", metavar="FILE", help="write the configuration to FILE instead of printing it")
+
+    p = command("router", _security.cmd_router, "run a zenoh router from --config until Ctrl-C, printing each link with its certificate name",
+                "example:\n  heros router --config router.json5   (written by 'heros tls config --mode router ...')")
     return parser
 
 
