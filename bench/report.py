@@ -117,6 +117,39 @@ def _fmt(value: Any, digits: int = 3) -> str:
     return str(value)
 
 
+#: The mixed-lab table: (label, unit, scale, scenario, field).
+MIXED_ROWS = [
+    ("method call, median", "µs", 1, "call", "median_us"),
+    ("attribute get, median", "µs", 1, "attr_get", "median_us"),
+    ("ndarray 1 MiB returned", "MiB/s", 1, f"array_get_{MIB1}", "mib_s"),
+    ("ndarray 1 MiB as argument", "MiB/s", 1, f"array_put_{MIB1}", "mib_s"),
+    ("events best effort, received", "1/s", 1, "events_best", "rate_per_s"),
+]
+
+
+def _mixed_table(results: dict[str, Any]) -> list[str]:
+    """Ours and upstream's pure figures next to the mixed ones (each over the floor its client measured)."""
+    mixed = results.get("mixed")
+    if not mixed:
+        return []
+    columns = [("ours → our HERO", results.get("ours", {})), ("upstream → upstream HERO", results.get("upstream", {})),
+               ("ours → upstream HERO", mixed.get("ours_to_upstream", {})), ("upstream → our HERO", mixed.get("upstream_to_ours", {}))]
+    lines = ["", "Mixed labs (CBOR between the implementations; each figure over the raw floor its own client measured):", "",
+             "| metric | unit | " + " | ".join(name for name, _ in columns) + " |", "|---|---|" + "---:|" * len(columns)]
+    for label, unit, scale, scenario, field in MIXED_ROWS:
+        cells = []
+        for _, source in columns:
+            entry = source.get(scenario, {}) if isinstance(source, dict) else {}
+            value, floor = entry.get(field), (entry.get("floor") or {}).get(field)
+            if not isinstance(value, (int, float)):
+                cells.append("–")
+                continue
+            ratio = f" ({value / floor:.2f}× floor)" if isinstance(floor, (int, float)) and floor else ""
+            cells.append(f"{_fmt(value * scale)}{ratio}")
+        lines.append(f"| {label} | {unit} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def render_markdown(data: dict[str, Any]) -> str:
     """The readable report: machine, the main table, RPC comparison, panel, errors."""
     m = data.get("machine", {})
@@ -172,6 +205,7 @@ def render_markdown(data: dict[str, Any]) -> str:
         if fu:
             lines[-1] += (f" The same floor on upstream's zenoh: {_fmt(fu.get('rtt_recv', {}).get('median_us'))} µs / "
                           f"{_fmt(fu.get('rtt_iter', {}).get('median_us'))} µs.")
+    lines += _mixed_table(results)
     panel = results.get("panel")
     if panel is not None:
         p = panel.get("panel_1khz")

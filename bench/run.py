@@ -36,7 +36,9 @@ from report import compare, render_markdown  # noqa: E402
 
 UPSTREAM_REQUIREMENT = "heros==2026.2.2"
 RPC_REQUIREMENTS = ["Pyro5", "rpyc"]
-GROUPS = ("floor", "ours", "upstream", "rpc", "panel")
+GROUPS = ("floor", "ours", "upstream", "mixed", "rpc", "panel")
+#: What the mixed group measures: our client with an upstream HERO, and upstream's client with ours.
+MIXED_SCENARIOS = ["call", "attr_get", "array_get", "array_put", "events_best"]
 
 PROFILES: dict[str, dict[str, Any]] = {
     "full": {"n": 5000, "connects": 100, "sizes": [2**20, 64 * 2**20], "transfers": [200, 12], "events": 200_000, "rounds": 3,
@@ -243,6 +245,28 @@ class Bench:
         return {"discovery_cold": {**_seconds_stats(cold), "heros": p["discovery_heros"], "observer_misses": misses},
                 "discovery_warm": {**_seconds_stats(warm), "heros": p["discovery_heros"]}}
 
+    def mixed(self) -> dict[str, Any]:
+        """A mixed lab: our client with an upstream HERO and upstream's client with ours (CBOR both ways),
+        each next to the raw floor through the client's own session; 1 MiB arrays only."""
+        p = self.p
+        out: dict[str, Any] = {}
+        for client_impl, server_impl in (("ours", "upstream"), ("upstream", "ours")):
+            realm, floor_realm = _realm(), _realm()
+            label = f"{client_impl}_to_{server_impl}"
+            server = self.worker(server_impl, "heros_worker.py", ["serve", realm], f"mixed-{label}-server")
+            floor = self.worker(client_impl, "floor.py", ["serve", floor_realm], f"mixed-{label}-floor")
+            try:
+                server.wait_ready(60)
+                floor.wait_ready(60)
+                args = ["client", realm, *MIXED_SCENARIOS, "--n", str(p["n"]), "--sizes", str(2**20), "--transfers", str(p["transfers"][0]),
+                        "--events", str(min(p["events"], 50_000)), "--rounds", str(p["rounds"]), "--floor-realm", floor_realm]
+                out[label] = self.worker(client_impl, "heros_worker.py", args, f"mixed-{label}-client").collect(
+                    p["timeout"], {"server": server, "floor": floor})
+            finally:
+                server.stop()
+                floor.stop()
+        return out
+
     def rpc(self, kind: str) -> dict[str, Any]:
         server = self.worker("rpc", "rpc_worker.py", [f"{kind}-serve"], f"{kind}-server")
         try:
@@ -358,7 +382,7 @@ def main(argv: list[str] | None = None) -> int:
         data: dict[str, Any] = {"machine": machine(), "profile": {"name": "quick" if args.quick else "full", **profile},
                                 "results": {}, "errors": {}}
         t_start = time.monotonic()
-        if "upstream" in groups:
+        if "upstream" in groups or "mixed" in groups:
             print("installing upstream heros into a throwaway virtualenv ...", flush=True)
             bench.python["upstream"] = bench.make_venv("upstream", [UPSTREAM_REQUIREMENT])
         if "rpc" in groups:
@@ -374,6 +398,8 @@ def main(argv: list[str] | None = None) -> int:
             if "upstream" in groups:
                 steps.append(("upstream", lambda: bench.heros("upstream")))
                 steps.append(("floor_upstream_zenoh", lambda: bench.floor("upstream")))
+            if "mixed" in groups:
+                steps.append(("mixed", bench.mixed))
             if "rpc" in groups:
                 steps.append(("pyro5", lambda: bench.rpc("pyro")))
                 steps.append(("rpyc", lambda: bench.rpc("rpyc")))
