@@ -25,6 +25,7 @@ import logging
 import threading
 import weakref
 from collections.abc import Callable
+from time import monotonic as _monotonic
 from typing import TYPE_CHECKING, Any
 
 from . import cbor, codec, keys
@@ -200,7 +201,9 @@ class LocalEventHandler:
             except Exception:  # the event call itself must succeed
                 log.warning("event %s.%s: could not publish %r", instance._name, self.__name__, type(result).__name__, exc_info=True)
         mirror = self._mirror
-        if mirror is not None and (self._mirror_matching.matching or z.has_subscribers(mirror)):
+        # upstream subscribers are rare: while the listener says none, ask zenoh at most every few ms
+        if mirror is not None and (self._mirror_matching.matching or (self._mirror_matching._next_check <= _monotonic()
+                                                                      and self._mirror_matching.confirmed())):
             try:
                 z.put_mirror(mirror, cbor.encode(result, self._store)[0])
             except Exception:  # the event call itself must succeed

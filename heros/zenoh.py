@@ -515,15 +515,34 @@ class Matching:
     ``listener`` is the zenoh entity to undeclare.
     """
 
-    __slots__ = ("listener", "matching")
+    __slots__ = ("_next_check", "_publisher", "listener", "matching")
 
     def __init__(self, publisher: Any) -> None:
         self.matching = True  # until zenoh says otherwise: a race never drops a sample
+        self._publisher = publisher
+        self._next_check = 0.0
         self.listener = publisher.declare_matching_listener(zenoh.handlers.Callback(self._changed, indirect=False))
         self.matching = bool(publisher.matching_status.matching)
 
     def _changed(self, status: Any) -> None:
         self.matching = bool(status.matching)
+
+    def confirmed(self) -> bool:
+        """Whether subscribers match: the listener's flag, confirmed with zenoh while it says no, at
+        most every ``MATCHING_RECHECK`` seconds (for a publisher that usually has none, where asking
+        zenoh on each publication would cost more than the publication)."""
+        if self.matching:
+            return True
+        now = time.monotonic()
+        if now < self._next_check:
+            return False
+        self._next_check = now + MATCHING_RECHECK
+        return bool(self._publisher.matching_status.matching)
+
+
+#: How often a publisher that usually has no subscribers asks zenoh whether one appeared before
+#: its matching listener says so (see ``Matching.confirmed``).
+MATCHING_RECHECK = 0.005
 
 
 def put_mirror(publisher: Any, payload: bytes) -> None:
