@@ -11,9 +11,9 @@ Upstream's semantic tags, exactly (``../shared/SPEC.md`` sections 6 and 13)::
     9005  error              {"__heros_error__": true, "type", "module", "message", "traceback"}
 
 plus cbor2's standard tags (258 sets, 2/3 big integers, 43000 complex, 0/1 datetimes, ...).
-Arrays of a dtype that holds Python objects are refused; nesting is bounded (cbor2 refuses more
-than 400 levels; ``MAX_DEPTH`` for the references a payload may build); every problem is a
-``CodecError`` naming it. References go to the same ``Resolver`` the msgpack codec uses.
+Arrays of a dtype that holds Python objects are refused; nesting is bounded (``MAX_DEPTH``
+containers and tags, refused before cbor2 recurses further); every problem is a ``CodecError``
+naming it. References go to the same ``Resolver`` the msgpack codec uses.
 """
 
 from __future__ import annotations
@@ -57,6 +57,9 @@ TAG_OBJECT_BACK = 9002
 TAG_EVENT = 9003
 TAG_METHOD = 9004
 TAG_ERROR = 9005
+
+#: How deep containers and tags may nest in a payload (each level is a recursion of the decoder).
+MAX_DEPTH = 128
 
 
 def is_cbor(encoding: str | None) -> bool:
@@ -265,7 +268,7 @@ def decode(payload: bytes | bytearray | memoryview, resolver: Any = None) -> Any
         if array is not None:
             return array
     try:
-        return cbor2.loads(bytes(payload), tag_hook=_Hook(resolver))
+        return cbor2.loads(bytes(payload), tag_hook=_Hook(resolver), max_depth=MAX_DEPTH)
     except HEROSError:
         raise
     except (cbor2.CBORDecodeError, ValueError, TypeError, KeyError, IndexError, OverflowError, RecursionError,
@@ -275,6 +278,8 @@ def decode(payload: bytes | bytearray | memoryview, resolver: Any = None) -> Any
             raise cause from None
         if not payload:
             raise CodecError("empty CBOR payload") from None
+        if "nesting depth" in str(exc):
+            raise CodecError(f"CBOR payload nests containers more than {MAX_DEPTH} levels deep (the limit)") from None
         raise CodecError(f"malformed CBOR payload ({type(exc).__name__}: {exc})") from None
 
 
