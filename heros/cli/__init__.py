@@ -11,6 +11,8 @@
     heros serve module:Class --name N     serve a class (--arg k=v, --tag T)
     heros serve config.json               serve HEROs described as for the BOSS starter
     heros demo [--lab] [--loopback]       the demo lab (with JupyterLab, on a loopback hub)
+    heros router [--listen E] [--connect E] [--lease S]
+                                          a zenoh router joining subnets or sites
 
 Every subcommand takes ``--realm`` (default ``$HEROS_REALM`` or ``heros``) and ``--config`` (a
 zenoh JSON5 file or text, as ``HEROS_ZENOH_CONFIG``). Mistakes are reported as one line on
@@ -82,7 +84,7 @@ def _add_network_options(parser: argparse.ArgumentParser, top: bool) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``heros`` command."""
-    from . import _demo, _network, _serve
+    from . import _demo, _network, _router, _serve
 
     parser = _Parser(prog="heros", description="Find, inspect, drive and serve HEROs (lab objects on the zenoh network).")
     parser.add_argument("--version", action="store_true", help="print the version and exit")
@@ -148,6 +150,24 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"open a zenoh hub on 127.0.0.1:PORT (default {_demo.DEFAULT_HUB_PORT}, a free port if taken) "
                         "and keep every process on loopback")
     p.add_argument("jupyter_args", nargs="*", metavar="-- JUPYTER_ARGS", help="arguments for JupyterLab (after --)")
+
+    p = command("router", _router.cmd_router, "run a zenoh router until Ctrl-C, for HEROs on several subnets or sites",
+                "It prints the HEROS_ZENOH_CONFIG lines that peers and clients use to reach it. examples:\n"
+                "  heros router --listen tcp/10.0.1.1:7447 --listen tcp/10.0.2.1:7447   (joins two subnets)\n"
+                "  heros router --connect tcp/lab2.example.org:7447                      (links with another site's router)\n"
+                "  heros router --lease 1   (a lost link is noticed within about 1 s, instead of zenoh's 10 s)")
+    p.add_argument("--listen", type=_router.endpoint, action="extend", nargs="+", default=[], metavar="ENDPOINT",
+                   help="where peers and clients reach it (default: the configuration's, else tcp/[::]:7447)")
+    p.add_argument("--connect", type=_router.endpoint, action="extend", nargs="+", default=[], metavar="ENDPOINT",
+                   help="another router to link with (another site)")
+    p.add_argument("--lease", type=_seconds, default=None, metavar="SECONDS",
+                   help="drop links silent this long and retry lost endpoints this often (zenoh's default lease: 10 s); "
+                        "the printed lines carry the same setting")
+    p.add_argument("--host", default=None, metavar="NAME",
+                   help="the name or address others use for this PC, printed in place of an unspecified listen address "
+                        "(default: this PC's name)")
+    p.add_argument("--single-region", action="store_true",
+                   help="keep zenoh's default of one subregion for all peers (only when they all reach each other directly)")
     return parser
 
 
