@@ -54,12 +54,16 @@ def realm() -> str:
 
 
 class HeroProcess:
-    """A Python process serving HEROs; ``ready`` lines on stdout tell when it is up."""
+    """A Python process serving HEROs; ``ready`` lines on stdout tell when it is up.
 
-    def __init__(self, args: list[str], env: dict[str, str] | None = None, log_path: Path | None = None) -> None:
+    ``prefix`` goes before the interpreter (``ip netns exec NS`` runs it on another "host").
+    """
+
+    def __init__(self, args: list[str], env: dict[str, str] | None = None, log_path: Path | None = None,
+                 prefix: list[str] | None = None) -> None:
         self.log_path = log_path
         self.proc = subprocess.Popen(
-            [sys.executable, *args],
+            [*(prefix or []), sys.executable, *args],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=open(log_path, "w") if log_path else subprocess.DEVNULL,
