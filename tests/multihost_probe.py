@@ -15,7 +15,7 @@ from typing import Any
 
 from heros import HEROObserver, RemoteHERO
 
-__all__ = ["Probe", "emit", "probe", "start"]
+__all__ = ["Probe", "emit", "probe", "start", "time_calls"]
 
 #: Seconds between two calls of the probe's call loop.
 CALL_PERIOD = 0.02
@@ -103,6 +103,23 @@ def start(realm: str, name: str) -> bool:
     global probe
     probe = Probe(realm, name)
     return True
+
+
+def time_calls(realm: str, name: str, calls: int) -> dict[str, float]:
+    """Call ``add(1, 2)`` of HERO ``name`` ``calls`` times in a row (after a warm-up): calls/s and latencies in µs."""
+    with RemoteHERO(name, realm=realm) as proxy:
+        for _ in range(min(calls, 200)):
+            proxy.add(1, 2)
+        samples = []
+        t_start = time.perf_counter()
+        for _ in range(calls):
+            t0 = time.perf_counter_ns()
+            proxy.add(1, 2)
+            samples.append(time.perf_counter_ns() - t0)
+        seconds = time.perf_counter() - t_start
+    samples.sort()
+    return {"calls_per_s": calls / seconds, "median_us": samples[len(samples) // 2] / 1000,
+            "p99_us": samples[min(len(samples) - 1, round(0.99 * (len(samples) - 1)))] / 1000}
 
 
 def emit(hero: Any, period: float) -> bool:
