@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 import shlex
 import time
 from collections.abc import Callable, Iterator
@@ -24,6 +25,7 @@ from typing import Any
 
 import netns
 import pytest
+import zenoh
 from conftest import TESTS, HeroProcess
 from jupyter_helpers import ARTIFACTS
 
@@ -200,6 +202,17 @@ def cell_time(kernel: HeroProcess, what: str) -> float:
     if not out.startswith("AT "):
         pytest.fail(f"the kernel never saw {what}: {out!r}")
     return float(out.split()[1])
+
+
+def test_the_zenohd_recipe_of_the_readme_is_a_valid_router_configuration() -> None:
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = re.search(r"`zenohd` instead of ours.*?```json5\n(.*?)```", text, re.DOTALL)
+    assert block, "README has no zenohd configuration"
+    config = zenoh.Config.from_json5(block.group(1))
+    assert json.loads(config.get_json("mode")) == "router"
+    assert json.loads(config.get_json("scouting/multicast/address")) == f"{generate_multicast_address('lab')}:7446"
+    assert json.loads(config.get_json("transport/link/tx/lease")) == LEASE * 1000
+    assert len(json.loads(config.get_json("gateway"))["south"]) == 3
 
 
 def test_a_and_b_reach_each_other_only_through_c(site: Site) -> None:
