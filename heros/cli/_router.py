@@ -42,7 +42,7 @@ def cmd_router(args: argparse.Namespace) -> int:
     overrides = link_settings(args.lease) if args.lease is not None else {}
     router = open_router(args.listen, args.connect, realm=args.realm, overrides=overrides, by_interface=not args.single_region)
     try:
-        reachable, peer, client = router_configs(router, host=args.host or socket.getfqdn(), overrides=overrides)
+        reachable, peer, client = router_configs(router, host=args.host or socket.gethostname(), overrides=overrides)
         linked = f", linking with {', '.join(args.connect)}" if args.connect else ""
         print(f"zenoh router {router.zid} listening on {', '.join(router.endpoints) or 'nothing'}{linked}; Ctrl-C to stop", flush=True)
         extra = "" if args.realm == "heros" else f" HEROS_REALM={shlex.quote(args.realm)}"
