@@ -163,10 +163,11 @@ def bench_calls(args: argparse.Namespace, tmp: Path) -> dict[str, dict[str, floa
     return results
 
 
-def cut_and_heal(net: netns.Network, link: netns.Link, b: Proc, outage: float, call_timeout: float) -> dict[str, float]:
+def cut_and_heal(net: netns.Network, link: netns.Link, a: Proc, b: Proc, outage: float, call_timeout: float) -> dict[str, float]:
     """One cut of ``link`` for ``outage`` seconds; the times B saw things happen, from the cut and from the heal."""
+    running = a.ev("heroes['dev'].in_flight()")
     b.ev(f"{PROBE}.call_in_flight({call_timeout * 3})")  # a call that is still running on A when the link goes
-    time.sleep(0.2)
+    until(lambda: a.ev("heroes['dev'].in_flight()") > running, 15, "the call to run on A")
     t_cut = time.time()
     net.cut(link)
     wait = outage + call_timeout + 15
@@ -178,7 +179,7 @@ def cut_and_heal(net: netns.Network, link: netns.Link, b: Proc, outage: float, c
     net.heal(link)
     back = until(lambda: [t for s, _, t in b.ev(f"{PROBE}.summary()['membership']") if s == "+" and t > t_heal], 30, "return")[0]
     ok = until(lambda: [c[1] for c in b.ev(f"{PROBE}.summary()['calls']") if c[2] == "ok" and c[0] > t_heal], 30, "good call")[0]
-    event = until(lambda: [t for t in b.ev(f"{PROBE}.summary()['event_times']") if t > t_heal], 30, "event")[0]
+    event = until(lambda: b.ev(f"{PROBE}.first_event_after({t_heal!r})"), 30, "event")
     return {
         "notice_observer_s": gone - t_cut,
         "notice_failed_call_s": failed[1] - t_cut,
@@ -201,7 +202,7 @@ def bench_partitions(lease: float | None, cuts: int, outage: float, tmp: Path) -
         a.ev("__import__('multihost_probe').emit(heroes['dev'], 0.05)")
         b.ev(f"{PROBE}.start_calls()")
         until(lambda: b.ev(f"{PROBE}.summary()['events']"), 15, "first event")
-        runs = [cut_and_heal(net, to_a, b, outage, 10.0) for _ in range(cuts)]
+        runs = [cut_and_heal(net, to_a, a, b, outage, 10.0) for _ in range(cuts)]
         for proc in (a, b, router):
             proc.kill()
     return runs

@@ -9,6 +9,7 @@ clock and the test can subtract the moment it cut a link.
 
 from __future__ import annotations
 
+import bisect
 import threading
 import time
 from typing import Any
@@ -83,9 +84,14 @@ class Probe:
             "calls": list(self.calls),
             "longest_call": self.longest_call,
             "events": len(self.events),
-            "event_times": [t for t, _ in self.events[-200:]],
             "in_flight": dict(self.in_flight),
         }
+
+    def first_event_after(self, moment: float) -> float | None:
+        """When the first event after ``moment`` arrived (None: none yet)."""
+        times = [t for t, _ in self.events]  # a copy: the subscription's thread appends meanwhile
+        i = bisect.bisect_right(times, moment)
+        return times[i] if i < len(times) else None
 
     def close(self) -> None:
         self._stop.set()
