@@ -579,12 +579,8 @@ def open_hub(port: int) -> zenoh.Session:
 
 
 # Beyond one host: routers, and how fast a lost link is noticed and a healed one used again.
-
-#: The port a zenoh router listens on unless told otherwise (``zenohd`` and ``heros router`` alike).
-ROUTER_PORT = 7447
-#: zenoh's default lease, in seconds: a link that stays silent this long is closed, and everything
-#: declared through it (queryables, subscribers, liveliness tokens) is withdrawn.
-ZENOH_LEASE = 10.0
+# zenoh's own default lease is 10 s: a link silent that long is closed, and everything declared
+# through it (queryables, subscribers, liveliness tokens) is withdrawn.
 
 
 def link_settings(lease: float, *, keep_alive: int = 4, reconnect: float | None = None) -> dict[str, Any]:
