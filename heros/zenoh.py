@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import re
+import socket
 import threading
 import time
 import weakref
@@ -33,6 +34,7 @@ __all__ = [
     "Matching",
     "ZenohSessionManager",
     "all_replies",
+    "config_text",
     "declare_key",
     "declare_link_watch",
     "declare_liveliness_watch",
@@ -47,16 +49,20 @@ __all__ = [
     "has_subscribers",
     "loopback_config",
     "open_hub",
+    "interface_subregions",
     "open_router",
     "query",
     "query_all",
     "query_nowait",
     "query_parts",
     "key_expr",
+    "link_settings",
     "receive",
     "samples",
     "reply",
     "reply_error",
+    "Router",
+    "router_configs",
     "session_manager",
     "start_query",
     "start_receiver",
@@ -81,8 +87,10 @@ def _zenoh_message(exc: BaseException) -> str:
     return re.sub(r"\s+at /\S+\.rs:\d+\.?$", "", str(exc).strip())
 
 
-def _build_config(realm: str, overrides: dict[str, Any]) -> zenoh.Config:
-    text = os.environ.get("HEROS_ZENOH_CONFIG")
+def _build_config(realm: str, overrides: dict[str, Any], base: str | None = None) -> zenoh.Config:
+    """The configuration of a session of ``realm``: ``base`` (JSON5; default ``HEROS_ZENOH_CONFIG``,
+    else zenoh's defaults), the realm's multicast group, then ``overrides``."""
+    text = os.environ.get("HEROS_ZENOH_CONFIG") if base is None else base
     if text:
         try:
             config = zenoh.Config.from_json5(text)
@@ -620,6 +628,184 @@ def open_hub(port: int) -> zenoh.Session:
     return zenoh.open(config)
 
 
+# Beyond one host: routers, and how fast a lost link is noticed and a healed one used again.
+# zenoh's own default lease is 10 s: a link silent that long is closed, and everything declared
+# through it (queryables, subscribers, liveliness tokens) is withdrawn.
+
+
+def link_settings(lease: float, *, keep_alive: int = 4, reconnect: float | None = None) -> dict[str, Any]:
+    """Configuration entries to notice a lost link within about ``lease`` seconds, and to reconnect
+    within about ``reconnect`` seconds (default ``lease``) once it is back.
+
+    Parameters
+    ----------
+    lease
+        Seconds of silence after which the other end of a link closes it (zenoh's default is 10).
+        The lease a process announces is the one its peers and routers apply to it, so give every
+        process of the network (routers too) the same settings.
+    keep_alive
+        Keep-alive messages sent per lease when there is no other traffic (zenoh's default 4).
+    reconnect
+        Longest pause between two attempts to reach a configured ``connect`` endpoint again, and
+        how long one attempt may take (zenoh's defaults: pauses of 1 s growing to 4 s, 10 s).
+
+    Returns
+    -------
+    dict
+        ``{"path/to/key": value}`` entries for ``session_manager.update_config``, ``open_router``
+        or ``config_text``.
+
+    A short lease makes a dead link show sooner (HEROs vanish from observers, panels grey out,
+    calls stop waiting for it) at the cost of ``keep_alive / lease`` small messages per second per
+    link, and of dropping links that stay silent longer than that for other reasons (a machine
+    swapping, a congested radio link). One to two seconds suits a wired lab network.
+    """
+    if not lease > 0 or keep_alive < 1:
+        raise ConfigError(f"the lease must be positive and keep_alive at least 1, not {lease!r} and {keep_alive!r}")
+    reconnect = lease if reconnect is None else reconnect
+    reconnect_ms = max(round(reconnect * 1000), 100)
+    return {
+        "transport/link/tx/lease": max(round(lease * 1000), 1),
+        "transport/link/tx/keep_alive": int(keep_alive),
+        # an attempt on a link that is still down waits for TCP's SYN retries: bound it, then retry soon
+        "transport/unicast/open_timeout": reconnect_ms,
+        # one entry: zenoh takes the retry settings as a whole (their keys cannot be set one by one)
+        "connect/retry": {"period_init_ms": max(reconnect_ms // 4, 50), "period_max_ms": reconnect_ms, "period_increase_factor": 2},
+    }
+
+
+def config_text(entries: dict[str, Any]) -> str:
+    """A ``HEROS_ZENOH_CONFIG`` document (JSON) holding ``{"path/to/key": value}`` entries."""
+    root: dict[str, Any] = {}
+    for path, value in entries.items():
+        node = root
+        *parents, leaf = path.split("/")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return json.dumps(root)
+
+
+class Router:
+    """A zenoh router opened by ``open_router``; ``close()`` stops it (also as a context manager)."""
+
+    def __init__(self, session: zenoh.Session, endpoints: list[str]) -> None:
+        self._session = session
+        #: The endpoints it listens on, as configured (an address may be unspecified: ``tcp/[::]:7447``).
+        self.endpoints = endpoints
+
+    @property
+    def zid(self) -> str:
+        """The router's zenoh id."""
+        return str(self._session.info.zid())
+
+    def close(self) -> None:
+        _close(self._session)
+
+    def __enter__(self) -> Router:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_router(listen: list[str] | tuple[str, ...] = (), connect: list[str] | tuple[str, ...] = (), *, realm: str = "heros",
+                overrides: dict[str, Any] | None = None, by_interface: bool = True, config: str | None = None) -> Router:
+    """A zenoh router in this process, as ``zenohd`` runs one: ``config`` (else zenoh's defaults),
+    ``HEROS_SEP_MULTICAST``, then the endpoints and ``overrides``.
+
+    ``HEROS_ZENOH_CONFIG`` is never read: in a shell set up for a client it would make a router of
+    the client's configuration.
+
+    Parameters
+    ----------
+    listen
+        Endpoints to listen on (``tcp/10.0.1.5:7447``); none: the configuration's, else zenoh's
+        router default ``tcp/[::]:7447``.
+    connect
+        Endpoints of other routers to link with (another site); none: the configuration's.
+    realm
+        With ``HEROS_SEP_MULTICAST`` set, the router answers scouting on this realm's group.
+    overrides
+        Configuration entries applied last (e.g. ``link_settings(1.0)``).
+    by_interface
+        Unless the configuration has a ``gateway`` of its own, put the peers and clients that
+        reach the router through each network interface in a subregion of their own (see
+        ``interface_subregions``), so that peers on two subnets reach each other through it.
+    config
+        A zenoh JSON5 configuration to start from (TLS certificates, access rules: see
+        ``heros tls config --mode router``).
+
+    Returns
+    -------
+    Router
+        Routing until ``close()``.
+
+    Raises
+    ------
+    ConfigError
+        zenoh refused the configuration or an endpoint, or could not listen on one.
+    """
+    entries: dict[str, Any] = {"mode": "router", **(overrides or {})}
+    if listen:
+        entries["listen/endpoints"] = list(listen)
+    if connect:
+        entries["connect/endpoints"] = list(connect)
+    config = _build_config(realm, entries, base="{}" if config is None else config)
+    if by_interface and json.loads(config.get_json("gateway")).get("south") is None:
+        config.insert_json5("gateway", json.dumps(interface_subregions(socket.if_nameindex())))
+    configured = json.loads(config.get_json("listen/endpoints"))
+    if isinstance(configured, dict):  # per-mode lists, as in zenoh's defaults
+        configured = configured.get("router") or []
+    try:
+        session = zenoh.open(config)
+    except zenoh.ZError as exc:
+        raise ConfigError(f"zenoh could not open the router: {_zenoh_message(exc)}") from None
+    return Router(session, [str(e) for e in configured])
+
+
+def interface_subregions(interfaces: Any) -> dict[str, Any]:
+    """The ``gateway`` configuration of a router joining subnets: one south subregion per network
+    interface (names, or ``socket.if_nameindex()`` pairs), holding the peers and clients that
+    reach the router through it.
+
+    zenoh (1.9 and later) routes between subregions, but takes the peers of one subregion to be
+    connected to each other. Its default puts every peer of a router in one subregion, so peers on
+    two subnets, which cannot connect to each other, would not hear each other through the router.
+    Routers stay out of these subregions: router-to-router links keep zenoh's own routing. A last
+    subregion takes whoever comes through an interface that appeared later (zenoh refuses a peer
+    or client that no subregion matches).
+    """
+    names = [name if isinstance(name, str) else name[1] for name in interfaces]
+    south = [{"filters": [{"interfaces": [name], "modes": ["peer", "client"]}]} for name in names]
+    return {"south": [*south, {"filters": [{"modes": ["peer", "client"]}]}]}
+
+
+def _reachable_at(endpoint: str, host: str) -> str:
+    """``endpoint`` with an unspecified address (``0.0.0.0``, ``[::]``) replaced by ``host``."""
+    proto, _, rest = endpoint.partition("/")
+    address = rest.partition("#")[0]  # link options (#iface=...) concern the listener only
+    for unspecified in ("0.0.0.0:", "[::]:"):
+        if address.startswith(unspecified):
+            address = f"{host}:{address[len(unspecified):]}"
+    return f"{proto}/{address}"
+
+
+def router_configs(router: Router, *, host: str, overrides: dict[str, Any] | None = None) -> tuple[list[str], str, str]:
+    """What a router tells its users: (where to reach it, the peers' and the clients' ``HEROS_ZENOH_CONFIG``).
+
+    The documents connect to the router's endpoints, with ``host`` in place of an unspecified
+    address, and carry ``overrides`` (the lease settings: both ends of a link should agree). A
+    peer keeps scouting its own LAN as before; a client talks to the router only, so its document
+    turns scouting off.
+    """
+    reachable = [_reachable_at(e, host) for e in router.endpoints]
+    extra = dict(overrides or {})
+    peer = config_text({"mode": "peer", "connect/endpoints": reachable, **extra})
+    client = config_text({"mode": "client", "connect/endpoints": reachable, "scouting/multicast/enabled": False, **extra})
+    return reachable, peer, client
+
+
 def config_entry(text: str, key: str) -> Any:
     """The entry ``key`` (``"listen/endpoints"``) of a JSON5 configuration as zenoh reads it, or None.
 
@@ -633,28 +819,6 @@ def config_entry(text: str, key: str) -> Any:
         return json.loads(config.get_json(key))
     except (zenoh.ZError, ValueError):  # a key zenoh does not know, or one left unset
         return None
-
-
-def open_router(config: str | None = None) -> zenoh.Session:
-    """A zenoh router configured by ``config`` (JSON5 text; default ``HEROS_ZENOH_CONFIG``), as
-    ``heros router`` runs it: the configuration's own endpoints, TLS and access rules, in router mode.
-
-    Raises
-    ------
-    ConfigError
-        No configuration was given, or zenoh cannot open a router with it (a malformed entry, a
-        certificate file it cannot read, a port already taken).
-    """
-    text = config if config is not None else os.environ.get("HEROS_ZENOH_CONFIG")
-    if not text:
-        # zenoh's default router listens on every interface and scouts by multicast: never by accident
-        raise ConfigError("a router needs a configuration (HEROS_ZENOH_CONFIG) naming its listen endpoints")
-    try:
-        cfg = zenoh.Config.from_json5(text)
-        cfg.insert_json5("mode", '"router"')
-        return zenoh.open(cfg)
-    except zenoh.ZError as exc:
-        raise ConfigError(f"zenoh could not open a router with this configuration: {_zenoh_message(exc)}") from None
 
 
 def declare_link_watch(session: zenoh.Session, callback: Callable[[bool, str | None, str], None]) -> Any:

@@ -54,13 +54,17 @@ def realm() -> str:
 
 
 class HeroProcess:
-    """A Python process serving HEROs; ``ready`` lines on stdout tell when it is up."""
+    """A Python process serving HEROs; ``ready`` lines on stdout tell when it is up.
+
+    ``prefix`` goes before the interpreter (``ip netns exec NS`` runs it on another "host"); ``python``
+    replaces it (upstream's interpreter), ``base_env`` the environment it inherits.
+    """
 
     def __init__(self, args: list[str], env: dict[str, str] | None = None, log_path: Path | None = None,
-                 python: str | Path | None = None, base_env: dict[str, str] | None = None) -> None:
+                 prefix: list[str] | None = None, python: str | Path | None = None, base_env: dict[str, str] | None = None) -> None:
         self.log_path = log_path
         self.proc = subprocess.Popen(
-            [str(python or sys.executable), *args],
+            [*(prefix or []), str(python or sys.executable), *args],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=open(log_path, "w") if log_path else subprocess.DEVNULL,

@@ -52,9 +52,9 @@ def ok(result: subprocess.CompletedProcess[str]) -> str:
     return result.stdout
 
 
-def background(tmp_path: Path, *args: str, realm: str, cwd: Path = ROOT) -> HerosProcess:
+def background(tmp_path: Path, *args: str, realm: str, cwd: Path = ROOT, env: dict[str, str] | None = None) -> HerosProcess:
     """A long-running ``heros`` subcommand in ``realm`` (through ``HEROS_REALM``)."""
-    return HerosProcess(list(args), tmp_path / f"heros-{uuid.uuid4().hex[:6]}.log", env={"HEROS_REALM": realm}, cwd=cwd)
+    return HerosProcess(list(args), tmp_path / f"heros-{uuid.uuid4().hex[:6]}.log", env={**(env or {}), "HEROS_REALM": realm}, cwd=cwd)
 
 
 def test_console_script_version_and_help() -> None:
@@ -292,6 +292,42 @@ def test_demo_loopback_falls_back_to_a_free_port(tmp_path: Path) -> None:
             demo.kill()
 
 
+def test_router_prints_the_lines_that_reach_it(tmp_path: Path) -> None:
+    """``heros router`` on loopback (the multi-host tests run it across network namespaces)."""
+    realm = f"rt{uuid.uuid4().hex[:8]}"
+    port = free_port()
+    no_multicast = {"scouting": {"multicast": {"enabled": False}}}
+    router = HerosProcess(["router", "--listen", f"tcp/127.0.0.1:{port}", "--lease", "1.5", "--realm", realm, "--config", json.dumps(no_multicast)],
+                          tmp_path / "router.log")
+    server = None
+    try:
+        assert re.fullmatch(rf"zenoh router [0-9a-f]+ listening on tcp/127\.0\.0\.1:{port}; Ctrl-C to stop", router.wait_line("zenoh router"))
+        peer_words = shlex.split(router.wait_line("export HEROS_ZENOH_CONFIG="), comments=True)
+        peer_env = dict(word.split("=", 1) for word in peer_words[1:])
+        assert peer_env["HEROS_REALM"] == realm
+        peer = json.loads(peer_env["HEROS_ZENOH_CONFIG"])
+        assert peer["mode"] == "peer" and peer["connect"]["endpoints"] == [f"tcp/127.0.0.1:{port}"]
+        assert peer["transport"]["link"]["tx"] == {"lease": 1500, "keep_alive": 4}
+        client_words = shlex.split(router.wait_line("# clients").split("export ", 1)[1], comments=True)
+        client_env = dict(word.split("=", 1) for word in client_words)
+        client = json.loads(client_env["HEROS_ZENOH_CONFIG"])
+        assert client["mode"] == "client" and client["scouting"]["multicast"]["enabled"] is False
+        # a HERO with the peers' line (kept on loopback here), found with the clients' line through the router only
+        peer.update(no_multicast, listen={"endpoints": ["tcp/127.0.0.1:0"]})
+        server = background(tmp_path, "serve", "heros.demo.instruments:Stage", "--name", "far", realm=realm, env={"HEROS_ZENOH_CONFIG": json.dumps(peer)})
+        server.wait_line("serving 1 HERO")
+        out = ok(heros("list", env=client_env))
+        assert [line.split()[0] for line in out.splitlines()[1:]] == ["far"]
+        assert ok(heros("get", "far.position", env=client_env)) == "0.0\n"
+        assert server.terminate() == 0
+        assert router.terminate() == 0
+        assert "router stopped" in router.log()
+    finally:
+        router.kill()
+        if server is not None:
+            server.kill()
+
+
 def _http(url: str, token: str, data: bytes | None = None) -> dict:
     request = urllib.request.Request(url, data=data, headers={"Authorization": f"token {token}"}, method="POST" if data is not None else "GET")
     with urllib.request.urlopen(request, timeout=10) as response:
@@ -427,6 +463,10 @@ BAD_INPUT = [
     (["demo", "--loopback", "70000"], "port must be between 1 and 65535, not 70000"),
     (["demo", "--loopback", "--config", "{}"], "--loopback and --config exclude each other"),
     (["demo", "extra"], "arguments after -- are passed to JupyterLab and need --lab"),
+    (["router", "--listen", "nonsense"], "argument --listen: 'nonsense' is not a zenoh endpoint like tcp/192.168.1.10:7447"),
+    (["router", "--connect", "tcp/"], "argument --connect: 'tcp/' is not a zenoh endpoint"),
+    (["router", "--lease", "0"], "argument --lease: expected a positive number of seconds, not '0'"),
+    (["router", "--listen", "tcp/127.0.0.1:99999"], "zenoh could not open the router: invalid port value"),
 ]
 
 
@@ -498,7 +538,7 @@ TLS_MISTAKES = [
       "--readable", "power"], "readable members only apply without a reader link"),
     (["router"], "a router needs a configuration: --config FILE"),
     (["router", "--config", '{mode: "router", scouting: {multicast: {enabled: false}}, listen: {endpoints: ["tls/127.0.0.1:1"]}, '
-      'transport: {link: {tls: {root_ca_certificate: "/nonexistent/ca.pem"}}}}'], "zenoh could not open a router with this configuration"),
+      'transport: {link: {tls: {root_ca_certificate: "/nonexistent/ca.pem"}}}}'], "zenoh could not open the router: "),
 ]
 
 

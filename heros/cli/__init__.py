@@ -12,7 +12,8 @@
     heros serve config.json               serve HEROs described as for the BOSS starter
     heros demo [--lab] [--loopback]       the demo lab (with JupyterLab, on a loopback hub)
     heros tls config --ca CA --cert C ... a zenoh configuration for mutual TLS (and a router's access rules)
-    heros router --config router.json5    a zenoh router from such a configuration, showing who connects
+    heros router [--listen E] [--connect E] [--lease S] [--config router.json5]
+                                          a zenoh router joining subnets or sites, showing who connects
 
 Every subcommand takes ``--realm`` (default ``$HEROS_REALM`` or ``heros``) and ``--config`` (a
 zenoh JSON5 file or text, as ``HEROS_ZENOH_CONFIG``). Mistakes are reported as one line on
@@ -84,7 +85,7 @@ def _add_network_options(parser: argparse.ArgumentParser, top: bool) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``heros`` command."""
-    from . import _demo, _network, _security, _serve
+    from . import _demo, _network, _router, _security, _serve
 
     parser = _Parser(prog="heros", description="Find, inspect, drive and serve HEROs (lab objects on the zenoh network).")
     parser.add_argument("--version", action="store_true", help="print the version and exit")
@@ -181,8 +182,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--acl-realm", action="append", default=[], metavar="REALM", help="router: realms the access rules cover (default all)")
     p.add_argument("-o", "--output", metavar="FILE", help="write the configuration to FILE instead of printing it")
 
-    p = command("router", _security.cmd_router, "run a zenoh router from --config until Ctrl-C, printing each link with its certificate name",
-                "example:\n  heros router --config router.json5   (written by 'heros tls config --mode router ...')")
+    p = command("router", _router.cmd_router, "run a zenoh router until Ctrl-C, for HEROs on several subnets or sites",
+                "It prints the HEROS_ZENOH_CONFIG lines that peers and clients use to reach it, then each link that\n"
+                "opens (+) or closes (-) with the common name of its certificate. It starts from --config (never from\n"
+                "HEROS_ZENOH_CONFIG, which may be a client's), else from zenoh's defaults. examples:\n"
+                "  heros router --listen tcp/10.0.1.1:7447 --listen tcp/10.0.2.1:7447   (joins two subnets)\n"
+                "  heros router --connect tcp/lab2.example.org:7447                      (links with another site's router)\n"
+                "  heros router --lease 1   (a lost link is noticed within about 1 s, instead of zenoh's 10 s)\n"
+                "  heros router --config router.json5   (TLS and access rules: 'heros tls config --mode router')")
+    p.add_argument("--listen", type=_router.endpoint, action="extend", nargs="+", default=[], metavar="ENDPOINT",
+                   help="where peers and clients reach it (default: the configuration's, else tcp/[::]:7447)")
+    p.add_argument("--connect", type=_router.endpoint, action="extend", nargs="+", default=[], metavar="ENDPOINT",
+                   help="another router to link with (another site)")
+    p.add_argument("--lease", type=_seconds, default=None, metavar="SECONDS",
+                   help="drop links silent this long and retry lost endpoints this often (zenoh's default lease: 10 s); "
+                        "the printed lines carry the same setting")
+    p.add_argument("--host", default=None, metavar="NAME",
+                   help="the name or address others use for this PC, printed in place of an unspecified listen address "
+                        "(default: this PC's name)")
+    p.add_argument("--single-region", action="store_true",
+                   help="keep zenoh's default of one subregion for all peers (only when they all reach each other directly)")
     return parser
 
 

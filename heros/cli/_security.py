@@ -5,19 +5,15 @@
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
-import os
-import queue
 import sys
 from pathlib import Path
 
 from heros import security
-from heros import zenoh as z
 
 from ._values import UsageError
 
-__all__ = ["cmd_router", "cmd_tls_config"]
+__all__ = ["cmd_tls_config"]
 
 
 def cmd_tls_config(args: argparse.Namespace) -> int:
@@ -48,36 +44,3 @@ def cmd_tls_config(args: argparse.Namespace) -> int:
         raise UsageError(f"cannot write {args.output!r}: {exc.strerror}") from None
     print(f"wrote {path} ({args.mode}); use it with --config {path} or HEROS_ZENOH_CONFIG=\"$(cat {path})\"", file=sys.stderr, flush=True)
     return 0
-
-
-def _stamp() -> str:
-    return datetime.datetime.now().strftime("%H:%M:%S.%f")[:-3]
-
-
-def cmd_router(args: argparse.Namespace) -> int:
-    """``heros router --config router.json5``: a zenoh router until Ctrl-C, printing each link that opens or closes."""
-    if args.config is None:
-        # not HEROS_ZENOH_CONFIG: in a shell set up for clients, that would make a router of a client's configuration
-        raise UsageError("a router needs a configuration: --config FILE (see 'heros tls config --mode router')")
-    text = os.environ["HEROS_ZENOH_CONFIG"]  # --config, read by the common network options
-    endpoints = z.config_entry(text, "listen/endpoints") or []
-    if isinstance(endpoints, dict):  # per-mode lists (zenoh's default when the configuration names none)
-        endpoints = endpoints.get("router") or []
-    acl = bool(z.config_entry(text, "access_control/enabled"))
-    session = z.open_router(text)
-    links: queue.Queue[tuple[bool, str | None, str]] = queue.Queue()
-    watch = z.declare_link_watch(session, lambda added, who, remote: links.put((added, who, remote)))
-    try:
-        print(f"zenoh router {z.zid(session)} listening on {', '.join(map(str, endpoints))} "
-              f"(access control {'on' if acl else 'off'}); Ctrl-C to stop", flush=True)
-        while True:
-            try:
-                added, who, remote = links.get(timeout=0.5)
-            except queue.Empty:
-                continue
-            print(f"{_stamp()}  {'+' if added else '-'} {who or '(no certificate)'}  {remote}", flush=True)
-    except KeyboardInterrupt:
-        return 0
-    finally:
-        z.undeclare(watch)
-        session.close()
