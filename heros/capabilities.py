@@ -15,6 +15,7 @@ import collections.abc
 import enum
 import inspect
 import logging
+import numbers
 import sys
 import typing
 from collections import ChainMap
@@ -22,6 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import UnionType
 from typing import Any, ClassVar
+
+import numpy as np
 
 from .codec import CodecError, EncodeContext, pack
 from .inspect import is_force_remote, is_hero_event, is_local_only
@@ -34,9 +37,11 @@ __all__ = [
     "MethodCapability",
     "Parameter",
     "UNDEFINED",
+    "arguments_check",
     "metadata_from_type_text",
     "scan",
     "type_to_str",
+    "value_check",
 ]
 
 log = logging.getLogger("heros.capabilities")
@@ -350,6 +355,128 @@ class MethodCapability(Capability):
 
 
 _FLAVORS: dict[str, Any] = {"attribute": AttributeCapability, "method": MethodCapability, "event": EventCapability}
+
+
+# --- checking what a remote peer sends against the declared type, range and choices ------------------
+
+
+def _is_integer(v: Any) -> bool:
+    return isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_))
+
+
+def _is_real(v: Any) -> bool:
+    return isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_))
+
+
+#: Type texts whose values can be checked, and the check (anything else is not checked).
+_TYPE_CHECKS: dict[str, tuple[str, Callable[[Any], bool]]] = {
+    "int": ("an int", _is_integer),
+    "float": ("a number", _is_real),
+    "complex": ("a number", lambda v: isinstance(v, numbers.Number) and not isinstance(v, (bool, np.bool_))),
+    "bool": ("a bool", lambda v: isinstance(v, (bool, np.bool_))),
+    "str": ("a str", lambda v: isinstance(v, str)),
+    "bytes": ("bytes", lambda v: isinstance(v, (bytes, bytearray))),
+    "list": ("a list", lambda v: isinstance(v, (list, tuple))),  # upstream peers send tuples as lists and back
+    "tuple": ("a tuple", lambda v: isinstance(v, (list, tuple))),
+    "dict": ("a dict", lambda v: isinstance(v, dict)),
+    "set": ("a set", lambda v: isinstance(v, (set, frozenset, list))),
+    "None": ("None", lambda v: v is None),
+    "NoneType": ("None", lambda v: v is None),
+}
+
+
+def _type_check(type_text: str) -> tuple[str, Callable[[Any], bool]] | None:
+    """The check of a type text (``"float"``, ``"int | None"``, ``"Optional[str]"``), or None when it cannot be checked."""
+    text = type_text.strip()
+    if text.startswith("Optional[") and text.endswith("]"):
+        text = f"{text[9:-1]} | None"
+    parts = [t.strip() for t in text.split("|")]
+    checks = [_TYPE_CHECKS.get(t) for t in parts]
+    if not checks or any(c is None for c in checks):
+        return None
+    if len(checks) == 1:
+        return checks[0]
+    names = " or ".join(c[0] for c in checks)  # type: ignore[index]
+    tests = [c[1] for c in checks]  # type: ignore[index]
+    return names, lambda v: any(t(v) for t in tests)
+
+
+def value_check(type_text: str, extra: dict[str, Any], what: str, *, allow_none: bool = False) -> Callable[[Any], None] | None:
+    """A function that raises ``TypeError``/``ValueError`` naming the limit for a value outside the
+    declared type, range or choices of ``what`` (``"attribute 'power' of HERO 'laser'"``); None
+    when nothing about it can be checked. ``allow_none`` lets None through (a default of None)."""
+    typed = _type_check(type_text)
+    low, high = extra.get("min"), extra.get("max")
+    ranged = isinstance(low, (int, float)) or isinstance(high, (int, float))
+    choices = extra.get("choices") if isinstance(extra.get("choices"), list) else None
+    if typed is None and not ranged and choices is None:
+        return None
+    unit = f" {extra['unit']}" if extra.get("unit") else ""
+
+    def check(value: Any) -> None:
+        if value is None and allow_none:
+            return
+        if choices is not None:
+            if not any(_same_choice(value, c) for c in choices):
+                raise ValueError(f"{what} must be one of {', '.join(map(repr, choices))}{unit}, not {value!r:.60}")
+            return
+        if typed is not None and not typed[1](value):
+            raise TypeError(f"{what} must be {typed[0]}, not {type(value).__name__} ({value!r:.60})")
+        if ranged and _is_real(value):
+            v = float(value)
+            if v != v or (isinstance(low, (int, float)) and v < low) or (isinstance(high, (int, float)) and v > high):
+                span = f"{'' if low is None else f'{low:g}'}..{'' if high is None else f'{high:g}'}"
+                raise ValueError(f"{what} must be within {span}{unit}, not {value!r}")
+
+    return check
+
+
+def _same_choice(value: Any, choice: Any) -> bool:
+    """Whether ``value`` is the choice ``choice`` (``True`` is not the choice ``1``)."""
+    if isinstance(value, enum.Enum):
+        value = value.value
+    if isinstance(value, bool) != isinstance(choice, bool):
+        return False
+    try:
+        return bool(value == choice)
+    except Exception:  # noqa: BLE001 - arrays and other odd equality
+        return False
+
+
+def arguments_check(cap: MethodCapability, what: str) -> Callable[[list[Any], dict[str, Any]], None] | None:
+    """A function that checks a call's arguments against the declared parameters of ``cap`` (see
+    ``value_check``), or None when no parameter can be checked. Arguments it cannot place are left
+    to the method's own signature to refuse."""
+    positional: list[Callable[[Any], None] | None] = []
+    named: dict[str, Callable[[Any], None] | None] = {}
+    star: Callable[[Any], None] | None = None
+    double_star: Callable[[Any], None] | None = None
+    for p in cap.parameters:
+        check = value_check(p.type, p.extra, f"argument {p.name!r} of {what}", allow_none=p.has_default_value() and p.default is None)
+        if p.kind == inspect.Parameter.VAR_POSITIONAL:
+            star = check
+        elif p.kind == inspect.Parameter.VAR_KEYWORD:
+            double_star = check
+        else:
+            if p.kind != inspect.Parameter.KEYWORD_ONLY:
+                positional.append(check)
+            if p.kind != inspect.Parameter.POSITIONAL_ONLY:
+                named[p.name] = check
+    if not any(positional) and not any(named.values()) and star is None and double_star is None:
+        return None
+    n = len(positional)
+
+    def check_arguments(args: list[Any], kwargs: dict[str, Any]) -> None:
+        for i, value in enumerate(args):
+            check = positional[i] if i < n else star
+            if check is not None:
+                check(value)
+        for key, value in kwargs.items():
+            check = named.get(key, double_star) if key in named else double_star
+            if check is not None:
+                check(value)
+
+    return check_arguments
 
 
 def _hints(obj: Any) -> dict[str, Any]:

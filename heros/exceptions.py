@@ -22,6 +22,7 @@ __all__ = [
     "CodecError",
     "ConfigError",
     "HEROSError",
+    "NameTakenError",
     "ReferenceExpiredError",
     "RemoteHEROError",
     "RemoteTimeoutError",
@@ -60,6 +61,10 @@ class ReferenceExpiredError(HEROSError, LookupError):
 
 class CodecError(HEROSError, ValueError):
     """A value cannot be encoded, or a payload cannot be decoded."""
+
+
+class NameTakenError(HEROSError, ValueError):
+    """A HERO of that name is already alive in the realm (pass ``replace=True`` to serve anyway)."""
 
 
 class RemoteHEROError(HEROSError):

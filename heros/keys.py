@@ -22,6 +22,7 @@ __all__ = [
     "DISCOVER",
     "EVENTS",
     "HEALTH",
+    "MAX_NAME_BYTES",
     "NAMESPACE",
     "RELEASE",
     "attr_change_key",
@@ -45,18 +46,26 @@ RELEASE = "_release"
 
 _FORBIDDEN = frozenset("/*$?#")
 
+#: Longest name (in UTF-8 bytes) of a HERO, realm, member or event. zenoh itself fails on key
+#: expressions of about 64 KiB (a panic that breaks the session), and names are meant to be read.
+MAX_NAME_BYTES = 256
+
 
 def validate_name(value: object, what: str = "name") -> str:
     """Return ``value`` if it can be one key chunk, else raise ``ValueError`` naming the problem.
 
     HERO names, realms, member and event names all become single chunks of a zenoh key
-    expression: they must be non-empty strings without ``/ * $ ? #``, without surrounding
-    whitespace and must not start with ``@`` (a zenoh verbatim chunk).
+    expression: they must be non-empty strings of at most ``MAX_NAME_BYTES`` bytes, without
+    ``/ * $ ? #``, without surrounding whitespace, and must not start with ``@`` (a zenoh
+    verbatim chunk).
     """
     if not isinstance(value, str):
         raise TypeError(f"HERO {what} must be a str, not {type(value).__name__} ({value!r})")
     if not value:
         raise ValueError(f"HERO {what} must not be empty")
+    size = len(value.encode("utf-8", "surrogatepass"))
+    if size > MAX_NAME_BYTES:
+        raise ValueError(f"HERO {what} {value[:40]!r}… is {size} bytes long; at most {MAX_NAME_BYTES} are allowed")
     bad = sorted(set(value) & _FORBIDDEN)
     if bad:
         raise ValueError(f"HERO {what} {value!r} contains {' '.join(bad)}; these characters are not allowed")

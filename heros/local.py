@@ -25,10 +25,11 @@ from typing import Any
 
 from . import cbor, codec, keys
 from . import zenoh as z
-from .capabilities import AttributeCapability, Capability, EventCapability, MethodCapability, scan
+from .capabilities import AttributeCapability, Capability, EventCapability, MethodCapability, arguments_check, scan, value_check
 from .event import LocalEventHandler
+from .exceptions import NameTakenError
 from .inspect import force_remote, local_only
-from .peer import HERO, register_local, unregister_local
+from .peer import HERO, local_hero, register_local, unregister_local
 from .references import obj_store, store_object
 from .remote import RemoteHERO
 from .zenoh import ZenohSessionManager
@@ -102,6 +103,10 @@ class LocalHERO(HERO):
     serial
         Run this HERO's requests one at a time, in arrival order (for drivers that are not
         thread-safe). Also settable as class attribute ``_hero_serial = True``.
+    replace
+        Serve even if a HERO of this name is alive in the realm already (a deliberate
+        replacement; calls may reach either until the other stops). By default such a HERO is
+        refused with ``NameTakenError``. Also settable as class attribute ``_hero_replace = True``.
 
     Notes
     -----
@@ -112,6 +117,7 @@ class LocalHERO(HERO):
     """
 
     _hero_serial: bool = False
+    _hero_replace: bool = False
     _hero_max_request_bytes: int = MAX_REQUEST_BYTES
     _heros_proxy_class = RemoteHERO  # HEROs named in requests become proxies
 
@@ -125,6 +131,7 @@ class LocalHERO(HERO):
         extra_metadata: dict[str, str] | None = None,
         session_manager: ZenohSessionManager | None = None,
         serial: bool | None = None,
+        replace: bool | None = None,
     ) -> None:
         if args:
             log.warning("LocalHERO %r: extra positional arguments %r are ignored", name, args)
@@ -138,12 +145,36 @@ class LocalHERO(HERO):
         HERO.__init__(self, name, realm, session_manager)
         self._heros_scope = (self._realm, self._name)  # objects it hands out resolve only here
         try:
-            self._heros_start(serial)
+            self._heros_start(serial, type(self)._hero_replace if replace is None else replace)
         except BaseException:
             self._destroy_hero()
             raise
 
-    def _heros_start(self, serial: bool | None) -> None:
+    def _heros_check_name(self, replace: bool) -> None:
+        """Refuse to serve a name that is alive in the realm already (unless ``replace``).
+
+        The check asks the realm's liveliness tokens once the session has met its peers: a young
+        session answers empty for tokens its peers declared before it connected (``settle``).
+        """
+        realm, name = self._realm, self._name
+        other = local_hero(realm, name)
+        alive = other is not None
+        if not alive:
+            session = self._session
+            self._session_manager.settle(realm, lambda: set(z.tokens(session, keys.health_key(realm), timeout=1.0)))
+            alive = bool(z.tokens(session, keys.health_key(realm, name), timeout=1.0))
+        if not alive:
+            return
+        where = "in this process" if other is not None else "in another process"
+        if not replace:
+            raise NameTakenError(
+                f"a HERO named {name!r} is already alive in realm {realm!r} ({where}); stop it first, choose another name, "
+                "or pass replace=True to serve this one as well (calls would then reach either of them)"
+            )
+        log.warning("a HERO named %r is already alive in realm %r (%s); serving a second one (replace=True): calls may reach "
+                    "either of them until the other one stops", name, realm, where)
+
+    def _heros_start(self, serial: bool | None, replace: bool) -> None:
         self._heros_tags.append(f"_zid:{z.zid(self._session)}")
         self._heros_prefix = keys.hero_key(self._realm, self._name)
         self._heros_publishers: dict[str, Any] = {}
@@ -155,12 +186,11 @@ class LocalHERO(HERO):
         self._heros_static: dict[Any, Any] = {}
         self.capabilities: list[Capability] = scan(self, _HIDDEN)
         self._heros_caps = {c.name: c for c in self.capabilities}
+        self._heros_value_checks, self._heros_arg_checks = self._heros_checks()
         for cap in self.capabilities:
             if isinstance(cap, EventCapability):
                 getattr(self, cap.name)._heros_bind(self)
-        others = z.tokens(self._session, keys.health_key(self._realm, self._name), timeout=1.0)
-        if others:
-            log.warning("a HERO named %r is already alive in realm %r; calls may reach either of them", self._name, self._realm)
+        self._heros_check_name(replace)
         queryable = self._declare(z.declare_queryable_channel(self._session, f"{self._heros_prefix}/**", MAX_PENDING_REQUESTS))
         self._heros_requests = z.channel(queryable)
         # zenoh keeps the query routes of a declared key; otherwise it matches every query for
@@ -174,6 +204,23 @@ class LocalHERO(HERO):
         object.__setattr__(self, "_heros_watched", frozenset(c.name for c in self.capabilities if isinstance(c, AttributeCapability)))
         self.liveliness_token = self._declare(z.declare_token(self._session, self._endpoints["health"]))
         log.debug("serving HERO %s with %d capabilities", self._heros_prefix, len(self.capabilities))
+
+    def _heros_checks(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """What remote writes and calls are checked against: the declared type, range and choices
+        of each attribute and parameter (the HERO is the authority, whatever a client lets through)."""
+        values, arguments = {}, {}
+        for cap in self.capabilities:
+            what = f"{cap.flavor} {cap.name!r} of HERO {self._name!r}"
+            if isinstance(cap, AttributeCapability) and cap.writable:
+                default = inspect.getattr_static(type(self), cap.name, None)
+                check = value_check(cap.type, cap.extra, what, allow_none=default is None)
+                if check is not None:
+                    values[cap.name] = check
+            elif isinstance(cap, MethodCapability):
+                check = arguments_check(cap, f"{cap.name}() of HERO {self._name!r}")
+                if check is not None:
+                    arguments[cap.name] = check
+        return values, arguments
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         # A subclass usually calls super().__init__() first and then sets up its driver; if that
@@ -326,12 +373,17 @@ class LocalHERO(HERO):
 
     def _heros_call(self, member: str, params: Any) -> Any:
         func = getattr(self, member)
+        check = self._heros_arg_checks.get(member)
         if type(params) is list and len(params) == 2 and type(params[0]) is list and type(params[1]) is dict:
             kwargs = params[1]
             if kwargs and not all(isinstance(k, str) for k in kwargs):
                 raise TypeError(f"call payload for {self._name}.{member} must be [args list, kwargs map] with text keyword names")
+            if check is not None:
+                check(params[0], kwargs)
             result = func(*params[0], **kwargs)
         elif isinstance(params, dict):  # protocol 0.1
+            if check is not None:
+                check([], params)
             result = func(**params)
         else:
             raise TypeError(f"call payload for {self._name}.{member} must be [args list, kwargs map], got {type(params).__name__}")
@@ -351,6 +403,9 @@ class LocalHERO(HERO):
     def _heros_write(self, cap: AttributeCapability, value: Any) -> None:
         if not cap.writable:
             raise AttributeError(f"attribute {cap.name!r} of HERO {self._name!r} is read-only")
+        check = self._heros_value_checks.get(cap.name)
+        if check is not None:
+            check(value)
         if cap.enum_cls is not None and not isinstance(value, cap.enum_cls):
             value = cap.enum_cls(value)
         setattr(self, cap.name, value)

@@ -57,14 +57,19 @@ class HEROObserver(HEROPeer):
         self._object_removed_callbacks: list[Callable[[str], Any]] = []
         self._changed = threading.Condition()
         self._strand = _executor.Strand()
+        self._generations: dict[str, int] = {}  # per name: how many token changes were seen (stale answers are dropped)
         # Token changes wait for the first snapshot: the watch's history would otherwise ask every
         # HERO for its descriptor one by one while the snapshot asks all of them at once.
         self._snapshot_taken = threading.Event()
         self._declare(z.declare_liveliness_watch(self._session, keys.health_key(realm), self._on_token, history=True))
         try:
             alive = self._session_manager.settle(realm, lambda: set(z.tokens(self._session, keys.health_key(realm), timeout=timeout)))
-            if alive is None or alive:  # None: the session was old already, so no probe was needed
-                found = self._query_descriptors("*", timeout)
+            if alive is None:  # an old session: it knows the tokens now
+                alive = set(z.tokens(self._session, keys.health_key(realm), timeout=timeout))
+            if alive:
+                expected = {n for n in (keys.name_from_key(k, realm) for k in alive) if n is not None}
+                # HEROs that answer are listed at once; one that does not (a frozen process) joins when it answers
+                found = self._query_descriptors("*", timeout, expected=expected, on_late=self._late)
                 with self._changed:
                     self.known_objects = {**self.known_objects, **found}
                     self._changed.notify_all()
@@ -73,6 +78,8 @@ class HEROObserver(HEROPeer):
         finally:
             self._snapshot_taken.set()
 
+
+
     def _on_token(self, key: str, alive: bool) -> None:
         """zenoh callback: only hand off."""
         name = keys.name_from_key(key, self._realm)
@@ -80,16 +87,22 @@ class HEROObserver(HEROPeer):
             self._strand.submit(self._token_changed, name, alive)
 
     def _token_changed(self, name: str, alive: bool) -> None:
+        """Strand: a token came or went. Descriptors are fetched off the strand, so a HERO that does
+        not answer (a frozen process) never holds up the joins and leaves of the others."""
         self._snapshot_taken.wait(4 * self._timeout + 5)
         if self._hero_destroyed:
             return
+        generation = self._generations[name] = self._generations.get(name, 0) + 1
         if not alive:
             if name in self.known_objects:
                 self._set(name, None)
                 self._fire(self._object_removed_callbacks, name)
             return
-        if name in self.known_objects:
-            return
+        if name not in self.known_objects:
+            _executor.submit(self._fetch, name, generation)
+
+    def _fetch(self, name: str, generation: int) -> None:
+        """Worker thread: the descriptor of a HERO whose token appeared; it joins on the strand."""
         descriptor = None
         # The token is declared after the queryable, but a new session may learn of the token
         # before the queryable's declaration reaches it: then the query finds nobody at once.
@@ -98,13 +111,23 @@ class HEROObserver(HEROPeer):
                 descriptor = self._get_object_info(name, timeout=self._timeout).get(name)
             except Exception:
                 log.debug("discovery of %s failed", name, exc_info=True)
-            if descriptor is not None or self._hero_destroyed or name in self.known_objects:
+            if descriptor is not None or self._hero_destroyed or self._generations.get(name) != generation:
                 break
             time.sleep(pause)
-        if self._hero_destroyed or name in self.known_objects:
-            return
         if descriptor is None:
-            log.warning("HERO %r (realm %r) is alive but did not answer discovery", name, self._realm)
+            if not self._hero_destroyed and self._generations.get(name) == generation:
+                log.warning("HERO %r (realm %r) is alive but did not answer discovery", name, self._realm)
+            return
+        self._strand.submit(self._join, name, descriptor, generation)
+
+    def _late(self, name: str, descriptor: dict[str, Any]) -> None:
+        """A HERO answered the first discovery after the snapshot was taken: it joins, unless its
+        token changed meanwhile (then that change decides)."""
+        self._strand.submit(self._join, name, descriptor, 0)
+
+    def _join(self, name: str, descriptor: dict[str, Any], generation: int) -> None:
+        """Strand: ``name`` joins with ``descriptor``, if nothing happened to its token since it was asked."""
+        if self._hero_destroyed or name in self.known_objects or self._generations.get(name, 0) != generation:
             return
         self._set(name, descriptor)
         self._fire(self._object_added_callbacks, name)
@@ -190,8 +213,10 @@ class EventObserver(HEROPeer):
     _heros_proxy_class = RemoteHERO
 
     def __init__(self, object_selector: str, event_name: str, realm: str = "heros", session_manager: ZenohSessionManager | None = None) -> None:
-        if not isinstance(object_selector, str) or not object_selector or "/" in object_selector:
-            raise ValueError(f"object_selector must be one key chunk (a name or a wildcard like '*'), not {object_selector!r}")
+        if not isinstance(object_selector, str) or not object_selector or "/" in object_selector \
+                or len(object_selector.encode("utf-8", "surrogatepass")) > keys.MAX_NAME_BYTES:
+            raise ValueError(f"object_selector must be one key chunk of at most {keys.MAX_NAME_BYTES} bytes "
+                             f"(a name or a wildcard like '*'), not {object_selector[:60]!r}")
         keys.validate_name(event_name, "event name")
         HEROPeer.__init__(self, realm, session_manager)
         self._object_selector = object_selector

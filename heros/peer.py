@@ -12,8 +12,11 @@ from __future__ import annotations
 import collections
 import functools
 import logging
+import queue
 import threading
+import time
 import weakref
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from . import _executor, codec, keys
@@ -29,6 +32,8 @@ log = logging.getLogger("heros")
 
 #: How many HEROs one payload may name; beyond that it is refused (a peer cannot make us open proxies without bound).
 MAX_HERO_REFS_PER_PAYLOAD = 16
+#: Seconds a discovery snapshot waits for more answers after the last one (see ``_query_descriptors``).
+DISCOVERY_QUIET = 0.05
 
 
 class HEROPeer:
@@ -60,22 +65,68 @@ class HEROPeer:
         self._session_manager.settle(self._realm, lambda: set(z.tokens(self._session, keys.health_key(self._realm), timeout=timeout)))
         return self._query_descriptors(object_name, timeout)
 
-    def _query_descriptors(self, object_name: str, timeout: float) -> dict[str, dict[str, Any]]:
-        replies = z.query_all(self._session, keys.discover_selector(self._realm, object_name), timeout=timeout, encoding=codec.ENCODING)
-        return self._descriptors(replies)
+    def _query_descriptors(self, object_name: str, timeout: float, *, expected: set[str] | None = None,
+                           on_late: Callable[[str, dict[str, Any]], None] | None = None) -> dict[str, dict[str, Any]]:
+        """Descriptors of the HEROs matching ``object_name`` that answer discovery.
+
+        With ``on_late``, this returns once every name in ``expected`` answered, or ``DISCOVERY_QUIET``
+        seconds after the last answer: a HERO that does not answer (a frozen process whose token
+        has not expired yet) does not hold up the others; answers arriving later go to
+        ``on_late(name, descriptor)`` on a worker thread. Without it, all answers until ``timeout``.
+        """
+        replies = z.query_stream(self._session, keys.discover_selector(self._realm, object_name), timeout=timeout,
+                                 encoding=codec.ENCODING)
+        found: dict[str, dict[str, Any]] = {}
+        deadline = time.monotonic() + timeout
+        while True:
+            wait = deadline - time.monotonic()
+            if on_late is not None and found:
+                if expected is not None and expected <= found.keys():
+                    break
+                wait = min(wait, DISCOVERY_QUIET)
+            try:
+                reply = replies.get(timeout=max(wait, 0.0))
+            except queue.Empty:
+                break
+            if reply is None:
+                return found  # the query is complete: every answer is in
+            self._add_descriptor(found, reply)
+        if on_late is not None:
+            _executor.submit(self._late_descriptors, replies, set(found), on_late, deadline + 1.0)
+        return found
+
+    def _late_descriptors(self, replies: queue.SimpleQueue[z.Reply | None], seen: set[str],
+                          on_late: Callable[[str, dict[str, Any]], None], deadline: float) -> None:
+        """Worker thread: hand answers that came after ``_query_descriptors`` returned to ``on_late``."""
+        while True:
+            try:
+                reply = replies.get(timeout=max(deadline - time.monotonic(), 0.0))
+            except queue.Empty:
+                return
+            if reply is None:
+                return
+            late: dict[str, dict[str, Any]] = {}
+            self._add_descriptor(late, reply)
+            for name, descriptor in late.items():
+                if name not in seen:
+                    seen.add(name)
+                    on_late(name, descriptor)
+
+    def _add_descriptor(self, found: dict[str, dict[str, Any]], r: z.Reply) -> None:
+        if not r.ok:
+            return
+        try:
+            d = codec.decode(r.payload, r.encoding)
+        except codec.CodecError as exc:
+            log.warning("ignoring an undecodable discovery reply on %s: %s", r.key, exc)
+            return
+        if isinstance(d, dict) and isinstance(d.get("name"), str):
+            found[d["name"]] = d
 
     def _descriptors(self, replies: list[z.Reply]) -> dict[str, dict[str, Any]]:
         found: dict[str, dict[str, Any]] = {}
         for r in replies:
-            if not r.ok:
-                continue
-            try:
-                d = codec.decode(r.payload, r.encoding)
-            except codec.CodecError as exc:
-                log.warning("ignoring an undecodable discovery reply on %s: %s", r.key, exc)
-                continue
-            if isinstance(d, dict) and isinstance(d.get("name"), str):
-                found[d["name"]] = d
+            self._add_descriptor(found, r)
         return found
 
     #: What a HERO reference in a payload becomes: a class with ``_heros_proxy_for(manager, realm,
@@ -310,7 +361,7 @@ def _flush_releases() -> None:
         _release_scheduled[0] = False
     for (manager_id, realm, hero), leases in pending.items():
         manager = _release_managers.get(manager_id)
-        session = manager._sessions.get(realm) if manager is not None else None
+        session = manager.session(realm) if manager is not None else None
         if session is None:
             continue  # our session is gone: the issuer's store bound takes care of it
         payload, encoding = codec.encode([[leases], {}])

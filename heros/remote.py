@@ -317,6 +317,8 @@ class RemoteHERO(HERO):
         for d in cap_dicts:
             try:
                 cap = Capability.from_dict(d, proto)
+                if cap is not None:
+                    keys.validate_name(cap.name, "member name")  # it becomes a key chunk when used
             except (ValueError, TypeError, KeyError) as exc:
                 log.warning("HERO %s: ignoring a malformed capability: %s", self._name, exc)
                 continue

@@ -12,9 +12,11 @@ Configuration precedence: zenoh defaults, then ``HEROS_ZENOH_CONFIG`` (a JSON5 d
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
+import queue
 import re
 import socket
 import threading
@@ -54,6 +56,7 @@ __all__ = [
     "query",
     "query_all",
     "query_nowait",
+    "query_stream",
     "query_parts",
     "key_expr",
     "link_settings",
@@ -75,6 +78,22 @@ log = logging.getLogger("heros.zenoh")
 
 _TRUE = ("1", "true", "yes", "on")
 
+#: Seconds a session nobody holds stays open, to be taken back by the next request for its realm
+#: (``HEROS_SESSION_IDLE`` overrides it).
+IDLE_SECONDS = 30.0
+
+
+def _idle_seconds() -> float:
+    text = os.environ.get("HEROS_SESSION_IDLE", "").strip()
+    if not text:
+        return IDLE_SECONDS
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigError(f"HEROS_SESSION_IDLE={text!r} is not a number of seconds") from None
+    if not value >= 0:
+        raise ConfigError(f"HEROS_SESSION_IDLE={text!r} must not be negative")
+    return value
 #: How old a session must be before a one-shot discovery snapshot is taken (see ``settle``).
 SETTLE_SECONDS = 0.3
 #: Seconds between two probes of a young session, and how long an answer must stay the same.
@@ -85,6 +104,26 @@ SETTLE_STABLE = 0.004
 def _zenoh_message(exc: BaseException) -> str:
     """zenoh's error text without the Rust source location it ends with."""
     return re.sub(r"\s+at /\S+\.rs:\d+\.?$", "", str(exc).strip())
+
+
+def _is_panic(exc: BaseException) -> bool:
+    """Whether ``exc`` is a Rust panic surfacing from zenoh (pyo3's PanicException, a BaseException)."""
+    return type(exc).__name__ == "PanicException"
+
+
+def _open_failure(realm: str, config: zenoh.Config, exc: BaseException) -> str:
+    """What to tell a user whose session zenoh could not open: the endpoints tried and what to check."""
+    try:
+        mode = json.loads(config.get_json("mode"))
+        endpoints = json.loads(config.get_json("connect/endpoints"))
+        if isinstance(endpoints, dict):
+            endpoints = endpoints.get(mode) or []
+    except (zenoh.ZError, ValueError):
+        mode, endpoints = "?", []
+    where = f"connecting to {', '.join(map(str, endpoints))}" if endpoints else "with no connect endpoint"
+    return (f"could not open a zenoh session for realm {realm!r} ({mode} mode, {where}): {_zenoh_message(exc)}. "
+            "Check that a zenoh router listens at that address and is reachable from here (address, port, firewall, "
+            "TLS certificates), and that HEROS_ZENOH_CONFIG is the configuration you meant.")
 
 
 def _build_config(realm: str, overrides: dict[str, Any], base: str | None = None) -> zenoh.Config:
@@ -112,6 +151,12 @@ def _build_config(realm: str, overrides: dict[str, Any], base: str | None = None
 class ZenohSessionManager:
     """One zenoh session per realm for this process, shared by every HEROS object of that realm.
 
+    A session whose last referrer is gone stays open, idle, for ``IDLE_SECONDS`` (30 s;
+    ``HEROS_SESSION_IDLE`` sets it) or until the interpreter exits, and the next request for its
+    realm takes it back: a script that opens and
+    closes its only proxy in a loop then reuses one session instead of opening one per round
+    (opening and closing zenoh sessions back to back leaks file descriptors in zenoh 1.10).
+
     Parameters
     ----------
     config_dict
@@ -121,6 +166,8 @@ class ZenohSessionManager:
     def __init__(self, config_dict: dict[str, Any] | None = None) -> None:
         self._config_dict: dict[str, Any] = dict(config_dict or {})
         self._sessions: dict[str, zenoh.Session] = {}
+        # sessions nobody holds, waiting IDLE_SECONDS to be taken back before they close
+        self._idle: dict[str, tuple[zenoh.Session, threading.Timer]] = {}
         # id(obj) -> realm. Keyed by identity, holding no reference: an object that is garbage
         # collected without being destroyed releases from its __del__, before its id is reused.
         self._referrers: dict[int, str] = {}
@@ -129,32 +176,66 @@ class ZenohSessionManager:
         _managers.append(self)
 
     def request_session(self, obj: object, realm: str) -> zenoh.Session:
-        """The realm's session, opened on first request; ``obj`` becomes a referrer."""
+        """The realm's session, opened on first request (or taken back from idle); ``obj`` becomes a referrer."""
         with self._lock:
             session = self._sessions.get(realm)
             if session is None:
-                _install_exit_hook()
-                config = _build_config(realm, self._config_dict)
-                try:
-                    session = zenoh.open(config)
-                except zenoh.ZError as exc:  # e.g. a client whose router refused its certificate
-                    raise RemoteTransportError(f"could not open a zenoh session for realm {realm!r}: {_zenoh_message(exc)}") from None
+                idle = self._idle.pop(realm, None)
+                if idle is not None:
+                    session, timer = idle
+                    timer.cancel()
+                else:
+                    _install_exit_hook()
+                    session = self._open(realm)
+                    self._opened_at[realm] = time.monotonic()
                 self._sessions[realm] = session
-                self._opened_at[realm] = time.monotonic()
-                log.debug("opened zenoh session %s for realm %r", session.info.zid(), realm)
             self._referrers[id(obj)] = realm
             return session
 
+    def _open(self, realm: str) -> zenoh.Session:
+        config = _build_config(realm, self._config_dict)
+        try:
+            session = zenoh.open(config)
+        except zenoh.ZError as exc:  # a router that cannot be reached, or that refused our certificate
+            raise RemoteTransportError(_open_failure(realm, config, exc)) from None
+        except BaseException as exc:
+            if _is_panic(exc):
+                raise RemoteTransportError(f"zenoh failed while opening a session for realm {realm!r}: {exc}") from None
+            raise
+        log.debug("opened zenoh session %s for realm %r", session.info.zid(), realm)
+        return session
+
     def release_session(self, obj: object) -> None:
-        """Unregister ``obj``; the realm's session closes when its last referrer is gone."""
+        """Unregister ``obj``; when the realm's last referrer is gone, its session idles for
+        ``IDLE_SECONDS`` before it closes (a new request takes it back)."""
         with self._lock:
             realm = self._referrers.pop(id(obj), None)
             if realm is None or realm in self._referrers.values():
                 return
             session = self._sessions.pop(realm, None)
+            if session is None:
+                return
+            timer = threading.Timer(_idle_seconds(), self._close_idle, (realm, session))
+            timer.daemon = True
+            self._idle[realm] = (session, timer)
+            timer.start()
+
+    def _close_idle(self, realm: str, session: zenoh.Session) -> None:
+        with self._lock:
+            idle = self._idle.get(realm)
+            if idle is None or idle[0] is not session:
+                return  # taken back meanwhile
+            del self._idle[realm]
             self._opened_at.pop(realm, None)
-        if session is not None:
-            _close(session)
+        _close(session)
+
+    def session(self, realm: str) -> zenoh.Session | None:
+        """The realm's session if one is open (held or idle), else None; opens nothing."""
+        with self._lock:
+            session = self._sessions.get(realm)
+            if session is None and realm in self._idle:
+                session = self._idle[realm][0]
+            return session
 
     def settle(self, realm: str, probe: Callable[[], Any] | None = None, seconds: float = SETTLE_SECONDS) -> Any:
         """Wait until the realm's session has learnt what its peers declared; returns ``probe()``
@@ -195,10 +276,14 @@ class ZenohSessionManager:
         self._config_dict.update(config_dict)
 
     def force_close(self) -> None:
-        """Close every session of this manager now."""
+        """Close every session of this manager now, idle ones included."""
         with self._lock:
             sessions = list(self._sessions.values())
+            for session, timer in self._idle.values():
+                timer.cancel()
+                sessions.append(session)
             self._sessions.clear()
+            self._idle.clear()
             self._referrers.clear()
             self._opened_at.clear()
         for session in sessions:
@@ -245,6 +330,21 @@ zenoh.try_init_log_from_env()
 
 
 # The verbs. Callbacks handed to zenoh run on zenoh-python's threads and must only hand off.
+
+
+def _no_panics(func: Callable[..., Any]) -> Callable[..., Any]:
+    """A zenoh panic (a ``BaseException``) inside ``func`` becomes a ``RemoteTransportError``."""
+
+    @functools.wraps(func)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except BaseException as exc:
+            if _is_panic(exc):
+                raise RemoteTransportError(f"zenoh failed in {func.__name__}: {exc}") from None
+            raise
+
+    return guarded
 
 
 _encodings: dict[str, zenoh.Encoding] = {}
@@ -315,6 +415,10 @@ def start_query(session: zenoh.Session, selector: str, payload: Any = None, enco
         return session.get(selector, **kwargs)
     except zenoh.ZError as exc:
         raise RemoteTransportError(f"cannot query {selector!r}: {exc}") from None
+    except BaseException as exc:
+        if _is_panic(exc):
+            raise RemoteTransportError(f"zenoh failed to query {str(selector)[:200]!r}: {exc}") from None
+        raise
 
 
 def all_replies(channel: Any) -> list[Reply]:
@@ -342,6 +446,10 @@ def query(session: zenoh.Session, selector: Any, payload: Any = None, encoding: 
             replies = session.get(selector, payload=payload, encoding=enc, timeout=timeout)
     except zenoh.ZError as exc:
         raise RemoteTransportError(f"cannot query {str(selector)!r}: {exc}") from None
+    except BaseException as exc:
+        if _is_panic(exc):
+            raise RemoteTransportError(f"zenoh failed to query {str(selector)[:200]!r}: {exc}") from None
+        raise
     try:
         reply = replies.recv()
     except zenoh.ZError:  # closed without any reply: no queryable matched
@@ -357,6 +465,22 @@ def query_all(session: zenoh.Session, selector: str, *, timeout: float, encoding
     return all_replies(start_query(session, selector, None, encoding, timeout=timeout, target_all=True))
 
 
+def query_stream(session: zenoh.Session, selector: str, *, timeout: float, encoding: str | None = None) -> queue.SimpleQueue[Reply | None]:
+    """Ask every matching queryable; each reply lands in the returned queue as it arrives, and a
+    final None once the query is finalized (all answered, or ``timeout``), so the caller can use
+    the answers that are there without waiting for the slowest (a frozen peer) to time out."""
+    replies: queue.SimpleQueue[Reply | None] = queue.SimpleQueue()
+
+    def on_reply(reply: Any) -> None:
+        r = Reply(reply)
+        if r.ok or r.payload != b"Timeout":
+            replies.put(r)
+
+    handler = zenoh.handlers.Callback(on_reply, lambda: replies.put(None), indirect=False)
+    start_query(session, selector, None, encoding, timeout=timeout, target_all=True, handler=handler)
+    return replies
+
+
 def query_nowait(session: zenoh.Session, selector: str, payload: Any, encoding: str, on_reply: Callable[[Reply], None] | None = None) -> None:
     """Send a query without waiting; ``on_reply`` (run on a zenoh thread: only hand off) sees each reply."""
 
@@ -367,6 +491,7 @@ def query_nowait(session: zenoh.Session, selector: str, payload: Any, encoding: 
     start_query(session, selector, payload, encoding, timeout=10.0, handler=zenoh.handlers.Callback(callback, indirect=False))
 
 
+@_no_panics
 def declare_queryable_channel(session: zenoh.Session, key: str, capacity: int) -> Any:
     """A queryable whose queries wait in a bounded channel for ``receive``; when it is full the
     oldest waiting query is dropped (zenoh finalizes it, so its caller is told nobody answered).
@@ -493,6 +618,7 @@ class DeclaredKey:
         self._session.undeclare(self.key_expr)
 
 
+@_no_panics
 def declare_key(session: zenoh.Session, key: str) -> DeclaredKey:
     """Declare a concrete key that a wildcard queryable serves (a HERO's ``<name>/**`` serves
     ``<name>/<member>``).
@@ -503,6 +629,7 @@ def declare_key(session: zenoh.Session, key: str) -> DeclaredKey:
     return DeclaredKey(session, key)
 
 
+@_no_panics
 def declare_publisher(session: zenoh.Session, key: str, *, reliable: bool, encoding: str | None = None) -> Any:
     """A publisher: reliable ones block under congestion, best-effort ones drop instead.
 
@@ -563,6 +690,7 @@ def has_subscribers(publisher: Any) -> bool:
     return bool(publisher.matching_status.matching)
 
 
+@_no_panics
 def declare_subscriber_channel(session: zenoh.Session, key: str, capacity: int, *, block: bool) -> Any:
     """A subscriber whose samples wait in a channel for ``receive``: a full ring drops the oldest,
     a full FIFO (``block``) makes zenoh wait, pushing back on reliable publishers."""
@@ -570,11 +698,13 @@ def declare_subscriber_channel(session: zenoh.Session, key: str, capacity: int, 
     return session.declare_subscriber(key, handler)
 
 
+@_no_panics
 def declare_token(session: zenoh.Session, key: str) -> Any:
     """A liveliness token: present while the object lives, gone when it is undeclared or its process dies."""
     return session.liveliness().declare_token(key)
 
 
+@_no_panics
 def declare_liveliness_watch(session: zenoh.Session, key: str, callback: Callable[[str, bool], None], *, history: bool = False) -> Any:
     """Watch liveliness tokens; ``callback(key, alive)`` runs on a zenoh thread: only hand off."""
 
@@ -584,6 +714,7 @@ def declare_liveliness_watch(session: zenoh.Session, key: str, callback: Callabl
     return session.liveliness().declare_subscriber(key, on_sample, history=history)
 
 
+@_no_panics
 def tokens(session: zenoh.Session, key: str, *, timeout: float) -> list[str]:
     """The keys of the liveliness tokens alive now that match ``key``."""
     keys = []

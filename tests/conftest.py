@@ -35,6 +35,8 @@ HUB_PORT = free_port()
 from heros.zenoh import loopback_config, open_hub  # noqa: E402
 
 os.environ["HEROS_ZENOH_CONFIG"] = loopback_config(HUB_PORT)
+# A realm per test: idle sessions of finished tests need not wait 30 s to close (test_sessions checks the default).
+os.environ.setdefault("HEROS_SESSION_IDLE", "1")
 os.environ.pop("HEROS_SEP_MULTICAST", None)
 os.environ.setdefault("PYTHONPATH", "")
 os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), str(TESTS), os.environ["PYTHONPATH"]) if p)

@@ -140,6 +140,29 @@ class Device(LocalHERO):
     def array_sum(self, arr: np.ndarray) -> float:
         return float(np.asarray(arr).sum())
 
+    def nested(self, depth: int) -> Any:
+        """A tuple nested ``depth`` levels deep."""
+        value: Any = ()
+        for _ in range(depth):
+            value = (value,)
+        return value
+
+    def writes_seen(self) -> list:
+        return list(self.__dict__.get("_writes", []))
+
+    @property
+    def checked(self) -> Annotated[float, Range(0, 5), Unit("K")]:
+        return self.__dict__.get("_checked", 1.0)
+
+    @checked.setter
+    def checked(self, value: float) -> None:
+        self.__dict__.setdefault("_writes", []).append(value)  # runs only for writes the HERO let through
+        self.__dict__["_checked"] = value
+
+    def limited(self, x: Annotated[float, Range(0, 10), Unit("V")], mode: Literal["a", "b"] = "a", n: int = 1) -> str:
+        self.__dict__.setdefault("_writes", []).append(("limited", x, mode, n))
+        return f"{x} {mode} {n}"
+
     async def async_double(self, x: int) -> int:
         await asyncio.sleep(0.01)
         return 2 * x

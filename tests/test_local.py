@@ -73,10 +73,14 @@ def test_the_keys_a_hero_declares_to_zenoh_go_with_it(realm, caplog):
     assert not [r for r in caplog.records if "could not undeclare" in r.getMessage()]
 
 
-def test_a_second_hero_with_a_taken_name_is_warned_about(realm, caplog):
+def test_a_second_hero_with_a_taken_name_is_refused_unless_it_replaces_deliberately(realm, caplog):
+    from heros.exceptions import NameTakenError
+
     with Bare("twin", realm=realm), HEROObserver(realm=realm) as ob:
         assert ob.wait_for(lambda known: "twin" in known, timeout=10)
-        with caplog.at_level(logging.WARNING, logger="heros"), Bare("twin", realm=realm):
+        with pytest.raises(NameTakenError, match=r"a HERO named 'twin' is already alive .* \(in this process\)"):
+            Bare("twin", realm=realm)
+        with caplog.at_level(logging.WARNING, logger="heros"), Bare("twin", realm=realm, replace=True):
             pass
     assert any("already alive" in r.getMessage() for r in caplog.records)
 

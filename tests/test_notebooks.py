@@ -54,7 +54,7 @@ def test_notebook_runs_against_the_demo_lab(path: Path, lab_realm: str, tmp_path
         out = text_of(nb)
         assert f"realm '{lab_realm}', network: loopback" in out
         assert "world" in out and "['hello zenoh']" in out
-        assert "refused: setpoint 1000 K is outside the allowed range 3..350 K" in out
+        assert "refused: attribute 'setpoint' of HERO 'cryostat' must be within 3..350 K, not 1000" in out
         assert "InterlockError: laser 'laser' cannot be enabled: the interlock is open" in out
         assert "my_hero: TestObject with 1 attributes, 2 methods, 1 events, seen from the lab HERO 'lab'" in out
         assert "Unserializable Remote Object (heros.demo.instruments.Logbook)" in out

@@ -60,7 +60,7 @@ def test_enum_attributes_accept_their_values(dev):
     assert dev.mode == "slow"
     dev._server.send("eval heroes['dev'].mode is Mode.SLOW")
     assert dev._server.wait_line("OK") == "OK True"
-    with pytest.raises(ValueError, match="not a valid Mode"):
+    with pytest.raises(ValueError, match="must be one of 'fast', 'slow', not 'warp'"):
         dev.mode = "warp"
 
 
