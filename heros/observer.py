@@ -67,9 +67,8 @@ class HEROObserver(HEROPeer):
             if alive is None:  # an old session: it knows the tokens now
                 alive = set(z.tokens(self._session, keys.health_key(realm), timeout=timeout))
             if alive:
-                expected = {n for n in (keys.name_from_key(k, realm) for k in alive) if n is not None}
                 # HEROs that answer are listed at once; one that does not (a frozen process) joins when it answers
-                found = self._query_descriptors("*", timeout, expected=expected, on_late=self._late)
+                found = self._query_descriptors("*", timeout, on_late=self._late)
                 with self._changed:
                     self.known_objects = {**self.known_objects, **found}
                     self._changed.notify_all()

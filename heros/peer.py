@@ -33,7 +33,7 @@ log = logging.getLogger("heros")
 #: How many HEROs one payload may name; beyond that it is refused (a peer cannot make us open proxies without bound).
 MAX_HERO_REFS_PER_PAYLOAD = 16
 #: Seconds a discovery snapshot waits for more answers after the last one (see ``_query_descriptors``).
-DISCOVERY_QUIET = 0.05
+DISCOVERY_QUIET = 0.1
 
 
 class HEROPeer:
@@ -65,14 +65,15 @@ class HEROPeer:
         self._session_manager.settle(self._realm, lambda: set(z.tokens(self._session, keys.health_key(self._realm), timeout=timeout)))
         return self._query_descriptors(object_name, timeout)
 
-    def _query_descriptors(self, object_name: str, timeout: float, *, expected: set[str] | None = None,
+    def _query_descriptors(self, object_name: str, timeout: float, *,
                            on_late: Callable[[str, dict[str, Any]], None] | None = None) -> dict[str, dict[str, Any]]:
         """Descriptors of the HEROs matching ``object_name`` that answer discovery.
 
-        With ``on_late``, this returns once every name in ``expected`` answered, or ``DISCOVERY_QUIET``
-        seconds after the last answer: a HERO that does not answer (a frozen process whose token
-        has not expired yet) does not hold up the others; answers arriving later go to
-        ``on_late(name, descriptor)`` on a worker thread. Without it, all answers until ``timeout``.
+        It returns once zenoh has every answer (each HERO the query reached answered). With
+        ``on_late``, also ``DISCOVERY_QUIET`` seconds after the last answer: a HERO that does not
+        answer (a frozen process whose token has not expired yet) does not hold up the others, and
+        answers arriving later go to ``on_late(name, descriptor)`` on a worker thread. Without it,
+        a HERO that does not answer holds the snapshot up to ``timeout``.
         """
         replies = z.query_stream(self._session, keys.discover_selector(self._realm, object_name), timeout=timeout,
                                  encoding=codec.ENCODING)
@@ -81,8 +82,6 @@ class HEROPeer:
         while True:
             wait = deadline - time.monotonic()
             if on_late is not None and found:
-                if expected is not None and expected <= found.keys():
-                    break
                 wait = min(wait, DISCOVERY_QUIET)
             try:
                 reply = replies.get(timeout=max(wait, 0.0))
