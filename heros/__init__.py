@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from importlib import metadata as _metadata
 
-from . import helper  # noqa: F401 - upstream documents ``heros.helper.generate_multicast_address``
+from . import (
+    helper,  # noqa: F401 - upstream documents ``heros.helper.generate_multicast_address``
+    tools,  # noqa: F401 - the surface for tools (Jupyter, CLI, GUIs): ``heros.tools``
+)
 from .event import event
 from .exceptions import HEROSError, RemoteHEROError, RemoteTimeoutError, RemoteTransportError
 from .local import LocalHERO

@@ -26,15 +26,13 @@ import threading
 import weakref
 from collections.abc import Callable
 from time import monotonic as _monotonic
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from . import cbor, codec, keys
 from . import zenoh as z
 from .inspect import HERO_EVENT_ATTRIBUTE, is_hero_method
 from .references import EVENT_REF, store_object
-
-if TYPE_CHECKING:
-    from .peer import HEROPeer
+from .subscription import Subscription
 
 __all__ = [
     "Callback",
@@ -50,9 +48,6 @@ __all__ = [
 
 log = logging.getLogger("heros.event")
 
-#: Samples that wait for a slow callback; beyond this many a best-effort subscription drops the
-#: oldest and a reliable one pushes back on the publisher.
-MAX_QUEUED_SAMPLES = 100_000
 
 
 def _callback_name(func: Callable[..., Any]) -> str:
@@ -278,55 +273,6 @@ def event(func: Callable[..., Any]) -> EventDescriptor:
     return EventDescriptor(func, reliable=getattr(func, "_heros_reliable", False))
 
 
-class Subscription:
-    """A subscription whose samples are decoded and handed to ``callback(key, value)`` in order
-    (``callback(value)`` with ``with_key=False``, which spares reading each sample's key).
-
-    Samples wait in a zenoh channel that a thread of this subscription empties: no zenoh callback
-    runs user code, and no hand-off between Python threads costs a switch per sample. A best-effort
-    subscription keeps at most ``MAX_QUEUED_SAMPLES`` waiting samples and drops the oldest beyond
-    that, so a slow callback never stalls zenoh; a ``reliable`` one blocks instead, which pushes
-    back on a reliable publisher (back-pressure).
-    """
-
-    def __init__(self, peer: HEROPeer, key: str, callback: Callable[..., None], what: str, *, reliable: bool = False,
-                 with_key: bool = True, skip_mirrors: bool = False) -> None:
-        self._peer = peer
-        self._callback = callback
-        self._what = what
-        self._with_key = with_key
-        self._skip_mirrors = skip_mirrors
-        self._subscriber = z.declare_subscriber_channel(peer._session, key, MAX_QUEUED_SAMPLES, block=reliable)
-        peer._declare(self._subscriber)
-        z.start_receiver(self._run, f"heros-{what}")
-
-    def _run(self) -> None:
-        decode = self._peer._decode
-        callback = self._callback
-        with_key = self._with_key
-        for key, payload, encoding in z.samples(z.channel(self._subscriber), with_key=with_key, skip_mirrors=self._skip_mirrors):
-            try:
-                value = decode(payload, encoding)
-            except Exception:
-                log.exception("%s: could not decode a sample", self._what)
-                continue
-            try:
-                if with_key:
-                    callback(key, value)
-                else:
-                    callback(value)
-            except Exception:  # a failing callback must not end the subscription
-                log.exception("%s: callback raised", self._what)
-
-    def close(self) -> None:
-        """Stop receiving (idempotent)."""
-        z.undeclare(self._subscriber)
-        try:
-            self._peer._declared.remove(self._subscriber)
-        except ValueError:
-            pass
-
-
 class RemoteEventHandler:
     """An event of a remote HERO, on its proxy: ``connect`` callbacks to it.
 
@@ -393,18 +339,20 @@ class RemoteEventHandler:
         return f"<remote event {self.instance._realm}/{self.instance._name}.{self.__name__}>"
 
 
-def subscribe_event(proxy: Any, event: str, callback: Callable[[Any], None], *, reliable: bool = False) -> Subscription:
+def subscribe_event(proxy: Any, event: str, callback: Callable[[Any], None], *, reliable: bool = False,
+                    **bounds: int) -> Subscription:
     """Call ``callback(value)`` for each publication of event ``event`` of the HERO behind ``proxy``.
 
     A HERO of ours is heard on its msgpack key, an upstream HEROS HERO on its own (CBOR) key.
-    Callbacks run in order on the subscription's thread; ``close()`` the subscription to stop.
+    Callbacks run in order on a worker thread; ``bounds`` are ``Subscription``'s ``max_samples``
+    and ``max_bytes``; ``close()`` the subscription to stop.
     """
     proxy._heros_connect()
     if proxy._heros_upstream:
         key = keys.member_key(proxy._realm, proxy._name, event)
     else:
         key = keys.event_key(proxy._realm, proxy._name, event)
-    return Subscription(proxy, key, callback, f"event {proxy._name}.{event}", reliable=reliable, with_key=False)
+    return Subscription(proxy, key, callback, f"event {proxy._name}.{event}", reliable=reliable, with_key=False, **bounds)
 
 
 # ``heros.event`` is this function once ``heros`` is imported (upstream's layout too), so let

@@ -178,7 +178,6 @@ class LocalHERO(HERO):
         self._heros_tags.append(f"_zid:{z.zid(self._session)}")
         self._heros_prefix = keys.hero_key(self._realm, self._name)
         self._heros_publishers: dict[str, Any] = {}
-        self._heros_pub_lock = threading.Lock()
         serial = type(self)._hero_serial if serial is None else serial
         self._heros_workers = _Workers(1 if serial else MAX_WORKERS)
         self._heros_routes: dict[Any, tuple[str, Any, type | None]] = {}
@@ -200,8 +199,13 @@ class LocalHERO(HERO):
             self._declare(z.declare_key(self._session, f"{self._heros_prefix}/{member}"))
         self._heros_add_worker()
         register_local(self)
-        # attribute writes are published from now on
-        object.__setattr__(self, "_heros_watched", frozenset(c.name for c in self.capabilities if isinstance(c, AttributeCapability)))
+        # attribute writes are published from now on; the publishers are declared now, so that by the
+        # first write zenoh knows whether anybody listens (through a router it learns that a little later)
+        watched = [c.name for c in self.capabilities if isinstance(c, AttributeCapability)]
+        for name in watched:
+            key = keys.attr_change_key(self._realm, self._name, name)
+            self._heros_publishers[name] = self._declare(z.declare_publisher(self._session, key, reliable=True))
+        object.__setattr__(self, "_heros_watched", frozenset(watched))
         self.liveliness_token = self._declare(z.declare_token(self._session, self._endpoints["health"]))
         log.debug("serving HERO %s with %d capabilities", self._heros_prefix, len(self.capabilities))
 
@@ -447,14 +451,8 @@ class LocalHERO(HERO):
     def _heros_publish_attribute(self, name: str) -> None:
         """Publish the current value of the exposed attribute ``name`` to its watchers."""
         publisher = self._heros_publishers.get(name)
-        if publisher is None:
-            with self._heros_pub_lock:
-                if self._hero_destroyed:
-                    return
-                publisher = self._heros_publishers.get(name)
-                if publisher is None:
-                    publisher = self._declare(z.declare_publisher(self._session, keys.attr_change_key(self._realm, self._name, name), reliable=True))
-                    self._heros_publishers[name] = publisher
+        if publisher is None:  # not an exposed attribute (or not served yet)
+            return
         try:
             if self._hero_destroyed or not z.has_subscribers(publisher):
                 return

@@ -19,7 +19,7 @@ from typing import Any
 from . import _executor, keys
 from . import zenoh as z
 from .event import Subscription
-from .peer import HEROPeer, remember_descriptor
+from .peer import HEROPeer, register_observer, unregister_observer
 from .remote import RemoteHERO
 from .zenoh import ZenohSessionManager
 
@@ -61,6 +61,7 @@ class HEROObserver(HEROPeer):
         # Token changes wait for the first snapshot: the watch's history would otherwise ask every
         # HERO for its descriptor one by one while the snapshot asks all of them at once.
         self._snapshot_taken = threading.Event()
+        register_observer(self)  # RemoteHEROs of this process may use what it knows
         self._declare(z.declare_liveliness_watch(self._session, keys.health_key(realm), self._on_token, history=True))
         try:
             alive = self._session_manager.settle(realm, lambda: set(z.tokens(self._session, keys.health_key(realm), timeout=timeout)))
@@ -72,8 +73,6 @@ class HEROObserver(HEROPeer):
                 with self._changed:
                     self.known_objects = {**self.known_objects, **found}
                     self._changed.notify_all()
-                for name, descriptor in found.items():
-                    remember_descriptor(self._session_manager, realm, name, descriptor)
         finally:
             self._snapshot_taken.set()
 
@@ -140,7 +139,6 @@ class HEROObserver(HEROPeer):
                 known[name] = descriptor
             self.known_objects = known
             self._changed.notify_all()
-        remember_descriptor(self._session_manager, self._realm, name, descriptor)
 
     def _fire(self, callbacks: list[Callable[[str], Any]], name: str) -> None:
         for func in list(callbacks):
@@ -183,6 +181,10 @@ class HEROObserver(HEROPeer):
                     return False
                 self._changed.wait(remaining)
             return True
+
+    def _destroy_hero(self) -> None:
+        unregister_observer(self)
+        super()._destroy_hero()
 
     def get_object(self, object_name: str) -> RemoteHERO:
         """A RemoteHERO for a known HERO; ``AttributeError`` if the name is not known."""

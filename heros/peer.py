@@ -9,7 +9,6 @@ other to a (cached, bounded) RemoteHERO, and an object reference to the object i
 
 from __future__ import annotations
 
-import collections
 import functools
 import logging
 import queue
@@ -26,7 +25,7 @@ from .references import HERO_REF, ISSUER, HERORef, Scope, UnserializableRemoteOb
 from .zenoh import ZenohSessionManager
 from .zenoh import session_manager as default_session_manager
 
-__all__ = ["HERO", "HEROPeer", "PeerResolver", "known_descriptor", "local_hero", "remember_descriptor"]
+__all__ = ["HERO", "HEROPeer", "PeerResolver", "known_descriptor", "local_hero", "register_observer", "unregister_observer"]
 
 log = logging.getLogger("heros")
 
@@ -221,21 +220,28 @@ def local_hero(realm: str, name: str) -> Any:
     return ref() if ref is not None else None
 
 
-# Descriptors that HEROObservers of this process know, so that a RemoteHERO need not ask again.
-_descriptors: dict[tuple[int, str, str], dict[str, Any]] = {}
+# The HEROObservers alive in this process: their descriptors spare a new RemoteHERO a discovery query.
+# Each observer owns what it saw; the set holds them weakly, so the descriptors go with their observer.
+_observers: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
-def remember_descriptor(manager: ZenohSessionManager, realm: str, name: str, descriptor: dict[str, Any] | None) -> None:
-    """Record (or, with None, forget) the descriptor of a HERO alive in ``realm``."""
-    if descriptor is None:
-        _descriptors.pop((id(manager), realm, name), None)
-    else:
-        _descriptors[(id(manager), realm, name)] = descriptor
+def register_observer(observer: Any) -> None:
+    """Let ``known_descriptor`` look into ``observer.known_objects`` while the observer lives."""
+    _observers.add(observer)
+
+
+def unregister_observer(observer: Any) -> None:
+    _observers.discard(observer)
 
 
 def known_descriptor(manager: ZenohSessionManager, realm: str, name: str) -> dict[str, Any] | None:
-    """The descriptor an observer of this process has for that HERO, or None."""
-    return _descriptors.get((id(manager), realm, name))
+    """The descriptor an observer of this process (same session manager and realm) has for that HERO, or None."""
+    for observer in list(_observers):
+        if observer._session_manager is manager and observer._realm == realm:
+            descriptor = observer.known_objects.get(name)
+            if descriptor is not None:
+                return descriptor  # type: ignore[no-any-return]
+    return None
 
 
 class PeerResolver:
@@ -338,9 +344,12 @@ class _Release:
         self.lease = lease
 
     def __call__(self) -> None:
+        # a finalizer calls this: only a list append under a short lock, the sending is a worker's
         with _release_lock:
-            _release_pending[(id(self.manager), self.realm, self.hero)].append(self.lease)
-            _release_managers[id(self.manager)] = self.manager
+            entry = _release_pending.get((id(self.manager), self.realm, self.hero))
+            if entry is None:
+                entry = _release_pending[(id(self.manager), self.realm, self.hero)] = (self.manager, [])
+            entry[1].append(self.lease)
             schedule = not _release_scheduled[0]
             _release_scheduled[0] = True
         if schedule:
@@ -348,19 +357,20 @@ class _Release:
 
 
 _release_lock = threading.Lock()
-_release_pending: collections.defaultdict[tuple[int, str, str], list[str]] = collections.defaultdict(list)
-_release_managers: dict[int, ZenohSessionManager] = {}
+# (manager id, realm, HERO) -> (manager, leases): emptied by each flush, so it never grows
+_release_pending: dict[tuple[int, str, str], tuple[ZenohSessionManager, list[str]]] = {}
 _release_scheduled = [False]
 
 
 def _flush_releases() -> None:
+    if z.exiting():
+        return  # the sessions are closing: the issuers' store bounds take care of it
     with _release_lock:
         pending = dict(_release_pending)
         _release_pending.clear()
         _release_scheduled[0] = False
-    for (manager_id, realm, hero), leases in pending.items():
-        manager = _release_managers.get(manager_id)
-        session = manager.session(realm) if manager is not None else None
+    for (_, realm, hero), (manager, leases) in pending.items():
+        session = manager.session(realm)
         if session is None:
             continue  # our session is gone: the issuer's store bound takes care of it
         payload, encoding = codec.encode([[leases], {}])

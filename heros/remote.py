@@ -16,12 +16,12 @@ decoding never waits on the network.
 
 from __future__ import annotations
 
-import collections
 import difflib
 import functools
 import logging
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -32,6 +32,7 @@ from .event import RemoteEventHandler, Subscription
 from .exceptions import RemoteTimeoutError, RemoteTransportError, exception_from_payload
 from .peer import HERO, known_descriptor
 from .references import METHOD_REF, store_object
+from .render import summary_text
 from .zenoh import ZenohSessionManager
 
 __all__ = ["DEFAULT_TIMEOUT", "RemoteHERO", "RemoteMethod", "RemoteTimeoutError"]
@@ -58,9 +59,9 @@ _LOCAL_NAMES = frozenset({
     "_endpoints", "_endpoint_base_path", "_heros_sends",
 })
 
-#: How many proxies made for HEROs named in payloads are kept for reuse.
-PROXY_CACHE_SIZE = 64
-_proxy_cache: collections.OrderedDict[tuple[int, str, str], RemoteHERO] = collections.OrderedDict()
+# Proxies made for HEROs named in payloads, reused while something holds them. Held weakly: the
+# cache keeps no proxy (and so no session) alive; an entry goes with its proxy.
+_proxy_cache: weakref.WeakValueDictionary[tuple[int, str, str], RemoteHERO] = weakref.WeakValueDictionary()
 _proxy_lock = threading.Lock()
 
 
@@ -221,21 +222,17 @@ class RemoteHERO(HERO):
     def _heros_proxy_for(cls, session_manager: ZenohSessionManager, realm: str, name: str) -> RemoteHERO:
         """A proxy for a HERO named in a payload: no network now, the lookup happens on first use.
 
-        The last ``PROXY_CACHE_SIZE`` of them are reused, so a HERO passed again and again is
-        looked up once.
+        While such a proxy is held anywhere in the process (a HERO keeping a partner, a user's
+        variable), a reference to the same HERO decodes to it again and is not looked up anew.
         """
         key = (id(session_manager), realm, name)
         with _proxy_lock:
             proxy = _proxy_cache.get(key)
             if proxy is not None and not proxy._hero_destroyed:
-                _proxy_cache.move_to_end(key)
                 return proxy
-        proxy = cls.__new__(cls)
-        proxy._heros_setup(name, realm, session_manager, DEFAULT_TIMEOUT)
-        with _proxy_lock:
+            proxy = cls.__new__(cls)
+            proxy._heros_setup(name, realm, session_manager, DEFAULT_TIMEOUT)
             _proxy_cache[key] = proxy
-            while len(_proxy_cache) > PROXY_CACHE_SIZE:
-                _proxy_cache.popitem(last=False)
         return proxy
 
     def _heros_connect(self) -> None:
@@ -496,27 +493,9 @@ class RemoteHERO(HERO):
             d = self._hero_descriptor
         except Exception:  # noqa: BLE001 - a summary without the descriptor is still useful
             d = {}
-        lines = [f"RemoteHERO {self._name!r} (realm {self._realm!r}, class {d.get('class', '?')})"]
-        tags = sorted(str(t) for t in d.get("tags") or () if not str(t).startswith("_"))
-        if tags:
-            lines.append("  tags: " + ", ".join(map(str, tags)))
         caps = self.__dict__.get("_remote_capabilities", [])
-        for flavor, title in (("attribute", "attributes"), ("method", "methods"), ("event", "events")):
-            group = [c for c in caps if c.flavor == flavor and not c.name.startswith("_")]
-            if not group:
-                continue
-            lines.append(f"  {title}:")
-            for c in group:
-                if isinstance(c, MethodCapability):
-                    text = f"{c.name}{c.to_signature()}"
-                elif isinstance(c, AttributeCapability):
-                    unit = f" [{c.extra['unit']}]" if "unit" in c.extra else ""
-                    text = f"{c.name}: {c.type}{unit}{'' if c.writable else ' (read-only)'}"
-                else:
-                    text = c.name
-                doc = (c.doc or "").strip().splitlines()
-                lines.append(f"    {text}" + (f"  - {doc[0]}" if doc else ""))
-        return "\n".join(lines)
+        title = f"RemoteHERO {self._name!r} (realm {self._realm!r}, class {d.get('class', '?')})"
+        return summary_text(self._name, self._realm, d, caps, title=title)
 
     def _repr_pretty_(self, p: Any, cycle: bool) -> None:
         p.text(self._heros_summary() if not cycle else repr(self))

@@ -22,7 +22,7 @@ import socket
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import zenoh
@@ -35,6 +35,7 @@ __all__ = [
     "Reply",
     "Matching",
     "ZenohSessionManager",
+    "add_exit_hook",
     "all_replies",
     "config_text",
     "declare_key",
@@ -48,6 +49,7 @@ __all__ = [
     "channel",
     "config_entry",
     "drop",
+    "exiting",
     "has_subscribers",
     "loopback_config",
     "open_hub",
@@ -61,7 +63,7 @@ __all__ = [
     "key_expr",
     "link_settings",
     "receive",
-    "samples",
+    "take",
     "reply",
     "reply_error",
     "Router",
@@ -317,10 +319,32 @@ def _install_exit_hook() -> None:
         atexit.register(_close_all)
 
 
+_exiting = threading.Event()
+_exit_hooks: list[Callable[[float], None]] = []
+
+
+def exiting() -> bool:
+    """Whether the interpreter is shutting down (the exit hook has begun closing sessions)."""
+    return _exiting.is_set()
+
+
+def add_exit_hook(hook: Callable[[float], None]) -> None:
+    """Run ``hook(deadline)`` at exit before the sessions close: it should make its threads leave
+    zenoh's calls by ``deadline`` (``time.monotonic()``), since a thread still inside zenoh when the
+    interpreter finalizes aborts the process."""
+    _exit_hooks.append(hook)
+
+
 def _close_all() -> None:
+    _exiting.set()
+    deadline = time.monotonic() + 2.0
+    for hook in list(_exit_hooks):
+        try:
+            hook(deadline)
+        except Exception:  # the sessions must close whatever a hook does
+            log.debug("exit hook %r failed", hook, exc_info=True)
     for manager in list(_managers):
         manager.force_close()
-    deadline = time.monotonic() + 2.0
     for thread in list(_receivers):  # woken by the close; one busy in a user's method is not waited for long
         thread.join(max(0.0, deadline - time.monotonic()))
 
@@ -525,32 +549,31 @@ def receive(chan: Any) -> Any:
 MIRROR = b"heros:mirror"
 
 
-def samples(chan: Any, *, with_key: bool, skip_mirrors: bool = False) -> Iterator[tuple[str | None, bytes, str]]:
-    """``(key, payload, encoding text)`` of each sample of a subscriber's ``channel``, in order,
-    waiting when none is there; it ends once the subscriber is undeclared. ``key`` is None
-    unless ``with_key`` (reading it costs a conversion per sample). ``skip_mirrors`` leaves out
-    the CBOR copies our HEROs publish for upstream subscribers (see ``MIRROR``).
+def take(chan: Any, limit: int, *, with_key: bool, skip_mirrors: bool = False) -> list[tuple[str | None, bytes, str]] | None:
+    """Up to ``limit`` samples waiting in a subscriber's ``channel``, without waiting, as
+    ``(key, payload, encoding text)``; None once the subscriber is undeclared. ``key`` is None
+    unless ``with_key`` (reading it costs a conversion per sample); ``skip_mirrors`` leaves out the
+    CBOR copies our HEROs publish for upstream subscribers (see ``MIRROR``).
 
-    Samples that already wait are taken without going to sleep. This runs once per sample on a
-    subscription's thread, so it reads each sample's fields inline.
+    This runs for every sample a subscription gets, so it reads each sample's fields inline.
     """
-    try_recv, recv, plain = chan.try_recv, chan.recv, _PLAIN
+    try_recv, plain = chan.try_recv, _PLAIN
+    taken: list[tuple[str | None, bytes, str]] = []
     try:
-        while True:
+        while len(taken) < limit:
             sample = try_recv()
             if sample is None:
-                sample = recv()
+                break
             if skip_mirrors:
                 attachment = sample.attachment
                 if attachment is not None and attachment.to_bytes() == MIRROR:
                     continue
             encoding = sample.encoding
-            item = (str(sample.key_expr) if with_key else None), sample.payload.to_bytes(), \
-                codec.ENCODING if encoding == plain else str(encoding)
-            sample = None  # while waiting for the next one, keep no second copy of this payload
-            yield item
+            taken.append(((str(sample.key_expr) if with_key else None), sample.payload.to_bytes(),
+                          codec.ENCODING if encoding == plain else str(encoding)))
     except zenoh.ZError:  # undeclared
-        return
+        return taken or None
+    return taken
 
 
 _receivers: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
@@ -829,6 +852,10 @@ class Router:
     def zid(self) -> str:
         """The router's zenoh id."""
         return str(self._session.info.zid())
+
+    def watch_links(self, callback: Callable[[bool, str | None, str], None]) -> Any:
+        """Watch the router's links (see ``declare_link_watch``); ``undeclare`` the returned handle to stop."""
+        return declare_link_watch(self._session, callback)
 
     def close(self) -> None:
         _close(self._session)

@@ -5,8 +5,9 @@ shows it as pending until the HERO acknowledges it, and on failure the widget re
 remote value and the row says why. Changes made while a write is in flight are merged into one
 follow-up write of the latest value, so a burst of changes never becomes a burst of writes.
 
-HERO -> widget: attribute-change publications (``proxy._watch_attribute``) and, for values that
-change without a write (read-only properties), polling. Both reach the widget only through the
+HERO -> widget: attribute-change publications (the panel's one ``heros.tools.watch_attributes``
+subscription, or the binding's own ``watch_attribute``) and, for values that change without a
+write (read-only properties) or HEROs that publish nothing (upstream HEROS), polling. Both reach the widget only through the
 loop bridge's coalescing buffer. A busy flag keeps a value we put into the widget from being
 written back (no echo loops).
 """
@@ -22,7 +23,7 @@ from typing import Any
 import ipywidgets as w
 
 from heros.exceptions import RemoteHEROError
-from heros.tools import is_upstream
+from heros.tools import Subscription, is_upstream, watch_attribute
 
 from ._bridge import LoopBridge
 from .widgets import Control
@@ -63,7 +64,9 @@ class AttributeBinding:
     initial
         The value read when the panel was built (an exception if that read failed).
     watch
-        Subscribe to attribute-change publications (False for read-only attributes, which are polled).
+        How attribute-change publications reach the binding: True subscribes to them itself; a
+        ``Subscription`` is one shared by the panel, which hands the values to ``on_remote``
+        (the binding does not close it); False: none (read-only attributes, which are polled).
     """
 
     def __init__(
@@ -76,7 +79,7 @@ class AttributeBinding:
         submit: Callable[..., Any],
         report: Callable[[str], None] | None = None,
         initial: Any = _NOTHING,
-        watch: bool = True,
+        watch: bool | Subscription = True,
     ) -> None:
         self.proxy = proxy
         self.name = name
@@ -95,16 +98,20 @@ class AttributeBinding:
         self._state_kind = ""
         self.state = w.HTML(layout=w.Layout(min_width="8em"))
         self.state.add_class("heros-attr-state")
-        self._subscription = None
+        self._subscription: Subscription | None = None
+        self._owns_subscription = False
         if isinstance(initial, BaseException):
             self._show_state(f"could not read: {error_text(initial)}", kind="read-error")
         elif initial is not _NOTHING:
             self._apply(initial)
         if control.editable:
             control.widget.observe(self._on_widget, names="value")
-        if watch and not is_upstream(proxy):  # upstream HEROS HEROs publish no attribute changes: polled
+        if isinstance(watch, Subscription):
+            self._subscription = watch
+        elif watch and not is_upstream(proxy):  # upstream HEROS HEROs publish no attribute changes: polled
             try:
-                self._subscription = proxy._watch_attribute(name, self._on_remote)
+                self._subscription = watch_attribute(proxy, name, self.on_remote)
+                self._owns_subscription = True
             except Exception as exc:  # noqa: BLE001 - the binding still works by polling
                 log.warning("cannot watch %s.%s: %s", proxy._name, name, exc)
         # how the row stays current, said quietly: a dot for pushed values, a circle arrow for polled ones
@@ -193,8 +200,8 @@ class AttributeBinding:
         if self.confirmed is not _NOTHING:
             self._apply(self.confirmed)
 
-    def _on_remote(self, value: Any) -> None:
-        """Dispatcher thread: hand the value to the coalescing buffer."""
+    def on_remote(self, value: Any) -> None:
+        """Any thread (a subscription's worker): a value the HERO published; handed to the coalescing buffer."""
         self._bridge.post(("attr", id(self)), self._apply_remote, value)
 
     def refresh(self) -> None:
@@ -257,9 +264,9 @@ class AttributeBinding:
     def close(self) -> None:
         """Stop following the HERO and the widget."""
         self._closed = True
-        if self._subscription is not None:
+        if self._subscription is not None and self._owns_subscription:
             self._subscription.close()
-            self._subscription = None
+        self._subscription = None
         if self.control.editable:
             self.control.widget.unobserve(self._on_widget, names="value")
 

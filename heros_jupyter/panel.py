@@ -22,8 +22,9 @@ from typing import Any
 import ipywidgets as w
 from IPython.display import Image
 
+from heros import tools
 from heros.capabilities import AttributeCapability, EventCapability, MethodCapability
-from heros.event import subscribe_event
+from heros.render import doc_html, signature_text
 from heros.tools import is_upstream
 
 from ._bridge import LoopBridge
@@ -81,43 +82,11 @@ def _name_label(name: str, doc: str, required: bool = False) -> w.HTML:
     return label
 
 
-def signature_text(cap: MethodCapability) -> str:
-    """``name(a: float, b: int = 2) -> str``: the signature as the HERO declared it, without quotes."""
-    parts, star_done = [], False
-    for p in cap.parameters:
-        if p.kind == inspect.Parameter.VAR_POSITIONAL:
-            text, star_done = f"*{p.name}", True
-        elif p.kind == inspect.Parameter.VAR_KEYWORD:
-            text = f"**{p.name}"
-        else:
-            if p.kind == inspect.Parameter.KEYWORD_ONLY and not star_done:
-                parts.append("*")
-                star_done = True
-            text = p.name
-        if p.type not in ("undefined", ""):
-            text += f": {p.type}"
-        if p.has_default_value():
-            text += f" = {p.default if p.extra.get('default_repr') else repr(p.default)}"
-        parts.append(text)
-        if p.kind == inspect.Parameter.POSITIONAL_ONLY and not any(
-            q.kind == inspect.Parameter.POSITIONAL_ONLY for q in cap.parameters[cap.parameters.index(p) + 1:]
-        ):
-            parts.append("/")
-    returns = f" -> {cap.return_type}" if cap.return_type not in ("None", "undefined") else ""
-    return f"{cap.name}({', '.join(parts)}){returns}"
-
-
-def doc_html(text: str) -> str:
-    """One docstring line as HTML: ``literal`` becomes <code>literal</code>."""
-    pieces = html.escape(text).split("``")
-    return "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(pieces))
-
-
 def fetch_values(proxy: Any) -> dict[str, Any]:
     """Blocking: the current value of each public attribute (the exception where a read fails)."""
     values: dict[str, Any] = {}
-    for cap in proxy._remote_capabilities:
-        if isinstance(cap, AttributeCapability) and not cap.name.startswith("_"):
+    for cap in tools.capabilities(proxy):
+        if isinstance(cap, AttributeCapability):
             try:
                 values[cap.name] = getattr(proxy, cap.name)
             except Exception as exc:  # noqa: BLE001 - shown in that row
@@ -290,7 +259,7 @@ class EventView:
         self.html.add_class(f"heros-event-{cap.name}")
         if cap.doc:
             self.html.tooltip = cap.doc
-        self._subscription = subscribe_event(proxy, cap.name, self._on_event)
+        self._subscription = tools.subscribe(proxy, cap.name, self._on_event)
 
     def _on_event(self, value: Any) -> None:
         """Dispatcher thread: count, remember, and hand a render to the coalescing buffer."""
@@ -378,13 +347,20 @@ class Panel:
 
     def _build(self, values: dict[str, Any]) -> None:
         proxy = self.proxy
-        cls = proxy._hero_descriptor.get("class", "?")
+        cls = tools.descriptor(proxy).get("class", "?")
         upstream = " · <span class='heros-upstream' title='served by upstream HEROS (CBOR)'>upstream HEROS</span>" if is_upstream(proxy) else ""
         self.header.value = (f"<b>{html.escape(self.name)}</b> · {html.escape(str(cls))} · realm <code>{html.escape(self.realm)}</code>"
                              f"{upstream}")
-        caps = [c for c in proxy._remote_capabilities if not c.name.startswith("_")]
+        caps = tools.capabilities(proxy)
         children: list[w.Widget] = []
         attrs = [c for c in caps if isinstance(c, AttributeCapability)]
+        # one subscription for every attribute the HERO publishes (upstream HEROs publish none: polled)
+        self._attributes = None
+        if attrs and not is_upstream(proxy):
+            try:
+                self._attributes = tools.watch_attributes(proxy, self._on_attribute)
+            except Exception as exc:  # noqa: BLE001 - the rows still work by polling
+                log.warning("cannot watch the attributes of %s: %s", self.name, exc)
         if attrs:
             children.append(_section("Attributes"))
         for cap in attrs:
@@ -393,7 +369,7 @@ class Panel:
             control = self._ctx.widgets.control_for(spec)
             binding = AttributeBinding(
                 proxy, cap.name, control, bridge=self._ctx.bridge, submit=self._ctx.submit, report=self.report,
-                initial=values.get(cap.name), watch=cap.writable,
+                initial=values.get(cap.name), watch=(self._attributes or False) if cap.writable else False,
             )
             self.bindings[cap.name] = binding
             row = w.HBox([_name_label(cap.name, cap.doc or ""), control.widget, w.Label(str(cap.extra.get("unit") or "")), binding.state,
@@ -513,7 +489,16 @@ class Panel:
         """Call ``func(old_proxy, new_proxy)`` on the loop thread after each rebind."""
         self._on_rebind.append(func)
 
+    def _on_attribute(self, name: str, value: Any) -> None:
+        """A subscription worker: the HERO published a new value of ``name``."""
+        binding = self.bindings.get(name)
+        if binding is not None:
+            binding.on_remote(value)
+
     def _release(self) -> None:
+        if self._attributes is not None:
+            self._attributes.close()
+            self._attributes = None
         for binding in self.bindings.values():
             binding.close()
         for view in self.events.values():
@@ -533,7 +518,7 @@ class Panel:
         if self.closed:
             return {"text/plain": f"<closed panel of HERO {self.name!r}>"}
         bundle = dict(self.widget._repr_mimebundle_(**kwargs) or {})
-        bundle["text/plain"] = self.proxy._heros_summary()
+        bundle["text/plain"] = tools.summary(self.proxy)
         return bundle
 
     def __repr__(self) -> str:

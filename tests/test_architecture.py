@@ -72,3 +72,114 @@ def test_upstream_import_paths_exist():
 def test_modules_say_what_they_hold():
     missing = [str(p.relative_to(ROOT)) for p in core_modules() if not ast.get_docstring(ast.parse(p.read_text()))]
     assert missing == []
+
+
+# --- no import cycles in the core, lazy imports included ---------------------------------------------
+
+
+def _module_name(path: Path) -> str:
+    rel = path.relative_to(ROOT).with_suffix("")
+    parts = list(rel.parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _imported_modules(path: Path, known: set[str]) -> set[str]:
+    """The heros modules ``path`` imports anywhere (top level, inside functions, under TYPE_CHECKING)."""
+    me = _module_name(path)
+    package = me if path.name == "__init__.py" else me.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - node.level + 1]
+                prefix = ".".join(base + ([node.module] if node.module else []))
+            else:
+                prefix = node.module or ""
+            names = [prefix] + [f"{prefix}.{alias.name}" for alias in node.names]
+        else:
+            continue
+        for name in names:
+            while name and name not in known:
+                name = name.rpartition(".")[0]
+            if name and name != me:
+                found.add(name)
+    return found
+
+
+def test_the_core_has_no_import_cycles_lazy_imports_included():
+    paths = {(_module_name(p)): p for p in core_modules()}
+    known = set(paths)
+    graph = {name: _imported_modules(path, known) - {"heros"} for name, path in paths.items()}
+    cycles = []
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+
+    def visit(node: str, path: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                cycles.append(path[path.index(nxt):] + [nxt])
+            elif state.get(nxt) is None:
+                visit(nxt, [*path, nxt])
+        state[node] = 2
+
+    for name in sorted(graph):
+        if name not in state:
+            visit(name, [name])
+    assert cycles == []
+
+
+# --- the Jupyter layer and the CLI use the core's public surface only --------------------------------
+
+#: Underscore names upstream HEROS documents (they stay as they are), and IPython's display protocol.
+ALLOWED_PRIVATE = {"_name", "_realm", "_destroy_hero", "_repr_mimebundle_", "_repr_pretty_", "_ipython_display_"}
+
+
+def _core_private_names() -> set[str]:
+    """Every ``_``-prefixed name the core defines: functions, methods, attributes, module globals."""
+    names: set[str] = set()
+    for path in core_modules():
+        if "cli" in path.relative_to(ROOT).parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                names.add(node.name)
+            elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
+                names.add(node.attr)
+            elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+                names.add(node.id)
+    return {n for n in names if n.startswith("_") and not (n.startswith("__") and n.endswith("__"))} - ALLOWED_PRIVATE
+
+
+def _tool_modules() -> list[Path]:
+    return sorted((ROOT / "heros_jupyter").rglob("*.py")) + sorted((ROOT / "heros" / "cli").rglob("*.py"))
+
+
+def test_the_jupyter_layer_and_the_cli_use_only_the_cores_public_surface():
+    private = _core_private_names()
+    core = {_module_name(p) for p in core_modules() if "cli" not in p.relative_to(ROOT).parts}
+    offenders = []
+    for path in _tool_modules():
+        where = str(path.relative_to(ROOT))
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Attribute) and node.attr in private:
+                owner = node.value
+                if isinstance(owner, ast.Name) and owner.id in ("self", "cls"):
+                    continue  # the tool's own state
+                offenders.append(f"{where}:{node.lineno} .{node.attr}")
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").split(".")[0] == "heros":
+                module = node.module or ""
+                if any(part.startswith("_") for part in module.split(".")):
+                    offenders.append(f"{where}:{node.lineno} from {module}")
+                for alias in node.names:
+                    if alias.name.startswith("_") and not alias.name.endswith("__") and module in core:
+                        offenders.append(f"{where}:{node.lineno} from {module} import {alias.name}")
+            elif isinstance(node, ast.Import):
+                for alias in node.names:
+                    if alias.name.startswith("heros.") and any(p.startswith("_") for p in alias.name.split(".")):
+                        offenders.append(f"{where}:{node.lineno} import {alias.name}")
+    assert offenders == []

@@ -293,7 +293,7 @@ def test_a_frozen_peer_does_not_slow_a_new_observers_snapshot(realm: str, spawn:
 
 leaves = (st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.text(max_size=8)
           | st.builds(lambda r, n: msgpack.ExtType(codec.EXT_HERO_REF, msgpack.packb([r, n])), st.text(max_size=6), st.text(max_size=6))
-          | st.builds(lambda t, i: msgpack.ExtType(codec.EXT_OBJECT_BACK, msgpack.packb([t, i, "x"])), st.text(max_size=32) | st.integers(),
+          | st.builds(lambda t, i: msgpack.ExtType(codec.EXT_OBJECT_BACK, msgpack.packb([t, i, "x"])), st.text(max_size=32) | st.integers(-(2**63), 2**63 - 1),
                       st.text(max_size=16))
           | st.builds(lambda f: msgpack.ExtType(codec.EXT_OBJECT_REF, msgpack.packb(f)), st.lists(st.text(max_size=8) | st.none(), max_size=8))
           | st.builds(lambda c, b: msgpack.ExtType(c, b), st.integers(0, 20), st.binary(max_size=12)))

@@ -225,8 +225,8 @@ def test_values_keep_their_python_types(dev):
 def test_text_summary_and_repr(dev):
     assert repr(dev).startswith("<RemoteHERO ") and "/dev>" in repr(dev)
     text = dev._heros_summary()
-    assert "class Device" in text and "add(a: 'int', b: 'int' = 2) -> 'int'  - Add two numbers." in text
-    assert "power: float [mW]" in text and "temperature: float (read-only)" in text
+    assert "class Device" in text and "    add(a: int, b: int = 2) -> int\n        Add two numbers." in text  # as heros info shows it
+    assert "power: float  [mW, 0..50]" in text and "temperature: float  (read-only)" in text
     assert dev._repr_mimebundle_()["text/plain"] == text
 
 

@@ -121,6 +121,7 @@ class UpLaser(LocalHERO):
     shots: int = 0
 
     def pulse(self, energy: Annotated[float, Interval(ge=0, le=10)] = 1.0) -> str:  # noqa: F821
+        time.sleep(0.3)  # a pulse takes a while, as on real hardware
         self.shots += 1
         self.fired(energy)
         return f"pulse {energy} mJ at {self.power} mW ({self.mode})"

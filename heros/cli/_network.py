@@ -13,10 +13,12 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from heros.capabilities import AttributeCapability, Capability, MethodCapability, Parameter
+from heros import tools
+from heros.capabilities import AttributeCapability, Capability, MethodCapability
 from heros.exceptions import ConfigError, RemoteHEROError
 from heros.observer import HEROObserver
 from heros.remote import RemoteHERO
+from heros.render import number_text, signature_text, summary_text, value_text
 
 from ._progress import Progress
 from ._values import UsageError, format_value, one_line, parse_arguments, parse_value, split_target
@@ -44,10 +46,10 @@ def connect(name: str, args: argparse.Namespace, timeout: float | None = None) -
 
 def find_member(proxy: RemoteHERO, member: str, flavor: str) -> Capability:
     """The capability ``member`` of ``proxy``, which must be of ``flavor``; else a usage error."""
-    cap = proxy._heros_caps.get(member)
+    cap = tools.capability(proxy, member)
     if cap is None:
         msg = f"HERO {proxy._name!r} (realm {proxy._realm!r}) has no member {member!r}"
-        public = [n for n in proxy._heros_caps if not n.startswith("_")]
+        public = [c.name for c in tools.capabilities(proxy)]
         close = difflib.get_close_matches(member, public, n=1)
         raise UsageError(f"{msg}; did you mean {close[0]!r}?" if close else f"{msg}; it has: {', '.join(sorted(public))}")
     if cap.flavor != flavor:
@@ -140,81 +142,17 @@ def cmd_list(args: argparse.Namespace) -> int:
         observer._destroy_hero()
 
 
-def _number(value: Any) -> str:
-    """``3.0`` as ``3``, ``0.001`` as ``0.001``; anything else as ``str``."""
-    return f"{value:g}" if isinstance(value, (int, float)) and not isinstance(value, bool) else ("" if value is None else str(value))
-
-
-def _limits(extra: dict[str, Any]) -> str:
-    parts = []
-    if "unit" in extra:
-        parts.append(str(extra["unit"]))
-    if "min" in extra or "max" in extra:
-        parts.append(f"{_number(extra.get('min'))}..{_number(extra.get('max'))}")
-    if "choices" in extra:
-        parts.append("one of " + ", ".join(map(str, extra["choices"])))
-    return ", ".join(parts)
-
-
-def _parameter(p: Parameter) -> str:
-    prefix = {2: "*", 4: "**"}.get(int(p.kind), "")
-    text = prefix + p.name
-    if p.type != "undefined":
-        text += f": {p.type}"
-    limits = _limits(p.extra)
-    if limits:
-        text += f" [{limits}]"
-    if p.has_default_value():
-        text += f" = {p.default if p.extra.get('default_repr') else repr(p.default)}"
-    return text
-
-
-def _signature(cap: MethodCapability) -> str:
-    params = []
-    star = False
-    last_positional_only = max((i for i, p in enumerate(cap.parameters) if int(p.kind) == 0), default=-1)
-    for i, p in enumerate(cap.parameters):
-        if int(p.kind) == 3 and not star:
-            params.append("*")
-        star = star or int(p.kind) in (2, 3)
-        params.append(_parameter(p))
-        if i == last_positional_only:
-            params.append("/")
-    return f"{cap.name}({', '.join(params)}) -> {cap.return_type}"
-
-
 def describe(proxy: RemoteHERO, values: bool) -> str:
     """What ``heros info`` prints: class, tags, and every attribute, method and event."""
-    d = proxy._hero_descriptor
-    lines = [f"{proxy._name}  (class {d.get('class', '?')}, realm {proxy._realm!r})"]
-    tags = _visible_tags(d)
-    if tags:
-        lines.append(f"  tags: {tags}")
-    caps = [c for c in proxy._remote_capabilities if not c.name.startswith("_")]
-    attrs = [c for c in caps if isinstance(c, AttributeCapability)]
-    if attrs:
-        lines.append("  attributes:")
-        for c in attrs:
-            text = f"{c.name}: {c.type}"
-            if values:
+    shown: dict[str, Any] = {}
+    if values:
+        for cap in tools.capabilities(proxy):
+            if isinstance(cap, AttributeCapability):
                 try:
-                    text += f" = {one_line(format_value(getattr(proxy, c.name)))}"
+                    shown[cap.name] = one_line(value_text(getattr(proxy, cap.name)))
                 except Exception as exc:  # noqa: BLE001 - a failing read is shown, the others still are
-                    text += f" = <{type(exc).__name__}: {one_line(str(exc))[:80]}>"
-            limits = _limits(c.extra)
-            text += f"  [{limits}]" if limits else ""
-            text += "" if c.writable else "  (read-only)"
-            lines.append(f"    {text}" + (f"  - {c.doc.strip().splitlines()[0]}" if c.doc else ""))
-    for flavor, title in (("method", "methods"), ("event", "events")):
-        group = [c for c in caps if c.flavor == flavor]
-        if not group:
-            continue
-        lines.append(f"  {title}:")
-        for member in group:
-            lines.append(f"    {_signature(member) if isinstance(member, MethodCapability) else member.name}")
-            if member.doc:
-                lines.append(f"        {member.doc.strip().splitlines()[0]}")
-    return "\n".join(lines)
+                    shown[cap.name] = f"<{type(exc).__name__}: {one_line(str(exc))[:80]}>"
+    return summary_text(proxy._name, proxy._realm, tools.descriptor(proxy), tools.capabilities(proxy), shown)
 
 
 def cmd_info(args: argparse.Namespace) -> int:
@@ -231,12 +169,12 @@ def cmd_call(args: argparse.Namespace) -> int:
     with connect(name, args, timeout=args.timeout) as proxy:
         cap = find_member(proxy, method, "method")
         assert isinstance(cap, MethodCapability)
-        if proxy._proto_version >= 1.0:
+        if tools.protocol_version(proxy) >= 1.0:
             try:
                 cap.to_signature().bind(*call_args, **kwargs)
             except TypeError as exc:
-                raise UsageError(f"{args.target}: {exc}; signature: {_signature(cap)}") from None
-        progress_cap = proxy._heros_caps.get("progress")
+                raise UsageError(f"{args.target}: {exc}; signature: {signature_text(cap)}") from None
+        progress_cap = tools.capability(proxy, "progress")
         with Progress(f"{args.target}") as progress, remote_errors(args.target):
             handler = proxy.progress if progress_cap is not None and progress_cap.flavor == "event" else None
             if handler is not None:
@@ -271,7 +209,7 @@ def check_value(cap: Capability, value: Any, target: str) -> None:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         low, high = extra.get("min"), extra.get("max")
         if (low is not None and value < low) or (high is not None and value > high):
-            raise UsageError(f"{target}: {value!r}{unit} is outside the allowed range {_number(low)}..{_number(high)}{unit}")
+            raise UsageError(f"{target}: {value!r}{unit} is outside the allowed range {number_text(low)}..{number_text(high)}{unit}")
 
 
 def cmd_set(args: argparse.Namespace) -> int:
@@ -330,7 +268,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
         raise UsageError(f"--count must be at least 1, not {args.count}")
     values: queue.Queue[Any] = queue.Queue()
     with connect(name, args) as proxy:
-        cap = proxy._heros_caps.get(member)
+        cap = tools.capability(proxy, member)
         if cap is None or cap.flavor == "method":
             find_member(proxy, member, "event")
         close: Callable[[], Any]
@@ -338,12 +276,12 @@ def cmd_watch(args: argparse.Namespace) -> int:
             handler = getattr(proxy, member)
             handler.connect(values.put)
             close = lambda: handler.disconnect(values.put)  # noqa: E731
-        elif proxy._heros_upstream:  # an upstream HEROS HERO publishes no attribute changes: poll
+        elif tools.is_upstream(proxy):  # an upstream HEROS HERO publishes no attribute changes: poll
             close = _poll_attribute(proxy, member, values.put, POLL_SECONDS)
             print(f"polling {args.target} every {POLL_SECONDS:g} s (upstream HEROS HEROs publish no attribute changes)",
                   file=sys.stderr, flush=True)
         else:
-            close = proxy._watch_attribute(member, values.put).close
+            close = tools.watch_attribute(proxy, member, values.put).close
         print(f"watching {args.target}; Ctrl-C to stop", file=sys.stderr, flush=True)
         deadline = None if args.duration is None else time.monotonic() + args.duration
         seen = 0

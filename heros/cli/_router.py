@@ -58,7 +58,7 @@ def cmd_router(args: argparse.Namespace) -> int:
     router = open_router(args.listen, args.connect, realm=args.realm, overrides=overrides, by_interface=not args.single_region,
                          config=config)
     links: queue.Queue[tuple[bool, str | None, str]] = queue.Queue()
-    watch = z.declare_link_watch(router._session, lambda added, who, remote: links.put((added, who, remote)))
+    watch = router.watch_links(lambda added, who, remote: links.put((added, who, remote)))
     try:
         reachable, peer, client = router_configs(router, host=args.host or socket.gethostname(), overrides=overrides)
         linked = f", linking with {', '.join(args.connect)}" if args.connect else ""

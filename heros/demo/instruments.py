@@ -22,7 +22,7 @@ from typing import Annotated, Any
 
 import numpy as np
 
-from heros import LocalHERO, RemoteHERO, event
+from heros import LocalHERO, RemoteHERO, event, tools
 from heros.meta import Choices, Doc, Range, Unit
 
 __all__ = ["Camera", "InterlockError", "Lab", "Laser", "Logbook", "Stage", "TemperatureController"]
@@ -74,7 +74,7 @@ def _flag(value: Any, what: str) -> bool:
 
 def _publish(hero: LocalHERO, name: str) -> None:
     # A simulated value changed by itself: tell watchers (panels, `heros watch`) as a write would.
-    hero._heros_publish_attribute(name)
+    tools.publish_attribute(hero, name)
 
 
 class _Ticker:
@@ -590,11 +590,14 @@ class Lab(LocalHERO):
 
     def describe(self, hero: Any) -> str:
         """One line about any HERO handed in (HEROs travel as references and arrive as proxies)."""
-        caps = getattr(hero, "capabilities", None) or getattr(hero, "_remote_capabilities", None)
-        if caps is None:
+        if isinstance(hero, LocalHERO):
+            caps = hero.capabilities
+        elif isinstance(hero, RemoteHERO):
+            caps = tools.capabilities(hero)
+        else:
             raise TypeError(f"describe() needs a HERO, not {type(hero).__name__}")
         counts = {flavor: sum(1 for c in caps if c.flavor == flavor and not c.name.startswith("_")) for flavor in ("attribute", "method", "event")}
-        kind = type(hero).__name__ if isinstance(hero, LocalHERO) else hero._hero_descriptor.get("class", "?")
+        kind = type(hero).__name__ if isinstance(hero, LocalHERO) else tools.descriptor(hero).get("class", "?")
         return (f"{hero._name}: {kind} with {counts['attribute']} attributes, {counts['method']} methods, "
                 f"{counts['event']} events, seen from the lab HERO {self._name!r}")
 
@@ -624,7 +627,5 @@ def _logbook(obj: Any) -> Logbook:
 
 
 def _attribute_names(hero: Any) -> list[str]:
-    caps = getattr(hero, "capabilities", None)
-    if caps is None:
-        caps = getattr(hero, "_remote_capabilities", [])
+    caps = hero.capabilities if isinstance(hero, LocalHERO) else tools.capabilities(hero)
     return [c.name for c in caps if c.flavor == "attribute" and not c.name.startswith("_")]

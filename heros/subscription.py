@@ -1,0 +1,295 @@
+"""Subscriptions: samples of zenoh subscribers handed to callbacks, in order, by one shared dispatcher.
+
+Samples first wait in the subscriber's zenoh channel, on the Rust side: no zenoh thread ever waits
+for Python's GIL (a Python callback on zenoh's threads would, and would stall every other message
+of the session while a Python thread computes). A single dispatcher thread per process watches
+every subscription's channel; when one has samples, a worker of the shared pool runs that
+subscription's callbacks, taking the samples straight from its channel while it keeps up. So a
+process pays one thread for all its subscriptions (plus pool workers while callbacks run), not one
+per subscription.
+
+Each subscription keeps its order and its bounds. When its callback is slow (a stalled handler of
+a camera's frames), the dispatcher moves the waiting samples into the subscription's own queue,
+bounded by ``max_samples`` and ``max_bytes``: a best-effort subscription then drops the oldest and
+counts them (``dropped``); a reliable one stops taking, so zenoh's channel fills and pushes back on
+the publisher (back-pressure).
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from . import _executor
+from . import zenoh as z
+
+__all__ = ["MAX_QUEUED_BYTES", "MAX_QUEUED_SAMPLES", "Subscription"]
+
+log = logging.getLogger("heros.subscription")
+
+#: Samples a subscription keeps for a slow callback, at most (best effort drops the oldest beyond).
+MAX_QUEUED_SAMPLES = 100_000
+#: Bytes of payload a subscription keeps for a slow callback, at most.
+MAX_QUEUED_BYTES = 64 * 2**20
+#: zenoh channel sizes: a best-effort ring absorbs bursts between two looks of the dispatcher; a
+#: reliable FIFO is short, so that back-pressure starts once the subscription's own queue is full.
+RING_CAPACITY = 100_000
+FIFO_CAPACITY = 64
+#: Samples taken from a channel in one go (by the dispatcher or a callback worker).
+BATCH = 256
+#: A callback worker that has not taken a sample for this long is busy in a callback: the
+#: dispatcher then keeps its channel drained into the bounded queue.
+STUCK_SECONDS = 0.05
+#: The dispatcher's pauses while no channel has samples: short after activity, growing when idle
+#: (the longest is the most a sample can wait before its subscription's worker starts).
+MIN_PAUSE, MAX_PAUSE = 0.0001, 0.002
+
+Sample = tuple[str | None, bytes, str]
+
+
+class _Dispatcher:
+    """The thread that watches every subscription's channel of this process."""
+
+    def __init__(self) -> None:
+        self._subs: tuple[Subscription, ...] = ()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def add(self, sub: Subscription) -> None:
+        with self._lock:
+            self._subs = (*self._subs, sub)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = z.start_receiver(self._run, "heros-dispatcher")
+        self._wake.set()
+
+    def remove(self, sub: Subscription) -> None:
+        with self._lock:
+            self._subs = tuple(s for s in self._subs if s is not sub)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def _run(self) -> None:
+        pause = MIN_PAUSE
+        while not z.exiting():
+            subs = self._subs
+            if not subs:
+                self._wake.wait(1.0)
+                self._wake.clear()
+                continue
+            now = time.monotonic()
+            active = 0
+            for sub in subs:
+                active += sub._watch(now)
+            if active:
+                pause = MIN_PAUSE
+                time.sleep(0)  # let the workers take the GIL
+                continue
+            if self._wake.wait(pause):
+                self._wake.clear()
+                pause = MIN_PAUSE
+            else:
+                pause = min(pause * 2, MAX_PAUSE)
+
+
+_dispatcher = _Dispatcher()
+
+# Workers running callbacks right now: at exit they must leave zenoh's calls before it finalizes.
+_active = 0
+_active_changed = threading.Condition()
+
+
+def _quiesce(deadline: float) -> None:
+    """Exit hook: wait (until ``deadline``) for the workers to leave; they take nothing more."""
+    with _active_changed:
+        while _active and time.monotonic() < deadline:
+            _active_changed.wait(max(deadline - time.monotonic(), 0.0))
+
+
+z.add_exit_hook(_quiesce)
+
+
+class Subscription:
+    """A zenoh subscriber whose samples are decoded and handed to ``callback(key, value)`` in order
+    (``callback(value)`` with ``with_key=False``, which spares reading each sample's key).
+
+    Parameters
+    ----------
+    peer
+        The HEROS object whose session subscribes and whose resolver decodes.
+    key
+        The key expression subscribed to.
+    callback
+        Called on a pool worker (never on zenoh's threads), one sample at a time, in order; an
+        exception it raises is logged and the next sample still comes.
+    what
+        Names the subscription in log messages.
+    reliable
+        Push back on the publisher when the queue is full, instead of dropping the oldest.
+    with_key
+        Hand the sample's key to the callback.
+    skip_mirrors
+        Leave out the CBOR copies our HEROs publish for upstream subscribers.
+    max_samples, max_bytes
+        Bounds of the queue kept for a slow callback.
+
+    Attributes
+    ----------
+    dropped
+        Samples a best-effort subscription dropped because its callback fell behind.
+    received
+        Samples handed to the callback.
+    """
+
+    def __init__(self, peer: Any, key: str, callback: Callable[..., None], what: str, *, reliable: bool = False,
+                 with_key: bool = True, skip_mirrors: bool = False, max_samples: int = MAX_QUEUED_SAMPLES,
+                 max_bytes: int = MAX_QUEUED_BYTES) -> None:
+        self._peer = peer
+        self._callback = callback
+        self._what = what
+        self._with_key = with_key
+        self._skip_mirrors = skip_mirrors
+        self._reliable = reliable
+        self._max_samples = max_samples
+        self._max_bytes = max_bytes
+        self._pending: collections.deque[Sample] = collections.deque()
+        self._pending_bytes = 0
+        self._lock = threading.Lock()  # guards the queue and every take from the channel (order)
+        self._running = False  # a worker runs the callbacks
+        self._last_take = 0.0
+        self._closed = False
+        self._warned = False
+        self.dropped = 0
+        self.received = 0
+        self._subscriber = z.declare_subscriber_channel(peer._session, key, FIFO_CAPACITY if reliable else RING_CAPACITY,
+                                                        block=reliable)
+        self._channel = z.channel(self._subscriber)
+        peer._declare(self._subscriber)
+        _dispatcher.add(self)
+
+    # --- the dispatcher thread ------------------------------------------------------------------
+
+    def _watch(self, now: float) -> int:
+        """Dispatcher: start a worker for samples waiting, or keep a stuck worker's channel drained
+        into the bounded queue. Returns how many samples it saw move (0: nothing to do here)."""
+        if self._closed:
+            return 0
+        if self._running:
+            if self._reliable:
+                # zenoh's FIFO is short (its samples cannot be counted in bytes): keep it drained into the
+                # bounded queue while there is room; once the queue is full, zenoh pushes back
+                if self._full():
+                    return 0
+            elif now - self._last_take < STUCK_SECONDS:
+                return 0  # the worker keeps up on its own
+            with self._lock:
+                moved = self._spill()
+            return moved
+        with self._lock:
+            if self._pending:
+                moved = 1
+            else:
+                moved = self._spill(1)
+            if moved and not self._running:
+                self._running = True
+                self._last_take = now
+                _executor.submit(self._work)
+        return moved
+
+    def _full(self) -> bool:
+        return len(self._pending) >= self._max_samples or self._pending_bytes >= self._max_bytes
+
+    def _spill(self, limit: int = BATCH) -> int:
+        """Move samples from zenoh's channel to the queue (lock held), dropping the oldest beyond the bounds."""
+        taken = z.take(self._channel, limit, with_key=self._with_key, skip_mirrors=self._skip_mirrors)
+        if taken is None:
+            self._closed = True
+            return 0
+        pending = self._pending
+        for sample in taken:
+            pending.append(sample)
+            self._pending_bytes += len(sample[1])
+        if not self._reliable:
+            while len(pending) > self._max_samples or self._pending_bytes > self._max_bytes:
+                self._pending_bytes -= len(pending.popleft()[1])
+                self.dropped += 1
+                if not self._warned:
+                    self._warned = True
+                    log.warning("%s: the callback falls behind; dropping the oldest samples (%d queued, %d bytes)",
+                                self._what, len(pending), self._pending_bytes)
+        return len(taken)
+
+    # --- a worker of the pool -------------------------------------------------------------------
+
+    def _next(self) -> list[Sample]:
+        """Worker: the next samples in order (the queue first, then zenoh's channel); empty: done."""
+        with self._lock:
+            pending = self._pending
+            if pending:
+                n = min(len(pending), BATCH)
+                batch = [pending.popleft() for _ in range(n)]
+                self._pending_bytes -= sum(len(s[1]) for s in batch)
+                if self._reliable:
+                    _dispatcher.wake()  # room again: take more before zenoh pushes back
+                return batch
+            taken = None if self._closed or z.exiting() else z.take(self._channel, BATCH, with_key=self._with_key,
+                                                                    skip_mirrors=self._skip_mirrors)
+            self._last_take = time.monotonic()
+            if not taken:
+                if taken is None:
+                    self._closed = True
+                self._running = False
+                return []
+            return taken
+
+    def _work(self) -> None:
+        global _active
+        with _active_changed:
+            _active += 1
+        try:
+            self._run_callbacks()
+        finally:
+            with _active_changed:
+                _active -= 1
+                _active_changed.notify_all()
+
+    def _run_callbacks(self) -> None:
+        decode = self._peer._decode
+        callback = self._callback
+        with_key = self._with_key
+        while not z.exiting():
+            batch = self._next()
+            if not batch:
+                return
+            for key, payload, encoding in batch:
+                try:
+                    value = decode(payload, encoding)
+                except Exception:
+                    log.exception("%s: could not decode a sample", self._what)
+                    continue
+                try:
+                    if with_key:
+                        callback(key, value)
+                    else:
+                        callback(value)
+                except Exception:  # a failing callback must not end the subscription
+                    log.exception("%s: callback raised", self._what)
+            self.received += len(batch)
+
+    def close(self) -> None:
+        """Stop receiving (idempotent); samples already queued are dropped."""
+        _dispatcher.remove(self)
+        with self._lock:
+            self._closed = True
+            self._pending.clear()
+            self._pending_bytes = 0
+        z.undeclare(self._subscriber)
+        try:
+            self._peer._declared.remove(self._subscriber)
+        except ValueError:
+            pass
