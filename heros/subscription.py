@@ -11,8 +11,8 @@ per subscription.
 Each subscription keeps its order and its bounds. When its callback is slow (a stalled handler of
 a camera's frames), the dispatcher moves the waiting samples into the subscription's own queue,
 bounded by ``max_samples`` and ``max_bytes``: a best-effort subscription then drops the oldest and
-counts them (``dropped``); a reliable one stops taking, so zenoh's channel fills and pushes back on
-the publisher (back-pressure).
+counts them (``dropped``); a reliable one stops taking, so zenoh's channel (``FIFO_CAPACITY``
+samples more) fills and pushes back on the publisher (back-pressure).
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from . import _executor
 from . import zenoh as z
 
 __all__ = ["MAX_QUEUED_BYTES", "MAX_QUEUED_SAMPLES", "Subscription"]
@@ -38,12 +37,16 @@ MAX_QUEUED_BYTES = 64 * 2**20
 #: zenoh channel sizes: a best-effort ring absorbs bursts between two looks of the dispatcher; a
 #: reliable FIFO is short, so that back-pressure starts once the subscription's own queue is full.
 RING_CAPACITY = 100_000
-FIFO_CAPACITY = 64
+FIFO_CAPACITY = 256
 #: Samples taken from a channel in one go (by the dispatcher or a callback worker).
 BATCH = 256
+#: Samples the dispatcher moves to a slow subscription's queue before it checks the bounds again.
+SPILL_CHUNK = 4
 #: A callback worker that has not taken a sample for this long is busy in a callback: the
 #: dispatcher then keeps its channel drained into the bounded queue.
 STUCK_SECONDS = 0.05
+#: How long a worker serves one busy subscription before it lets another waiting one have a turn.
+SLICE_SECONDS = 0.02
 #: The dispatcher's pauses while no channel has samples: short after activity, growing when idle
 #: (the longest is the most a sample can wait before its subscription's worker starts).
 MIN_PAUSE, MAX_PAUSE = 0.0001, 0.002
@@ -86,6 +89,7 @@ class _Dispatcher:
             active = 0
             for sub in subs:
                 active += sub._watch(now)
+            _workers.watch(now)
             if active:
                 pause = MIN_PAUSE
                 time.sleep(0)  # let the workers take the GIL
@@ -97,7 +101,65 @@ class _Dispatcher:
                 pause = min(pause * 2, MAX_PAUSE)
 
 
+class _Workers:
+    """The threads that run subscriptions' callbacks: a few while callbacks return promptly, one
+    more each time all of them have been stuck in callbacks for ``STUCK_SECONDS`` (up to ``MOST``).
+
+    Each job is one subscription's ``_work``; a subscription that keeps receiving gives its worker
+    back after ``SLICE_SECONDS`` and queues again, so busy subscriptions take turns.
+    """
+
+    BASE, MOST = 2, 32
+
+    def __init__(self) -> None:
+        self._jobs: collections.deque[Callable[[], None]] = collections.deque()
+        self._cond = threading.Condition(threading.Lock())
+        self._idle = 0
+        self._count = 0
+        self._last_pick = time.monotonic()
+
+    def submit(self, job: Callable[[], None]) -> None:
+        with self._cond:
+            self._jobs.append(job)
+            if self._idle:
+                self._cond.notify()
+                return
+            if self._count >= self.BASE:
+                return  # the watchdog adds a worker if the busy ones stay stuck
+            self._count += 1
+        z.start_receiver(self._run, f"heros-callbacks-{self._count}")
+
+    def waiting(self) -> bool:
+        return bool(self._jobs)
+
+    def watch(self, now: float) -> None:
+        """Dispatcher: add a worker when jobs wait and no worker has taken one for a while."""
+        with self._cond:
+            if not self._jobs or self._idle or self._count >= self.MOST or now - self._last_pick < STUCK_SECONDS:
+                return
+            self._count += 1
+            self._last_pick = now
+        z.start_receiver(self._run, f"heros-callbacks-{self._count}")
+
+    def _run(self) -> None:
+        while not z.exiting():
+            with self._cond:
+                while not self._jobs:
+                    self._idle += 1
+                    self._cond.wait(1.0)
+                    self._idle -= 1
+                    if z.exiting():
+                        return
+                job = self._jobs.popleft()
+                self._last_pick = time.monotonic()
+            try:
+                job()
+            except BaseException:  # a worker must survive anything a job does
+                log.exception("unhandled error in a subscription's callbacks")
+
+
 _dispatcher = _Dispatcher()
+_workers = _Workers()
 
 # Workers running callbacks right now: at exit they must leave zenoh's calls before it finalizes.
 _active = 0
@@ -180,13 +242,10 @@ class Subscription:
         if self._closed:
             return 0
         if self._running:
-            if self._reliable:
-                # zenoh's FIFO is short (its samples cannot be counted in bytes): keep it drained into the
-                # bounded queue while there is room; once the queue is full, zenoh pushes back
-                if self._full():
-                    return 0
-            elif now - self._last_take < STUCK_SECONDS:
+            if now - self._last_take < STUCK_SECONDS:
                 return 0  # the worker keeps up on its own
+            if self._reliable and self._full():
+                return 0  # back-pressure: leave the samples in zenoh's (short) channel
             with self._lock:
                 moved = self._spill()
             return moved
@@ -198,31 +257,39 @@ class Subscription:
             if moved and not self._running:
                 self._running = True
                 self._last_take = now
-                _executor.submit(self._work)
+                _workers.submit(self._work)
         return moved
 
     def _full(self) -> bool:
         return len(self._pending) >= self._max_samples or self._pending_bytes >= self._max_bytes
 
     def _spill(self, limit: int = BATCH) -> int:
-        """Move samples from zenoh's channel to the queue (lock held), dropping the oldest beyond the bounds."""
-        taken = z.take(self._channel, limit, with_key=self._with_key, skip_mirrors=self._skip_mirrors)
-        if taken is None:
-            self._closed = True
-            return 0
+        """Move samples from zenoh's channel to the queue (lock held), dropping the oldest beyond the
+        bounds. Taken a few at a time, so that large payloads never pile up far past the bound."""
         pending = self._pending
-        for sample in taken:
-            pending.append(sample)
-            self._pending_bytes += len(sample[1])
-        if not self._reliable:
-            while len(pending) > self._max_samples or self._pending_bytes > self._max_bytes:
-                self._pending_bytes -= len(pending.popleft()[1])
-                self.dropped += 1
-                if not self._warned:
-                    self._warned = True
-                    log.warning("%s: the callback falls behind; dropping the oldest samples (%d queued, %d bytes)",
-                                self._what, len(pending), self._pending_bytes)
-        return len(taken)
+        moved = 0
+        while moved < limit:
+            if self._reliable and self._full():
+                break
+            taken = z.take(self._channel, min(SPILL_CHUNK, limit - moved), with_key=self._with_key, skip_mirrors=self._skip_mirrors)
+            if taken is None:
+                self._closed = True
+                break
+            if not taken:
+                break
+            for sample in taken:
+                pending.append(sample)
+                self._pending_bytes += len(sample[1])
+            moved += len(taken)
+            if not self._reliable:
+                while len(pending) > self._max_samples or self._pending_bytes > self._max_bytes:
+                    self._pending_bytes -= len(pending.popleft()[1])
+                    self.dropped += 1
+                    if not self._warned:
+                        self._warned = True
+                        log.warning("%s: the callback falls behind; dropping the oldest samples (%d queued, %d bytes)",
+                                    self._what, len(pending), self._pending_bytes)
+        return moved
 
     # --- a worker of the pool -------------------------------------------------------------------
 
@@ -238,7 +305,7 @@ class Subscription:
                     _dispatcher.wake()  # room again: take more before zenoh pushes back
                 return batch
             taken = None if self._closed or z.exiting() else z.take(self._channel, BATCH, with_key=self._with_key,
-                                                                    skip_mirrors=self._skip_mirrors)
+                                                                    skip_mirrors=self._skip_mirrors, max_bytes=self._max_bytes // 8)
             self._last_take = time.monotonic()
             if not taken:
                 if taken is None:
@@ -262,7 +329,11 @@ class Subscription:
         decode = self._peer._decode
         callback = self._callback
         with_key = self._with_key
+        until = time.monotonic() + SLICE_SECONDS
         while not z.exiting():
+            if time.monotonic() > until and _workers.waiting():
+                _workers.submit(self._work)  # others wait: take turns (still running: nobody else starts it)
+                return
             batch = self._next()
             if not batch:
                 return

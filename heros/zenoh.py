@@ -549,18 +549,20 @@ def receive(chan: Any) -> Any:
 MIRROR = b"heros:mirror"
 
 
-def take(chan: Any, limit: int, *, with_key: bool, skip_mirrors: bool = False) -> list[tuple[str | None, bytes, str]] | None:
-    """Up to ``limit`` samples waiting in a subscriber's ``channel``, without waiting, as
-    ``(key, payload, encoding text)``; None once the subscriber is undeclared. ``key`` is None
-    unless ``with_key`` (reading it costs a conversion per sample); ``skip_mirrors`` leaves out the
-    CBOR copies our HEROs publish for upstream subscribers (see ``MIRROR``).
+def take(chan: Any, limit: int, *, with_key: bool, skip_mirrors: bool = False,
+         max_bytes: int | None = None) -> list[tuple[str | None, bytes, str]] | None:
+    """Up to ``limit`` samples (and about ``max_bytes`` of payload) waiting in a subscriber's
+    ``channel``, without waiting, as ``(key, payload, encoding text)``; None once the subscriber is
+    undeclared. ``key`` is None unless ``with_key`` (reading it costs a conversion per sample);
+    ``skip_mirrors`` leaves out the CBOR copies our HEROs publish for upstream subscribers.
 
     This runs for every sample a subscription gets, so it reads each sample's fields inline.
     """
     try_recv, plain = chan.try_recv, _PLAIN
     taken: list[tuple[str | None, bytes, str]] = []
+    room = max_bytes if max_bytes is not None else -1
     try:
-        while len(taken) < limit:
+        while len(taken) < limit and room != 0:
             sample = try_recv()
             if sample is None:
                 break
@@ -569,8 +571,10 @@ def take(chan: Any, limit: int, *, with_key: bool, skip_mirrors: bool = False) -
                 if attachment is not None and attachment.to_bytes() == MIRROR:
                     continue
             encoding = sample.encoding
-            taken.append(((str(sample.key_expr) if with_key else None), sample.payload.to_bytes(),
-                          codec.ENCODING if encoding == plain else str(encoding)))
+            payload = sample.payload.to_bytes()
+            taken.append(((str(sample.key_expr) if with_key else None), payload, codec.ENCODING if encoding == plain else str(encoding)))
+            if room > 0:
+                room = max(room - len(payload), 0)
     except zenoh.ZError:  # undeclared
         return taken or None
     return taken

@@ -200,6 +200,12 @@ class Device(LocalHERO):
     def emit_changed(self, value: Any) -> Any:
         return self.changed(value)
 
+    def emit_arrays(self, n: int, nbytes: int) -> int:
+        """Emit ``changed`` with ``n`` arrays of ``nbytes`` bytes, the i-th filled with i % 256."""
+        for i in range(n):
+            self.changed(np.full(nbytes, i % 256, dtype=np.uint8))
+        return n
+
     def set_label_locally(self, text: str) -> None:
         self.label = text
 

@@ -1,0 +1,127 @@
+"""Subscriptions: one dispatcher thread for all of them, order kept, slow callbacks bounded in samples
+and bytes (best effort drops and counts, reliable pushes back), thread count independent of how many."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from typing import Any
+
+import numpy as np
+import pytest
+
+from heros import RemoteHERO, tools
+
+
+def os_threads() -> int:
+    return len(os.listdir("/proc/self/task"))
+
+
+def wait_until(predicate: Any, timeout: float = 20.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(0.01)
+
+
+@pytest.fixture
+def dev(realm: str, spawn: Any) -> Any:
+    spawn(realm, "Device:dev")
+    with RemoteHERO("dev", realm=realm) as proxy:
+        yield proxy
+
+
+def primed(dev: Any, sub_list: list, emit: Any, sentinel: Any) -> None:
+    """Emit until the subscriptions hear it (they reach the HERO a little after they are declared)."""
+    assert wait_until(lambda: (emit(sentinel), all(sentinel in seen for seen in sub_list))[1], 10)
+
+
+def test_many_subscriptions_cost_no_thread_each(dev: Any) -> None:
+    seen: list[list] = [[] for _ in range(60)]
+    subs = [tools.subscribe(dev, "changed", s.append) for s in seen[:30]]
+    before_attrs = os_threads()
+    subs += [tools.watch_attribute(dev, "counter", s.append) for s in seen[30:]]
+    primed(dev, seen[:30], dev.emit_changed, "ready")
+    dev.counter = 5
+    assert wait_until(lambda: all(5 in s for s in seen[30:]))
+    grown = os_threads() - before_attrs
+    print(f"60 subscriptions: threads grew by {grown} for the last 30")
+    assert grown <= 3  # one thread per subscription before: 30 more
+    for sub in subs:
+        sub.close()
+
+
+def test_each_subscription_keeps_its_order(dev: Any) -> None:
+    a: list = []
+    b: list = []
+    sub_a = tools.subscribe(dev, "burst_item", a.append)
+    sub_b = tools.subscribe(dev, "burst_item", b.append)
+    primed(dev, [a, b], lambda v: dev.emit_burst(1), 0)
+    dev.emit_burst(2000)  # reliable, one publisher: in order, after the priming ones
+    assert wait_until(lambda: len(a) >= 2001 and len(b) >= 2001 and a[-1] == b[-1] == 1999)
+    assert a[-2000:] == list(range(2000)) and b[-2000:] == list(range(2000))
+    assert sub_a.dropped == sub_b.dropped == 0 and sub_a.received >= 2000
+    sub_a.close()
+    sub_b.close()
+
+
+def test_a_stalled_best_effort_callback_is_bounded_in_bytes_and_counts_what_it_dropped(dev: Any) -> None:
+    gate = threading.Event()
+    got: list[int] = []
+
+    def slow(value: Any) -> None:
+        if isinstance(value, np.ndarray):
+            gate.wait(60)
+            got.append(int(value[0]))
+
+    sub = tools.subscribe(dev, "changed", slow, max_bytes=4 * 2**20)
+    assert wait_until(lambda: (dev.emit_changed("ping"), sub.received > 0)[1], 10)
+    dev.emit_arrays(60, 2**20)  # 60 MiB while the callback is stuck on the first array
+    assert wait_until(lambda: sub.dropped > 0, 20)
+    held = sub._pending_bytes
+    print(f"stalled callback: {sub.dropped} dropped, {held / 2**20:.1f} MiB held")
+    assert held <= 4 * 2**20 + 2**20  # the bound, plus the array being handled
+    gate.set()
+    assert wait_until(lambda: got and got[-1] == 59, 20)  # the newest arrive, in order
+    assert got == sorted(got) and len(got) + sub.dropped >= 58
+    sub.close()
+
+
+def test_a_stalled_reliable_callback_pushes_back_and_loses_nothing(dev: Any) -> None:
+    gate = threading.Event()
+    got: list[int] = []
+
+    def slow(value: int) -> None:
+        gate.wait(60)
+        got.append(value)
+
+    sub = tools.subscribe(dev, "burst_item", slow, max_samples=50)
+    assert wait_until(lambda: (dev.emit_burst(1), sub.received > 0 or sub._running)[1], 10)
+    gate.set()
+    assert wait_until(lambda: got, 10)
+    got.clear()
+    gate.clear()
+    done = threading.Event()
+    threading.Thread(target=lambda: (dev.emit_burst.with_timeout(60)(5000), done.set()), daemon=True).start()
+    time.sleep(0.5)  # the emitter would finish 5000 events in well under this if nothing pushed back
+    assert not done.is_set()
+    gate.set()
+    assert done.wait(60)
+    assert wait_until(lambda: len(got) >= 5000, 30)
+    assert got[-5000:] == list(range(5000)) and sub.dropped == 0
+    sub.close()
+
+
+def test_one_subscription_watches_every_attribute(dev: Any) -> None:
+    changes: list = []
+    before = len(dev._declared)
+    sub = tools.watch_attributes(dev, lambda name, value: changes.append((name, value)))
+    assert len(dev._declared) == before + 1
+    assert wait_until(lambda: (setattr(dev, "counter", 1), ("counter", 1) in changes)[1], 10)
+    dev.label = "x"
+    dev.gain = 2.5
+    assert wait_until(lambda: ("label", "x") in changes and ("gain", 2.5) in changes)
+    sub.close()
