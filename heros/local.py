@@ -29,7 +29,7 @@ from .capabilities import AttributeCapability, Capability, EventCapability, Meth
 from .event import LocalEventHandler
 from .exceptions import NameTakenError
 from .inspect import force_remote, local_only
-from .peer import HERO, local_hero, register_local, unregister_local
+from .peer import HERO, local_hero, local_heros, register_local, unregister_local
 from .references import obj_store, store_object
 from .remote import RemoteHERO
 from .zenoh import ZenohSessionManager
@@ -501,6 +501,19 @@ class LocalHERO(HERO):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} HERO {self._realm}/{getattr(self, '_name', '?')}>"
+
+
+def _silence_at_exit(deadline: float) -> None:
+    """Exit hook: events and attribute writes of the HEROs still served stop touching zenoh (a thread
+    of the user's, emitting while the interpreter exits, must not be inside zenoh as it finalizes)."""
+    for hero in local_heros():
+        for value in list(hero.__dict__.values()):
+            if isinstance(value, LocalEventHandler):
+                value._heros_unbind()
+        hero.__dict__.get("_heros_publishers", {}).clear()
+
+
+z.add_exit_hook(_silence_at_exit)
 
 
 class _Workers:

@@ -25,7 +25,7 @@ from .references import HERO_REF, ISSUER, HERORef, Scope, UnserializableRemoteOb
 from .zenoh import ZenohSessionManager
 from .zenoh import session_manager as default_session_manager
 
-__all__ = ["HERO", "HEROPeer", "PeerResolver", "known_descriptor", "local_hero", "register_observer", "unregister_observer"]
+__all__ = ["HERO", "HEROPeer", "PeerResolver", "known_descriptor", "local_hero", "local_heros", "register_observer", "unregister_observer"]
 
 log = logging.getLogger("heros")
 
@@ -212,6 +212,13 @@ def unregister_local(hero: Any) -> None:
         ref = _local_heros.get((hero._realm, hero._name))
         if ref is not None and ref() in (hero, None):
             del _local_heros[(hero._realm, hero._name)]
+
+
+def local_heros() -> list[Any]:
+    """The LocalHEROs served by this process now."""
+    with _local_lock:
+        refs = list(_local_heros.values())
+    return [h for h in (r() for r in refs) if h is not None]
 
 
 def local_hero(realm: str, name: str) -> Any:

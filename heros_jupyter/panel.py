@@ -60,6 +60,52 @@ class PanelContext:
     widgets: WidgetRegistry = field(default_factory=lambda: default_widgets)
     call_timeout: float = 10.0
     poll_interval: float = 1.0
+    poller: Poller = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.poller = Poller(self)
+
+
+class Poller:
+    """One thread for every panel of a context: at ``poll_interval`` it hands each live panel's poll
+    (its unpublished attributes read again, its event rates refreshed) to the worker pool, one at a
+    time per panel, so a panel whose HERO answers slowly never holds up the others."""
+
+    def __init__(self, ctx: PanelContext) -> None:
+        self._ctx = ctx
+        self._panels: dict[int, Panel] = {}
+        self._busy: set[int] = set()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    def add(self, panel: Panel) -> None:
+        with self._lock:
+            self._panels[id(panel)] = panel
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="heros-panel-poller", daemon=True)
+                self._thread.start()
+
+    def remove(self, panel: Panel) -> None:
+        with self._lock:
+            self._panels.pop(id(panel), None)
+
+    def _run(self) -> None:
+        while not self._stop.wait(max(self._ctx.poll_interval, 0.05) if self._ctx.poll_interval > 0 else 1.0):
+            if self._ctx.poll_interval <= 0:
+                continue
+            with self._lock:
+                due = [(key, p) for key, p in self._panels.items() if key not in self._busy]
+                self._busy.update(key for key, _ in due)
+            for key, panel in due:
+                self._ctx.submit(self._poll, key, panel)
+
+    def _poll(self, key: int, panel: Panel) -> None:
+        try:
+            panel.poll_once()
+        finally:
+            with self._lock:
+                self._busy.discard(key)
 
 
 def _close_tree(widget: w.Widget) -> None:
@@ -341,9 +387,7 @@ class Panel:
         self.forms: dict[str, MethodForm] = {}
         self.events: dict[str, EventView] = {}
         self._build(fetch_values(proxy) if values is None else values)
-        self._stop = threading.Event()
-        self._poller = threading.Thread(target=self._poll, name=f"heros-poll-{self.name}", daemon=True)
-        self._poller.start()
+        ctx.poller.add(self)
 
     def _build(self, values: dict[str, Any]) -> None:
         proxy = self.proxy
@@ -398,16 +442,15 @@ class Panel:
         self.status.value = f"<span style='color:#b00'>{time.strftime('%H:%M:%S')} {html.escape(text)}</span>"
         self.status.add_class("heros-error")
 
-    def _poll(self) -> None:
-        """Poller thread: read the read-only attributes and refresh event rates at ``poll_interval``."""
-        while not self._stop.wait(max(self._ctx.poll_interval, 0.05) if self._ctx.poll_interval > 0 else 1.0):
-            if not self.alive or self._rebinding or self._ctx.poll_interval <= 0:
-                continue
-            for binding in list(self.bindings.values()):
-                if not binding.watched:
-                    binding.refresh()
-            for view in list(self.events.values()):
-                view.tick()
+    def poll_once(self) -> None:
+        """Worker thread (the context's poller): read the attributes nobody publishes, refresh event rates."""
+        if self.closed or not self.alive or self._rebinding:
+            return
+        for binding in list(self.bindings.values()):
+            if not binding.watched:
+                binding.refresh()
+        for view in list(self.events.values()):
+            view.tick()
 
     def set_alive(self, alive: bool) -> None:
         """Loop thread: the registry saw the HERO's liveliness go (False) or come back (True)."""
@@ -510,7 +553,7 @@ class Panel:
         if self.closed:
             return
         self.closed = True
-        self._stop.set()
+        self._ctx.poller.remove(self)
         self._release()
         _close_tree(self.widget)
 
