@@ -80,7 +80,7 @@ def serve(realm: str, count: int) -> None:
     stop.set()
 
 
-MEASURE = """
+MEASURE = r"""
 import os, threading
 def heros_kernel_figures():
     rss = int(open('/proc/self/statm').read().split()[1]) * os.sysconf('SC_PAGE_SIZE') / 2**20

@@ -11,6 +11,7 @@ carried as extra dict keys that upstream peers ignore.
 from __future__ import annotations
 
 import ast
+import builtins
 import collections.abc
 import enum
 import inspect
@@ -70,7 +71,7 @@ def type_to_str(annotation: Any) -> str:
 class _Described:
     type: str
     extra: dict[str, Any]
-    enum_cls: type[enum.Enum] | None = None
+    enum_cls: builtins.type[enum.Enum] | None = None
 
 
 def describe(annotation: Any) -> _Described:
@@ -265,7 +266,7 @@ class AttributeCapability(Capability):
     flavor: ClassVar[str] = "attribute"
     type: str = UNDEFINED
     access: str = "rw"
-    enum_cls: type[enum.Enum] | None = field(default=None, repr=False, compare=False)
+    enum_cls: builtins.type[enum.Enum] | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         d = Capability.to_dict(self)
@@ -574,7 +575,7 @@ def _build(hero: Any, cls: type, name: str, static: Any, annotation: Any) -> Cap
     value = getattr(hero, name)
     if callable(value):
         if is_hero_event(value):
-            extra = {"doc": inspect.getdoc(value)} if inspect.getdoc(value) else {}
+            extra: dict[str, Any] = {"doc": inspect.getdoc(value)} if inspect.getdoc(value) else {}
             if getattr(value, "reliable", False):
                 extra["reliable"] = True
             return EventCapability(name, extra=extra)

@@ -163,7 +163,7 @@ def _encode_array(arr: np.ndarray) -> bytes:
     head = b"".join((
         _head(6, TAG_NDARRAY), _head(4, 3), cbor2.dumps(list(arr.shape)), _head(2, len(dtype)), dtype, _head(2, arr.nbytes),
     ))
-    return b"".join((head, data.reshape(-1).view(np.uint8)))
+    return b"".join((head, data.reshape(-1).view(np.uint8).data))
 
 
 def _dtype(text: Any) -> np.dtype:
@@ -176,7 +176,7 @@ def _dtype(text: Any) -> np.dtype:
         raise CodecError(f"malformed ndarray dtype {text!r:.80}")
     try:
         if text.startswith(("[", "{")):  # structured: str(dtype) is a Python literal
-            dtype = np.dtype(ast.literal_eval(text))
+            dtype: np.dtype[Any] = np.dtype(ast.literal_eval(text))
         else:
             dtype = np.dtype(text)
     except (ValueError, TypeError, SyntaxError, MemoryError) as exc:

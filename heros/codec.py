@@ -115,16 +115,16 @@ _MAX_CACHED_DTYPES = 256
 
 
 def _descr(dtype: np.dtype) -> Any:
-    descr = _DESCRS.get(dtype)
-    if descr is not None:
-        return descr
+    known = _DESCRS.get(dtype)
+    if known is not None:
+        return known
     if dtype.hasobject:
         raise CodecError(
             f"cannot send numpy data of dtype {dtype}: it holds Python object pointers; "
             "convert it to a list or to a numeric/str dtype first"
         )
-    descr = np.lib.format.dtype_to_descr(dtype)
-    if type(descr) is str and len(_DESCRS) < _MAX_CACHED_DTYPES:  # structured ones (lists) are not kept
+    descr: Any = np.lib.format.dtype_to_descr(dtype)
+    if isinstance(descr, str) and len(_DESCRS) < _MAX_CACHED_DTYPES:  # structured ones (lists) are not kept
         _DESCRS[dtype] = descr
     return descr
 
@@ -214,7 +214,8 @@ _REF_CODES = {HERO_REF: EXT_HERO_REF, EVENT_REF: EXT_EVENT_REF, METHOD_REF: EXT_
 def pack(obj: Any, ctx: EncodeContext) -> bytes:
     """msgpack bytes of ``obj`` (ext types included); arrays may be queued out of band in ``ctx``."""
     try:
-        return msgpack.packb(obj, default=_default(ctx), strict_types=True, use_bin_type=True, datetime=False)
+        packed: bytes = msgpack.packb(obj, default=_default(ctx), strict_types=True, use_bin_type=True, datetime=False)
+        return packed
     except CodecError:
         raise
     except (TypeError, ValueError, OverflowError) as exc:
@@ -271,7 +272,8 @@ def _encode_array(arr: np.ndarray) -> tuple[bytes, str] | None:
     base = -(-len(body) // _ALIGN) * _ALIGN
     data = arr if arr.flags.c_contiguous else np.ascontiguousarray(arr)
     end = -(-arr.nbytes // _ALIGN) * _ALIGN
-    return b"".join((body, bytes(base - len(body)), data, bytes(end - arr.nbytes))), f"{_OOB_PREFIX}{len(body)}"
+    raw = data.reshape(-1).view(np.uint8).data
+    return b"".join((body, bytes(base - len(body)), raw, bytes(end - arr.nbytes))), f"{_OOB_PREFIX}{len(body)}"
 
 
 def _encode(obj: Any, store_object: Callable[[Any], list[Any]] | None, oob: bool) -> tuple[bytes, str]:

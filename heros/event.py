@@ -52,7 +52,7 @@ log = logging.getLogger("heros.event")
 
 def _callback_name(func: Callable[..., Any]) -> str:
     if is_hero_method(func):
-        return f"{func.__self__._name}.{func.__name__}"
+        return f"{getattr(func, '__self__')._name}.{func.__name__}"  # noqa: B009 - a RemoteMethod's HERO, untyped here
     return repr(func)
 
 
@@ -225,6 +225,8 @@ class LocalEventHandler:
 
     def _heros_ref(self) -> tuple[str, str, str, str]:
         instance = self._instance()
+        if instance is None:
+            raise ReferenceError(f"the HERO of event {self.__name__!r} no longer exists")
         return EVENT_REF, instance._realm, instance._name, self.__name__
 
     def __repr__(self) -> str:
@@ -305,7 +307,7 @@ class RemoteEventHandler:
     def connect(self, callback: Callable[..., Any], origin: str | None = None) -> str:
         """Connect ``callback``; returns its name."""
         if is_hero_method(callback):
-            return self.instance._connect_local_hero_callback(event=self, remote_hero_method=callback, origin=self.instance._name)
+            return str(self.instance._connect_local_hero_callback(event=self, remote_hero_method=callback, origin=self.instance._name))
         name = self.callbacks.append(callback, origin)
         self._ensure_subscribed()
         return name
@@ -340,7 +342,7 @@ class RemoteEventHandler:
 
 
 def subscribe_event(proxy: Any, event: str, callback: Callable[[Any], None], *, reliable: bool = False,
-                    **bounds: int) -> Subscription:
+                    **bounds: Any) -> Subscription:
     """Call ``callback(value)`` for each publication of event ``event`` of the HERO behind ``proxy``.
 
     A HERO of ours is heard on its msgpack key, an upstream HEROS HERO on its own (CBOR) key.

@@ -193,7 +193,7 @@ class LocalHERO(HERO):
         queryable = self._declare(z.declare_queryable_channel(self._session, f"{self._heros_prefix}/**", MAX_PENDING_REQUESTS))
         self._heros_requests = z.channel(queryable)
         # zenoh keeps the query routes of a declared key; otherwise it matches every query for
-        # <name>/<member> against <name>/** again (2-15 µs per call). Discovery asks with
+        # <name>/<member> against <name>/** again (bench/RESULTS.md). Discovery asks with
         # wildcards, which a declared key would not help, so _discover is left out.
         for member in [c.name for c in self.capabilities if not isinstance(c, EventCapability)] + [keys.CAPABILITIES]:
             self._declare(z.declare_key(self._session, f"{self._heros_prefix}/{member}"))
@@ -212,7 +212,8 @@ class LocalHERO(HERO):
     def _heros_checks(self) -> tuple[dict[str, Any], dict[str, Any]]:
         """What remote writes and calls are checked against: the declared type, range and choices
         of each attribute and parameter (the HERO is the authority, whatever a client lets through)."""
-        values, arguments = {}, {}
+        values: dict[str, Any] = {}
+        arguments: dict[str, Any] = {}
         for cap in self.capabilities:
             what = f"{cap.flavor} {cap.name!r} of HERO {self._name!r}"
             if isinstance(cap, AttributeCapability) and cap.writable:
@@ -221,9 +222,9 @@ class LocalHERO(HERO):
                 if check is not None:
                     values[cap.name] = check
             elif isinstance(cap, MethodCapability):
-                check = arguments_check(cap, f"{cap.name}() of HERO {self._name!r}")
-                if check is not None:
-                    arguments[cap.name] = check
+                call_check = arguments_check(cap, f"{cap.name}() of HERO {self._name!r}")
+                if call_check is not None:
+                    arguments[cap.name] = call_check
         return values, arguments
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -326,9 +327,9 @@ class LocalHERO(HERO):
         once. None for a key that addresses no member (a wildcard member, extra chunks). The
         routes of this HERO's members are kept for the spellings peers use, ``<name>/member``
         and ``*/member`` (every HERO of the realm: discovery), each also with ``/**``, so the
-        next request for one skips parsing its key: about 10 µs on a thread woken for one
-        request, which a discovery of 50 HEROs served by one process paid 50 times. Other
-        wildcard names, which a peer could vary without end, are answered but not kept.
+        next request for one skips parsing its key, which a discovery of 50 HEROs served by one
+        process paid 50 times (bench/RESULTS.md). Other wildcard names, which a peer could vary
+        without end, are answered but not kept.
         """
         text = str(key)
         member = keys.parse_member(text, self._heros_prefix)
@@ -431,7 +432,7 @@ class LocalHERO(HERO):
 
     def _heros_release(self, payload: Any, encoding: Any) -> None:
         """Holders dropped their references: the payload lists the leases of the replies they got."""
-        params = self._decode(payload, encoding) if payload is not None else None
+        params: Any = self._decode(payload, encoding) if payload is not None else None
         try:
             leases = params[0][0]
         except (TypeError, IndexError, KeyError):
@@ -480,17 +481,17 @@ class LocalHERO(HERO):
     @force_remote
     def _connect_local_hero_callback(self, event: Any, remote_hero_method: Callable[..., Any], origin: str | None = None) -> str:
         """Connect a method of another HERO to one of our events (case D): we call it directly."""
-        return self._heros_local_event(event).connect(remote_hero_method, origin)
+        return str(self._heros_local_event(event).connect(remote_hero_method, origin))
 
     @force_remote
     def _disconnect_local_hero_callback(self, event: Any, remote_hero_method: Callable[..., Any]) -> bool:
         """Disconnect what ``_connect_local_hero_callback`` connected."""
-        return self._heros_local_event(event).disconnect(remote_hero_method)
+        return bool(self._heros_local_event(event).disconnect(remote_hero_method))
 
     @force_remote
     def _get_local_hero_callbacks(self, event: Any) -> list[dict[str, Any]]:
         """The callbacks of one of our events, as dicts."""
-        return self._heros_local_event(event).get_callbacks()
+        return list(self._heros_local_event(event).get_callbacks())
 
     def _heros_local_event(self, event: Any) -> Any:
         name = getattr(event, "__name__", event)

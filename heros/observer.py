@@ -229,7 +229,7 @@ class EventObserver(HEROPeer):
                                                    what, skip_mirrors=True)
 
     def _handle_event(self, key: str, data: Any) -> None:
-        name = keys.name_from_key(key, self._realm)
+        name = keys.name_from_key(key, self._realm) or key
         for uid, func in list(self._event_callbacks.items()):
             try:
                 func(name, data)

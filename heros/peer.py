@@ -305,7 +305,7 @@ class PeerResolver:
         type_, token, representation, issuer, realm, hero, lease = (list(data) + [None] * 7)[:7]
         if not isinstance(token, str) or not isinstance(issuer, str):
             raise codec.CodecError("malformed object reference")
-        release = None
+        release: Callable[[], Any] | None = None
         if isinstance(lease, str):
             if issuer == ISSUER:  # kept by this very process: release it here
                 release = functools.partial(obj_store.release_lease, lease, obj_store.ANY_SCOPE)

@@ -99,11 +99,15 @@ class _Entry:
 class ObjectStore:
     """Strongly held objects by random token, bounded, least recently used dropped first.
 
+    ``ObjectStore.ANY_SCOPE`` as a scope matches every scope.
+
     Parameters
     ----------
     max_objects
         How many objects the store keeps at most.
     """
+
+    ANY_SCOPE: Any  # set below the class
 
     def __init__(self, max_objects: int = 10_000) -> None:
         self.max_objects = max_objects
@@ -115,15 +119,16 @@ class ObjectStore:
 
     def _keep(self, obj: Any, scope: Scope) -> tuple[str, _Entry]:
         """The entry of ``obj`` for ``scope``, made if needed (call with the lock held)."""
-        token = self._by_id.get((id(obj), scope))
-        entry = self._entries.get(token) if token else None
-        if entry is None or entry.obj is not obj:
+        known = self._by_id.get((id(obj), scope))
+        entry = self._entries.get(known) if known else None
+        if known is None or entry is None or entry.obj is not obj:
             token = secrets.token_hex(16)
             entry = _Entry(obj, scope, token_number(token))
             self._entries[token] = entry
             self._by_id[(id(obj), scope)] = token
             self._by_number[entry.number] = token
         else:
+            token = known
             self._entries.move_to_end(token)
         return token, entry
 
@@ -232,7 +237,7 @@ class ObjectStore:
         with self._lock:
             token = self._leases.get(lease)
             entry = self._entries.get(token) if token is not None else None
-            if entry is None or (scope is not _ANY and entry.scope != scope):
+            if token is None or entry is None or (scope is not _ANY and entry.scope != scope):
                 return False
             del self._leases[lease]
             entry.leases.discard(lease)
@@ -254,7 +259,7 @@ class _OtherScope(Exception):
 
 
 _ANY: Any = object()
-ObjectStore.ANY_SCOPE = _ANY  # type: ignore[attr-defined]
+ObjectStore.ANY_SCOPE = _ANY
 
 obj_store = ObjectStore()
 

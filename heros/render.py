@@ -51,7 +51,7 @@ def limits_text(extra: dict[str, Any]) -> str:
 
 def parameter_text(p: Parameter, *, limits: bool = True) -> str:
     """``speed: float [mm/s, 0.1..20] = 5`` (``*args``/``**kwargs`` with their stars)."""
-    prefix = {inspect.Parameter.VAR_POSITIONAL: "*", inspect.Parameter.VAR_KEYWORD: "**"}.get(p.kind, "")
+    prefix = "*" if p.kind == inspect.Parameter.VAR_POSITIONAL else "**" if p.kind == inspect.Parameter.VAR_KEYWORD else ""
     text = prefix + p.name
     if p.type not in (UNDEFINED, ""):
         text += f": {p.type}"
@@ -60,7 +60,7 @@ def parameter_text(p: Parameter, *, limits: bool = True) -> str:
         text += f" [{bounds}]"
     if p.has_default_value():
         text += f" = {p.default if p.extra.get('default_repr') else repr(p.default)}"
-    return text
+    return str(text)
 
 
 def signature_text(cap: MethodCapability, *, limits: bool = True) -> str:

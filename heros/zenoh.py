@@ -522,7 +522,7 @@ def declare_queryable_channel(session: zenoh.Session, key: str, capacity: int) -
 
     It is declared complete (it answers for every key under ``key``): a query then goes straight
     to it. A queryable that is not complete is also asked through every router on the way,
-    which costs a router hop per query (about 70 µs of the router's CPU here).
+    which costs a router hop per query (bench/RESULTS.md has the figure).
     """
     return session.declare_queryable(key, zenoh.handlers.RingChannel(capacity), complete=True)
 
@@ -651,7 +651,7 @@ def declare_key(session: zenoh.Session, key: str) -> DeclaredKey:
     ``<name>/<member>``).
 
     zenoh then keeps the routes of queries for that key, where it would otherwise match each
-    one against the wildcard again, on both sides: 2-15 µs less per call here (bench/RESULTS.md).
+    one against the wildcard again, on both sides (the gain per call is in bench/RESULTS.md).
     """
     return DeclaredKey(session, key)
 
@@ -662,10 +662,12 @@ def declare_publisher(session: zenoh.Session, key: str, *, reliable: bool, encod
 
     ``encoding`` is sent with every publication that does not give its own.
     """
-    extra = {} if encoding is None else {"encoding": as_encoding(encoding)}
+    enc = None if encoding is None else as_encoding(encoding)
     if reliable:
-        return session.declare_publisher(key, reliability=zenoh.Reliability.RELIABLE, congestion_control=zenoh.CongestionControl.BLOCK, **extra)
-    return session.declare_publisher(key, reliability=zenoh.Reliability.BEST_EFFORT, congestion_control=zenoh.CongestionControl.DROP, **extra)
+        return session.declare_publisher(key, encoding=enc, reliability=zenoh.Reliability.RELIABLE,
+                                         congestion_control=zenoh.CongestionControl.BLOCK)
+    return session.declare_publisher(key, encoding=enc, reliability=zenoh.Reliability.BEST_EFFORT,
+                                     congestion_control=zenoh.CongestionControl.DROP)
 
 
 class Matching:
@@ -721,7 +723,7 @@ def has_subscribers(publisher: Any) -> bool:
 def declare_subscriber_channel(session: zenoh.Session, key: str, capacity: int, *, block: bool) -> Any:
     """A subscriber whose samples wait in a channel for ``receive``: a full ring drops the oldest,
     a full FIFO (``block``) makes zenoh wait, pushing back on reliable publishers."""
-    handler = zenoh.handlers.FifoChannel(capacity) if block else zenoh.handlers.RingChannel(capacity)
+    handler: Any = zenoh.handlers.FifoChannel(capacity) if block else zenoh.handlers.RingChannel(capacity)
     return session.declare_subscriber(key, handler)
 
 
@@ -913,14 +915,14 @@ def open_router(listen: list[str] | tuple[str, ...] = (), connect: list[str] | t
         entries["listen/endpoints"] = list(listen)
     if connect:
         entries["connect/endpoints"] = list(connect)
-    config = _build_config(realm, entries, base="{}" if config is None else config)
-    if by_interface and json.loads(config.get_json("gateway")).get("south") is None:
-        config.insert_json5("gateway", json.dumps(interface_subregions(socket.if_nameindex())))
-    configured = json.loads(config.get_json("listen/endpoints"))
+    built = _build_config(realm, entries, base="{}" if config is None else config)
+    if by_interface and json.loads(built.get_json("gateway")).get("south") is None:
+        built.insert_json5("gateway", json.dumps(interface_subregions(socket.if_nameindex())))
+    configured = json.loads(built.get_json("listen/endpoints"))
     if isinstance(configured, dict):  # per-mode lists, as in zenoh's defaults
         configured = configured.get("router") or []
     try:
-        session = zenoh.open(config)
+        session = zenoh.open(built)
     except zenoh.ZError as exc:
         raise ConfigError(f"zenoh could not open the router: {_zenoh_message(exc)}") from None
     return Router(session, [str(e) for e in configured])

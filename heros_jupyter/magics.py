@@ -71,13 +71,13 @@ class HerosMagics(Magics):
     def _check_positive(self, proposal: dict[str, Any]) -> float:
         if not proposal["value"] > 0:
             raise TraitError(f"HerosMagics.{proposal['trait'].name} must be positive, not {proposal['value']}")
-        return proposal["value"]
+        return float(proposal["value"])
 
     @validate("poll_interval")
     def _check_poll(self, proposal: dict[str, Any]) -> float:
         if proposal["value"] < 0:
             raise TraitError(f"HerosMagics.poll_interval must be 0 (off) or positive, not {proposal['value']}")
-        return proposal["value"]
+        return float(proposal["value"])
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
@@ -111,7 +111,8 @@ class HerosMagics(Magics):
     @property
     def _user_ns(self) -> dict[str, Any]:
         assert self.shell is not None, "HerosMagics needs a shell"
-        return self.shell.user_ns
+        user_ns: dict[str, Any] = self.shell.user_ns
+        return user_ns
 
     @property
     def in_kernel(self) -> bool:

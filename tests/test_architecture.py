@@ -122,7 +122,7 @@ def test_the_core_has_no_import_cycles_lazy_imports_included():
         state[node] = 1
         for nxt in sorted(graph.get(node, ())):
             if state.get(nxt) == 1:
-                cycles.append(path[path.index(nxt):] + [nxt])
+                cycles.append([*path[path.index(nxt):], nxt])
             elif state.get(nxt) is None:
                 visit(nxt, [*path, nxt])
         state[node] = 2

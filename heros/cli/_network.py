@@ -270,7 +270,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
     with connect(name, args) as proxy:
         cap = tools.capability(proxy, member)
         if cap is None or cap.flavor == "method":
-            find_member(proxy, member, "event")
+            cap = find_member(proxy, member, "event")
         close: Callable[[], Any]
         if cap.flavor == "event":
             handler = getattr(proxy, member)

@@ -428,7 +428,7 @@ class Stage(LocalHERO):
         return self._position
 
     @event
-    def progress(self, state: dict) -> dict:
+    def progress(self, state: dict[str, Any]) -> dict[str, Any]:
         """During a move: ``{"position", "target", "fraction" (0..1), "moving"}``."""
         return state
 
@@ -472,7 +472,7 @@ class Camera(LocalHERO):
         self._exposure = _within(value, EXPOSURE_MIN, EXPOSURE_MAX, "exposure", "s")
 
     @property
-    def shape(self) -> Annotated[tuple, Doc("image shape (rows, columns)")]:
+    def shape(self) -> Annotated[tuple[int, int], Doc("image shape (rows, columns)")]:
         """Image shape: (rows, columns)."""
         return (HEIGHT, WIDTH)
 
@@ -490,7 +490,8 @@ class Camera(LocalHERO):
             counts = self._rng.poisson(rate * exposure) + 100.0 + self._rng.normal(0.0, 3.0, rate.shape)
             self._frames += 1
         _publish(self, "frames")
-        return np.clip(np.rint(counts), 0, FULL_SCALE).astype(np.uint16)
+        image: np.ndarray = np.clip(np.rint(counts), 0, FULL_SCALE).astype(np.uint16)
+        return image
 
     def _laser_spot(self) -> np.ndarray | float:
         """Photon rate of the laser spot (counts/s per pixel), 0 when no laser shines."""
@@ -507,7 +508,8 @@ class Camera(LocalHERO):
             log.debug("camera %s: cannot read laser/stage: %s", self._name, exc)
             return 0.0
         y, x = self._grid
-        return 2.0e4 * power * np.exp(-(((x - column) / 4.0) ** 2 + ((y - 0.5 * HEIGHT) / 4.0) ** 2))
+        spot: np.ndarray = 2.0e4 * power * np.exp(-(((x - column) / 4.0) ** 2 + ((y - 0.5 * HEIGHT) / 4.0) ** 2))
+        return spot
 
 
 class Logbook:
