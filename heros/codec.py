@@ -38,6 +38,7 @@ from .references import EVENT_REF, HERO_REF, METHOD_REF, OBJECT_BACK
 
 __all__ = [
     "ENCODING",
+    "Buffers",
     "EXT_EVENT_REF",
     "EXT_HERO_REF",
     "EXT_METHOD_REF",
@@ -94,6 +95,27 @@ class Resolver(Protocol):
     def object_back(self, data: list[Any]) -> Any: ...
     def object_ref_cbor(self, type_: Any, number: Any, representation: Any) -> Any: ...
     def object_back_cbor(self, number: int) -> Any: ...
+
+
+class Buffers:
+    """A payload as the pieces it is made of (the msgpack document, padding, array data), for a
+    sender that copies them straight to where they go (``heros.bulk``) instead of joining them
+    first: ``encode(..., join=False)`` gives one for payloads with out-of-band arrays.
+
+    ``nbytes`` is the payload's size; ``bytes(buffers)`` joins the pieces.
+    """
+
+    __slots__ = ("nbytes", "pieces")
+
+    def __init__(self, pieces: list[Any]) -> None:
+        self.pieces = pieces
+        self.nbytes = sum(len(p) if type(p) is bytes else p.nbytes for p in pieces)
+
+    def __bytes__(self) -> bytes:
+        return b"".join(self.pieces)
+
+    def __len__(self) -> int:
+        return self.nbytes
 
 
 class EncodeContext:
@@ -238,12 +260,15 @@ def _packer() -> msgpack.Packer:
         return packer
 
 
-def encode(obj: Any, store_object: Callable[[Any], list[Any]] | None = None, *, oob: bool = True) -> tuple[bytes, str]:
+def encode(obj: Any, store_object: Callable[[Any], list[Any]] | None = None, *, oob: bool = True,
+           join: bool = True) -> tuple[Any, str]:
     """Encode ``obj`` for the wire; returns the payload and its encoding.
 
     ``store_object`` is called for values that cannot be encoded; it keeps them and returns
     the reference data. Without it such values raise ``CodecError``. ``oob=False`` keeps every
     array inside the msgpack document (one self-contained msgpack value, one more copy).
+    The payload is ``bytes``; with ``join=False``, a payload with out-of-band arrays is left as
+    its ``Buffers`` (the arrays not copied yet).
     """
     if type(obj) in _PLAIN_TYPES:
         # Fast path: plain data packs without the ext hook; anything else inside falls through.
@@ -254,11 +279,14 @@ def encode(obj: Any, store_object: Callable[[Any], list[Any]] | None = None, *, 
     elif type(obj) is np.ndarray and oob and obj.nbytes >= OOB_THRESHOLD:
         encoded = _encode_array(obj)
         if encoded is not None:
-            return encoded
-    return _encode(obj, store_object, oob)
+            return (b"".join(encoded[0].pieces) if join else encoded[0]), encoded[1]
+    payload, encoding = _encode(obj, store_object, oob)
+    if join and type(payload) is Buffers:
+        return b"".join(payload.pieces), encoding
+    return payload, encoding
 
 
-def _encode_array(arr: np.ndarray) -> tuple[bytes, str] | None:
+def _encode_array(arr: np.ndarray) -> tuple[Buffers, str] | None:
     """What ``_encode`` makes of one large array, made directly (None: leave it to ``_encode``).
 
     A returned image or trace is the most common large payload; this skips the ext machinery
@@ -273,10 +301,10 @@ def _encode_array(arr: np.ndarray) -> tuple[bytes, str] | None:
     data = arr if arr.flags.c_contiguous else np.ascontiguousarray(arr)
     end = -(-arr.nbytes // _ALIGN) * _ALIGN
     raw = data.reshape(-1).view(np.uint8).data
-    return b"".join((body, bytes(base - len(body)), raw, bytes(end - arr.nbytes))), f"{_OOB_PREFIX}{len(body)}"
+    return Buffers([body, bytes(base - len(body)), raw, bytes(end - arr.nbytes)]), f"{_OOB_PREFIX}{len(body)}"
 
 
-def _encode(obj: Any, store_object: Callable[[Any], list[Any]] | None, oob: bool) -> tuple[bytes, str]:
+def _encode(obj: Any, store_object: Callable[[Any], list[Any]] | None, oob: bool) -> tuple[Any, str]:
     """``encode``, the general way: msgpack with the ext hook, arrays out of band after the document."""
     ctx = EncodeContext(store_object, oob)
     body = pack(obj, ctx)
@@ -291,11 +319,11 @@ def _encode(obj: Any, store_object: Callable[[Any], list[Any]] | None, oob: bool
             continue
         if offset > position:
             pieces.append(bytes(offset - position))
-        pieces.append(np.ascontiguousarray(arr).reshape(-1).view(np.uint8))
+        pieces.append(np.ascontiguousarray(arr).reshape(-1).view(np.uint8).data)
         position = offset + arr.nbytes
     if ctx.oob_size > position:
         pieces.append(bytes(ctx.oob_size - position))
-    return b"".join(pieces), f"{_OOB_PREFIX}{len(body)}"
+    return Buffers(pieces), f"{_OOB_PREFIX}{len(body)}"
 
 
 class _Decoder:

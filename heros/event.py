@@ -188,11 +188,11 @@ class LocalEventHandler:
         # the listener's flag skips asking zenoh while subscribers exist; it may lag a new one, so ask then
         if publisher is not None and (self._matching.matching or z.has_subscribers(publisher)):
             try:
-                data, encoding = codec.encode(result, self._store)
-                if encoding is codec.ENCODING:  # the publisher's own encoding: nothing to send with it
-                    publisher.put(data)
+                data, encoding = codec.encode(result, self._store, join=False)
+                if encoding is codec.ENCODING and type(data) is bytes and len(data) < z.LARGE:
+                    publisher.put(data)  # the publisher's own encoding: nothing to send with it
                 else:
-                    publisher.put(data, encoding=z.as_encoding(encoding))
+                    z.put(publisher, data, encoding)
             except Exception:  # the event call itself must succeed
                 log.warning("event %s.%s: could not publish %r", instance._name, self.__name__, type(result).__name__, exc_info=True)
         mirror = self._mirror

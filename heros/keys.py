@@ -9,6 +9,7 @@ Layout (HEROS protocol 1.0, see ``../shared/SPEC.md`` section 13)::
     @object/<realm>/<name>/<event>         event publications in CBOR (upstream's key, for upstream subscribers)
     @object/<realm>/<name>/_event/<event>  event publications in msgpack (ours)
     @object/<realm>/<name>/_attr/<attr>    attribute-change publications (ours)
+    @object/<realm>/_upload/<zid>/<id>     a large request payload its caller holds for the HERO to fetch (ours)
 
 A LocalHERO declares one queryable on ``@object/<realm>/<name>/**`` and dispatches on the
 member chunk; upstream clients query ``.../<member>/**``, which that queryable answers too.
@@ -33,6 +34,7 @@ __all__ = [
     "member_key",
     "name_from_key",
     "parse_member",
+    "upload_key",
     "validate_name",
 ]
 
@@ -43,6 +45,7 @@ HEALTH = "_health"
 ATTR_CHANGES = "_attr"
 EVENTS = "_event"
 RELEASE = "_release"
+UPLOADS = "_upload"
 
 _FORBIDDEN = frozenset("/*$?#")
 
@@ -108,6 +111,12 @@ def event_key(realm: str, name: str, event: str) -> str:
 def attr_change_key(realm: str, name: str, attr: str) -> str:
     """Where a LocalHERO publishes the new value of an attribute after each write."""
     return f"{NAMESPACE}/{realm}/{name}/{ATTR_CHANGES}/{attr}"
+
+
+def upload_key(realm: str, zid: str) -> str:
+    """Where the session ``zid`` holds the large payloads of its requests for HEROs to fetch
+    (``/<id>`` each; see ``heros.bulk``)."""
+    return f"{NAMESPACE}/{realm}/{UPLOADS}/{zid}"
 
 
 def name_from_key(key: str, realm: str) -> str | None:

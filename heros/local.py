@@ -23,7 +23,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from . import cbor, codec, keys
+from . import bulk, cbor, codec, keys
 from . import zenoh as z
 from .capabilities import AttributeCapability, Capability, EventCapability, MethodCapability, arguments_check, scan, value_check
 from .event import LocalEventHandler
@@ -285,11 +285,13 @@ class LocalHERO(HERO):
                 self._heros_serve_upstream(query, member, reply_key or key, payload, encoding)
                 return
             try:
+                if encoding is not codec.ENCODING and encoding is not None and bulk.is_upload(encoding):
+                    payload, encoding = self._heros_fetch(member, encoding)
                 # the most common requests the shortest way (the other checks are in _heros_handle)
                 if kind is MethodCapability and payload and len(payload) <= self._hero_max_request_bytes:
-                    data, enc = codec.encode(self._heros_call(member, decode(payload, encoding)), self._heros_store)
+                    data, enc = codec.encode(self._heros_call(member, decode(payload, encoding)), self._heros_store, join=False)
                 elif kind is AttributeCapability and not payload:
-                    data, enc = codec.encode(self._heros_read(member), self._heros_store)
+                    data, enc = codec.encode(self._heros_read(member), self._heros_store, join=False)
                 else:
                     data, enc = self._heros_answer(member, payload or None, encoding)
             except BaseException as exc:  # noqa: BLE001 - every failure becomes an error reply
@@ -301,6 +303,13 @@ class LocalHERO(HERO):
             z.reply(query, reply_key or key, data, enc)
         except Exception:  # e.g. the session closed while we served
             log.debug("could not answer a query for HERO %s", self._name, exc_info=True)
+
+    def _heros_fetch(self, member: str, encoding: str) -> tuple[Any, str]:
+        """The payload of a request whose caller holds it for us to fetch (a large one, ``heros.bulk``)."""
+        try:
+            return z.fetch_upload(self._session, encoding, self._realm, self._hero_max_request_bytes)
+        except ValueError as exc:
+            raise ValueError(f"request to {self._name}.{member} {exc}") from None
 
     def _heros_serve_upstream(self, query: Any, member: str, reply_key: Any, payload: bytes | None, encoding: str | None) -> None:
         """Answer a request of an upstream HEROS peer: CBOR in, CBOR out (``application/cbor``)."""
@@ -348,7 +357,7 @@ class LocalHERO(HERO):
         cached = self._heros_static.get(member)
         if cached is not None:  # the descriptor and the capability list never change
             return cached  # type: ignore[no-any-return]
-        answer = codec.encode(self._heros_handle(member, payload, encoding), self._heros_store)
+        answer = codec.encode(self._heros_handle(member, payload, encoding), self._heros_store, join=member not in _STATIC)
         if member in _STATIC:
             self._heros_static[member] = answer
         return answer
@@ -458,8 +467,8 @@ class LocalHERO(HERO):
             if self._hero_destroyed or not z.has_subscribers(publisher):
                 return
             value = getattr(self, name)
-            data, enc = codec.encode(value, store_object(self._realm, self._name))
-            publisher.put(data, encoding=z.as_encoding(enc))
+            data, enc = codec.encode(value, store_object(self._realm, self._name), join=False)
+            z.put(publisher, data, enc)
         except Exception:  # a publication must never break the write itself
             log.warning("HERO %s: could not publish the new value of %r", self._name, name, exc_info=True)
 

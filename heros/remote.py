@@ -349,7 +349,7 @@ class RemoteHERO(HERO):
         elif self._heros_upstream:
             payload, encoding = cbor.encode(value, _STORE_UNCOUNTED)
         else:
-            payload, encoding = codec.encode(value, _STORE_UNCOUNTED)
+            payload, encoding = codec.encode(value, _STORE_UNCOUNTED, join=False)
         try:
             reply = z.query(self._session, key, payload, encoding, timeout=timeout)
         except TimeoutError:

@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from . import bulk
 from . import zenoh as z
 
 __all__ = ["MAX_QUEUED_BYTES", "MAX_QUEUED_SAMPLES", "Subscription"]
@@ -203,7 +204,8 @@ class Subscription:
     Attributes
     ----------
     dropped
-        Samples a best-effort subscription dropped because its callback fell behind.
+        Samples a best-effort subscription dropped because its callback fell behind, and large
+        messages it lost parts of (``heros.bulk``).
     received
         Samples handed to the callback.
     """
@@ -226,13 +228,18 @@ class Subscription:
         self._last_take = 0.0
         self._closed = False
         self._warned = False
-        self.dropped = 0
+        self._dropped = 0
+        self._assembler = bulk.Assembler()
         self.received = 0
         self._subscriber = z.declare_subscriber_channel(peer._session, key, FIFO_CAPACITY if reliable else RING_CAPACITY,
                                                         block=reliable)
         self._channel = z.channel(self._subscriber)
         peer._declare(self._subscriber)
         _dispatcher.add(self)
+
+    @property
+    def dropped(self) -> int:
+        return self._dropped + self._assembler.dropped
 
     # --- the dispatcher thread ------------------------------------------------------------------
 
@@ -271,7 +278,8 @@ class Subscription:
         while moved < limit:
             if self._reliable and self._full():
                 break
-            taken = z.take(self._channel, min(SPILL_CHUNK, limit - moved), with_key=self._with_key, skip_mirrors=self._skip_mirrors)
+            taken = z.take(self._channel, min(SPILL_CHUNK, limit - moved), with_key=self._with_key, skip_mirrors=self._skip_mirrors,
+                           assembler=self._assembler)
             if taken is None:
                 self._closed = True
                 break
@@ -284,7 +292,7 @@ class Subscription:
             if not self._reliable:
                 while len(pending) > self._max_samples or self._pending_bytes > self._max_bytes:
                     self._pending_bytes -= len(pending.popleft()[1])
-                    self.dropped += 1
+                    self._dropped += 1
                     if not self._warned:
                         self._warned = True
                         log.warning("%s: the callback falls behind; dropping the oldest samples (%d queued, %d bytes)",
@@ -305,7 +313,8 @@ class Subscription:
                     _dispatcher.wake()  # room again: take more before zenoh pushes back
                 return batch
             taken = None if self._closed or z.exiting() else z.take(self._channel, BATCH, with_key=self._with_key,
-                                                                    skip_mirrors=self._skip_mirrors, max_bytes=self._max_bytes // 8)
+                                                                    skip_mirrors=self._skip_mirrors, max_bytes=self._max_bytes // 8,
+                                                                    assembler=self._assembler)
             self._last_take = time.monotonic()
             if not taken:
                 if taken is None:

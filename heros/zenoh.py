@@ -22,14 +22,19 @@ import socket
 import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import zenoh
 
-from . import codec
-from .exceptions import ConfigError, RemoteTransportError
+from . import _executor, bulk, codec, keys
+from .exceptions import CodecError, ConfigError, RemoteTransportError
 from .helper import generate_multicast_address
+
+try:  # shared memory is in zenoh's wheels for Linux, macOS and Windows; without it, parts still help
+    from zenoh import shm as _zshm
+except ImportError:  # pragma: no cover - a zenoh build without shared memory
+    _zshm = None  # type: ignore[assignment]
 
 __all__ = [
     "Reply",
@@ -50,7 +55,10 @@ __all__ = [
     "config_entry",
     "drop",
     "exiting",
+    "fetch_upload",
     "has_subscribers",
+    "put",
+    "shared_memory",
     "loopback_config",
     "open_hub",
     "interface_subregions",
@@ -196,6 +204,7 @@ class ZenohSessionManager:
 
     def _open(self, realm: str) -> zenoh.Session:
         config = _build_config(realm, self._config_dict)
+        _shared.note_config(config)
         try:
             session = zenoh.open(config)
         except zenoh.ZError as exc:  # a router that cannot be reached, or that refused our certificate
@@ -293,6 +302,7 @@ class ZenohSessionManager:
 
 
 def _close(session: zenoh.Session) -> None:
+    _uploads.pop(id(session), None)
     try:
         session.close()
     except Exception:  # closing must never raise into destroy paths
@@ -397,6 +407,130 @@ def encoding_text(encoding: zenoh.Encoding) -> str:
     return codec.ENCODING if encoding == _PLAIN else str(encoding)
 
 
+# Large payloads (``heros.bulk`` plans them): shared memory when the peer shares this host.
+
+
+class _SharedMemory:
+    """This process's zenoh shared memory for large payloads, made at first use, its size fixed
+    then (``bulk.pool_size``, at most a quarter of what /dev/shm has free). zenoh writes the whole
+    pool when it makes it, so the process holds that much of /dev/shm (memory) from then on.
+
+    A buffer is taken without waiting: when the pool is full (receivers still hold earlier
+    payloads), the payload goes as ordinary bytes instead. zenoh frees a buffer once every
+    receiver dropped it, and removes the segment of a process that died at the next start of a
+    process that uses shared memory.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._provider: Any = None
+        self._tried = False
+        self.off_by_config = False
+        self.size = 0
+        self.used = 0  # payloads (or parts) sent through shared memory
+        self.full = 0  # ... and sent as bytes because the pool was full
+
+    def note_config(self, config: zenoh.Config) -> None:
+        """A session opens with ``config``: shared memory stays unused if it turns it off."""
+        try:
+            if json.loads(config.get_json("transport/shared_memory/enabled")) is False:
+                self.off_by_config = True
+        except (zenoh.ZError, ValueError, TypeError):
+            pass
+
+    def provider(self, first: int) -> Any:
+        """The pool (made now for a first large payload of ``first`` bytes), or None."""
+        if self._tried:
+            return self._provider
+        with self._lock:
+            if not self._tried:
+                self._provider = self._make(first)
+                self._tried = True
+        return self._provider
+
+    def _make(self, first: int) -> Any:
+        if _zshm is None or self.off_by_config:
+            return None
+        try:
+            size = bulk.pool_size(first)
+        except ValueError as exc:
+            log.warning("%s; shared memory stays off", exc)
+            return None
+        try:
+            stat = os.statvfs("/dev/shm")
+            size = min(size, stat.f_bavail * stat.f_frsize // 4)
+        except OSError:  # no /dev/shm (not Linux): zenoh picks its own place
+            pass
+        if size < bulk.PART_BYTES:
+            return None
+        try:
+            provider = _zshm.ShmProvider.default_backend(size)
+        except Exception as exc:  # noqa: BLE001 - no shared memory here: payloads go as bytes
+            log.info("no shared memory for large payloads (%s); they go over the network", exc)
+            return None
+        self.size = size
+        return provider
+
+    def buffer(self, pieces: list[Any], start: int, end: int, size: int) -> Any:
+        """A zenoh payload in shared memory holding bytes ``[start, end)`` of ``pieces`` (a payload
+        of ``size`` bytes), or None."""
+        provider = self.provider(size)
+        if provider is None:
+            return None
+        try:
+            buf = provider.alloc(end - start, _zshm.GarbageCollect())
+        except zenoh.ZError:  # full: receivers still hold earlier payloads
+            self.full += 1
+            return None
+        self.used += 1
+        position = 0
+        for piece in bulk.slices(pieces, start, end):
+            if type(piece) is bytes:
+                size = len(piece)
+                buf[position:position + size] = piece
+            else:  # a view: the buffer takes only bytes, so copy it over in cache-sized pieces
+                size = piece.nbytes
+                for i in range(0, size, _COPY_CHUNK):
+                    j = min(i + _COPY_CHUNK, size)
+                    buf[position + i:position + j] = bytes(piece[i:j])
+            position += size
+        return zenoh.ZBytes(buf)
+
+
+_shared = _SharedMemory()
+#: Views are copied into shared memory through ``bytes`` of this size (they stay in the cache).
+_COPY_CHUNK = 1 << 20
+#: Payloads smaller than this go to zenoh as they are (see ``heros.bulk``).
+LARGE = bulk.SHARED_MIN_BYTES
+
+
+def shared_memory() -> dict[str, Any]:
+    """What this process uses of shared memory for large payloads: ``size`` of its pool in bytes
+    (0: none made yet, or none possible), ``used``: payloads (or parts) sent through it, ``full``:
+    sent as bytes instead because the pool was full."""
+    return {"size": _shared.size, "used": _shared.used, "full": _shared.full}
+
+
+def outgoing(payload: Any, encoding: str, *, parts: bool) -> Iterator[tuple[Any, str]]:
+    """How ``payload`` (``bytes`` or ``codec.Buffers``) goes to zenoh: ``(data, encoding)`` for each
+    message, in shared memory when large, in parts (``parts``, our peers only) when larger still.
+
+    Each part is made as it is asked for, so a sender that sends it before asking for the next
+    lets the receiver free shared memory while later parts are made.
+    """
+    pieces = payload.pieces if type(payload) is codec.Buffers else [payload]
+    size = len(payload)
+    for start, end, enc in (bulk.plan(size, encoding) if parts else [(0, size, encoding)]):
+        data = _shared.buffer(pieces, start, end, size) if end - start >= bulk.SHARED_MIN_BYTES else None
+        if data is None:
+            data = pieces[0] if len(pieces) == 1 and (start, end) == (0, size) else b"".join(bulk.slices(pieces, start, end))
+        yield data, enc
+
+
+def _wire_encoding(encoding: str) -> zenoh.Encoding:
+    return _PLAIN if encoding is codec.ENCODING else as_encoding(encoding)
+
+
 class Reply:
     """One reply to a query: ``ok`` tells success; ``payload`` and ``encoding`` what came back."""
 
@@ -456,32 +590,158 @@ def all_replies(channel: Any) -> list[Reply]:
 
 
 def query(session: zenoh.Session, selector: Any, payload: Any = None, encoding: str | None = None, *, timeout: float) -> Reply | None:
-    """Send one query and return its first reply (None: nobody answered; TimeoutError: too late).
+    """Send one query and return its reply (None: nobody answered; TimeoutError: too late).
 
     An ``encoding`` without a payload still travels (the peer sees an empty payload of that
     encoding): that is how a read says which codec to answer in. Every call and attribute access
-    of a proxy comes here, so it asks zenoh directly rather than through ``start_query``.
+    of a proxy comes here, so it asks zenoh directly rather than through ``start_query``. A large
+    payload (``bytes`` or ``codec.Buffers``) goes through shared memory, a larger one of ours as an
+    upload; a reply in parts is put back together (``heros.bulk``).
     """
+    upload = None
     try:
         enc = _PLAIN if encoding is codec.ENCODING else None if encoding is None else as_encoding(encoding)
         if payload is None:
-            replies = session.get(selector, timeout=timeout) if enc is None else session.get(selector, encoding=enc, timeout=timeout)
+            replies = session.get(selector, timeout=timeout, consolidation=_NO_CONSOLIDATION) if enc is None else \
+                session.get(selector, encoding=enc, timeout=timeout, consolidation=_NO_CONSOLIDATION)
         else:
-            replies = session.get(selector, payload=payload, encoding=enc, timeout=timeout)
+            if type(payload) is not bytes or len(payload) >= LARGE:
+                assert encoding is not None
+                if len(payload) > bulk.PART_BYTES and encoding.startswith(codec.ENCODING):
+                    upload = _uploads_of(session, str(selector)).add(payload, encoding)
+                    payload, enc = b"", as_encoding(upload.encoding)
+                else:
+                    payload = next(outgoing(payload, encoding, parts=False))[0]
+            replies = session.get(selector, payload=payload, encoding=enc, timeout=timeout, consolidation=_NO_CONSOLIDATION)
     except zenoh.ZError as exc:
+        if upload is not None:
+            upload.done()
         raise RemoteTransportError(f"cannot query {str(selector)!r}: {exc}") from None
     except BaseException as exc:
+        if upload is not None:
+            upload.done()
         if _is_panic(exc):
             raise RemoteTransportError(f"zenoh failed to query {str(selector)[:200]!r}: {exc}") from None
         raise
     try:
-        reply = replies.recv()
-    except zenoh.ZError:  # closed without any reply: no queryable matched
-        return None
-    result = Reply(reply)
-    if not result.ok and result.payload == b"Timeout":
-        raise TimeoutError(str(selector))
-    return result
+        try:
+            reply = replies.recv()
+        except zenoh.ZError:  # closed without any reply: no queryable matched
+            return None
+        result = Reply(reply)
+        if not result.ok and result.payload == b"Timeout":
+            raise TimeoutError(str(selector))
+        if result.encoding is not codec.ENCODING and bulk.is_part(result.encoding):
+            _rest_of(result, replies, str(selector))
+        return result
+    finally:
+        if upload is not None:
+            upload.done()
+
+
+_NO_CONSOLIDATION = zenoh.ConsolidationMode.NONE
+
+
+def _rest_of(first: Reply, replies: Any, where: str) -> None:
+    """Complete ``first``, one part of a reply, with the parts that follow it on ``replies``."""
+    assembler = bulk.Assembler(max_open=1)
+    try:
+        done = assembler.add(first.payload, first.encoding)
+        for reply in replies:
+            if done is not None:
+                break
+            part = Reply(reply)
+            if not part.ok:
+                break
+            done = assembler.add(part.payload, part.encoding)
+    except CodecError as exc:
+        raise RemoteTransportError(f"{where}: a reply in parts is malformed ({exc})") from None
+    if done is None:
+        raise RemoteTransportError(f"{where}: a reply in parts did not arrive in full")
+    first.payload, first.encoding = done
+
+
+class _Upload:
+    """The parts of one request's payload, held until the HERO fetched them or the request ended."""
+
+    __slots__ = ("encoding", "id", "owner", "payload", "payload_encoding")
+
+    def __init__(self, owner: _Uploads, upload_id: str, payload: Any, payload_encoding: str, encoding: str) -> None:
+        self.owner, self.id, self.encoding = owner, upload_id, encoding
+        self.payload, self.payload_encoding = payload, payload_encoding
+
+    def done(self) -> None:
+        self.owner.pending.pop(self.id, None)
+
+
+class _Uploads:
+    """Where a HERO fetches the large payloads of this session's requests in one realm: a queryable
+    on ``@object/<realm>/_upload/<zid>/*`` answering each upload with its parts."""
+
+    def __init__(self, session: zenoh.Session, realm: str) -> None:
+        self.prefix = keys.upload_key(realm, zid(session))
+        self.pending: dict[str, _Upload] = {}
+        self._ids = iter(range(1, 1 << 62))
+        self.queryable = session.declare_queryable(f"{self.prefix}/*", zenoh.handlers.Callback(self._on_query, indirect=False))
+
+    def add(self, payload: Any, encoding: str) -> _Upload:
+        upload_id = f"{next(self._ids)}"
+        upload = _Upload(self, upload_id, payload, encoding, bulk.upload_encoding(encoding, f"{self.prefix}/{upload_id}", len(payload)))
+        self.pending[upload_id] = upload
+        return upload
+
+    def _on_query(self, q: Any) -> None:  # a zenoh thread: hand off
+        upload = self.pending.get(str(q.key_expr).rpartition("/")[2])
+        if upload is None:
+            q.drop()
+            return
+        _executor.submit(self._answer, q, upload)
+
+    @staticmethod
+    def _answer(q: Any, upload: _Upload) -> None:
+        try:
+            for data, enc in outgoing(upload.payload, upload.payload_encoding, parts=True):
+                q.reply(q.key_expr, data, encoding=_wire_encoding(enc))
+        except Exception:  # the HERO sees the upload incomplete and says so
+            log.debug("could not answer an upload query", exc_info=True)
+        finally:
+            q.drop()
+
+
+_uploads: dict[int, dict[str, _Uploads]] = {}
+_uploads_lock = threading.Lock()
+
+
+def _uploads_of(session: zenoh.Session, selector: str) -> _Uploads:
+    realm = selector.split("/", 2)[1]
+    with _uploads_lock:
+        realms = _uploads.setdefault(id(session), {})
+        uploads = realms.get(realm)
+        if uploads is None:
+            uploads = realms[realm] = _Uploads(session, realm)
+        return uploads
+
+
+def fetch_upload(session: zenoh.Session, encoding: str, realm: str, limit: int) -> tuple[memoryview, str]:
+    """The payload of a request that names an upload (``bulk.is_upload``), fetched from its caller:
+    ``(payload, encoding)``. ``ValueError`` if it is larger than ``limit`` bytes, ``CodecError`` if
+    the request is malformed, ``RemoteTransportError`` if it does not arrive in full."""
+    key, _, size = bulk.parse_upload(encoding, keys.hero_key(realm, ""))
+    if size > limit:
+        raise ValueError(f"carries {size} bytes, more than this HERO accepts ({limit}; raise _hero_max_request_bytes to allow it)")
+    timeout = max(10.0, size / 50e6)
+    try:
+        replies = session.get(key, target=zenoh.QueryTarget.ALL, consolidation=_NO_CONSOLIDATION, timeout=timeout)
+    except zenoh.ZError as exc:
+        raise RemoteTransportError(f"cannot fetch the caller's payload from {key!r}: {exc}") from None
+    assembler = bulk.Assembler(max_open=1)
+    for reply in replies:
+        part = Reply(reply)
+        if part.ok and bulk.is_part(part.encoding):
+            done = assembler.add(part.payload, part.encoding)
+            if done is not None:
+                return done
+    raise RemoteTransportError(f"the caller's payload of {size} bytes did not arrive in full (fetched from {key!r})")
 
 
 def query_all(session: zenoh.Session, selector: str, *, timeout: float, encoding: str | None = None) -> list[Reply]:
@@ -550,16 +810,18 @@ MIRROR = b"heros:mirror"
 
 
 def take(chan: Any, limit: int, *, with_key: bool, skip_mirrors: bool = False,
-         max_bytes: int | None = None) -> list[tuple[str | None, bytes, str]] | None:
+         max_bytes: int | None = None, assembler: bulk.Assembler | None = None) -> list[tuple[str | None, Any, str]] | None:
     """Up to ``limit`` samples (and about ``max_bytes`` of payload) waiting in a subscriber's
     ``channel``, without waiting, as ``(key, payload, encoding text)``; None once the subscriber is
     undeclared. ``key`` is None unless ``with_key`` (reading it costs a conversion per sample);
-    ``skip_mirrors`` leaves out the CBOR copies our HEROs publish for upstream subscribers.
+    ``skip_mirrors`` leaves out the CBOR copies our HEROs publish for upstream subscribers. Parts
+    of large messages go to ``assembler`` (without one they are left out), and a message comes
+    out once complete (its payload a memoryview).
 
     This runs for every sample a subscription gets, so it reads each sample's fields inline.
     """
     try_recv, plain = chan.try_recv, _PLAIN
-    taken: list[tuple[str | None, bytes, str]] = []
+    taken: list[tuple[str | None, Any, str]] = []
     room = max_bytes if max_bytes is not None else -1
     try:
         while len(taken) < limit and room != 0:
@@ -572,7 +834,20 @@ def take(chan: Any, limit: int, *, with_key: bool, skip_mirrors: bool = False,
                     continue
             encoding = sample.encoding
             payload = sample.payload.to_bytes()
-            taken.append(((str(sample.key_expr) if with_key else None), payload, codec.ENCODING if encoding == plain else str(encoding)))
+            if encoding == plain:
+                text = codec.ENCODING
+            else:
+                text = str(encoding)
+                if bulk.is_part(text):
+                    try:
+                        done = assembler.add(payload, text) if assembler is not None else None
+                    except CodecError as exc:
+                        log.warning("left out a malformed part of a large message on %s: %s", sample.key_expr, exc)
+                        continue
+                    if done is None:
+                        continue
+                    payload, text = done
+            taken.append(((str(sample.key_expr) if with_key else None), payload, text))
             if room > 0:
                 room = max(room - len(payload), 0)
     except zenoh.ZError:  # undeclared
@@ -597,11 +872,16 @@ def start_receiver(target: Callable[[], None], name: str) -> threading.Thread:
 
 def reply(q: Any, key: Any, payload: Any, encoding: str) -> None:
     """Answer a query and finalize it; ``key`` is a text or a key expression (``key_expr``,
-    ``query_parts``), or None for the query's own key."""
+    ``query_parts``), or None for the query's own key. A large payload (``bytes`` or
+    ``codec.Buffers``) goes through shared memory, and to our peers in parts when larger still."""
     if key is None:
         key = q.key_expr  # no text for zenoh to parse again
     try:
-        q.reply(key, payload, encoding=_PLAIN if encoding is codec.ENCODING else as_encoding(encoding))
+        if type(payload) is bytes and len(payload) < LARGE:
+            q.reply(key, payload, encoding=_PLAIN if encoding is codec.ENCODING else as_encoding(encoding))
+        else:
+            for data, enc in outgoing(payload, encoding, parts=encoding.startswith(codec.ENCODING)):
+                q.reply(key, data, encoding=_wire_encoding(enc))
     finally:
         q.drop()
 
@@ -709,9 +989,22 @@ class Matching:
 MATCHING_RECHECK = 0.005
 
 
+def put(publisher: Any, payload: Any, encoding: str) -> None:
+    """Publish ``payload`` (``bytes`` or ``codec.Buffers``); a large one through shared memory,
+    and in parts when larger still (see ``heros.bulk``; our subscribers put them together)."""
+    if type(payload) is bytes and len(payload) < LARGE:
+        publisher.put(payload, encoding=_wire_encoding(encoding))
+        return
+    for data, enc in outgoing(payload, encoding, parts=encoding.startswith(codec.ENCODING)):
+        publisher.put(data, encoding=_wire_encoding(enc))
+
+
 def put_mirror(publisher: Any, payload: bytes) -> None:
     """Publish the CBOR copy of an event for upstream subscribers (marked, see ``MIRROR``)."""
+    if len(payload) >= LARGE:
+        payload = next(outgoing(payload, "application/cbor", parts=False))[0]
     publisher.put(payload, attachment=MIRROR)
+
 
 
 def has_subscribers(publisher: Any) -> bool:

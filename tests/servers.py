@@ -264,6 +264,53 @@ class Small(LocalHERO):
         return len(data)
 
 
+def pattern(n: int, seed: int) -> np.ndarray:
+    """``n`` bytes that differ for every seed and position (what tests/test_bulk.py compares)."""
+    return np.random.default_rng(seed).integers(0, 256, n, dtype=np.uint8)
+
+
+def digest(value: Any) -> str:
+    import hashlib
+
+    data = value if isinstance(value, bytes) else np.ascontiguousarray(value).tobytes()
+    return f"{len(data)}:{hashlib.sha256(data).hexdigest()}"
+
+
+class Bulk(LocalHERO):
+    """Large payloads both ways: returned, passed, written, published (tests/test_bulk.py)."""
+
+    frame: np.ndarray = np.zeros(0, np.uint8)
+
+    def make(self, n: int, seed: int) -> np.ndarray:
+        return pattern(n, seed)
+
+    def make_bytes(self, n: int, seed: int) -> bytes:
+        return pattern(n, seed).tobytes()
+
+    def make_many(self, sizes: list, seed: int) -> dict:
+        return {"arrays": [pattern(n, seed + i) for i, n in enumerate(sizes)], "seed": seed}
+
+    def digest(self, value: Any) -> str:
+        return digest(value)
+
+    def frame_digest(self) -> str:
+        return digest(self.frame)
+
+    @event
+    def frame_out(self, arr: np.ndarray) -> np.ndarray:
+        return arr
+
+    def publish(self, n: int, seed: int, count: int) -> int:
+        for i in range(count):
+            self.frame_out(pattern(n, seed + i))
+        return count
+
+    def shared_memory(self) -> dict:
+        import heros.zenoh
+
+        return heros.zenoh.shared_memory()
+
+
 class Hub(LocalHERO):
     """Works with other HEROs handed to it."""
 
@@ -309,7 +356,7 @@ class Recorder(LocalHERO):
         return list(self.records)
 
 
-CLASSES = {cls.__name__: cls for cls in (Device, Serial, Hub, Recorder, Tagged, Small)}
+CLASSES = {cls.__name__: cls for cls in (Device, Serial, Hub, Recorder, Tagged, Small, Bulk)}
 
 
 def _parse(spec: str) -> tuple[type, str, dict[str, Any]]:

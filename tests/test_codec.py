@@ -148,7 +148,11 @@ def test_large_arrays_travel_out_of_band_and_decode_without_copy():
 def test_a_large_top_level_array_is_encoded_byte_for_byte_as_the_general_way_does(make):
     arr = make()
     payload, encoding = encode(arr)  # the direct way for one large array
-    assert (payload, encoding) == codec._encode(arr, None, True)  # the ext machinery
+    general, general_encoding = codec._encode(arr, None, True)  # the ext machinery
+    assert (payload, encoding) == (bytes(general), general_encoding)
+    pieces, pieces_encoding = encode(arr, join=False)  # what a sender copies straight to zenoh
+    assert isinstance(pieces, codec.Buffers) and pieces_encoding == encoding
+    assert bytes(pieces) == payload and pieces.nbytes == len(payload)
     assert encoding.startswith("application/msgpack;oob=")
     out = decode(payload, encoding)
     assert np.shares_memory(out, np.frombuffer(payload, np.uint8))

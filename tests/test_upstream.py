@@ -321,6 +321,7 @@ ARRAYS = {
     "0-d": lambda: np.array(3.5),
     "empty": lambda: np.zeros((0, 3)),
     "1 MiB": lambda: np.arange(131072, dtype=np.float64),
+    "24 MiB (one payload through shared memory, never parts)": lambda: np.arange(3 << 20, dtype=np.float64),
 }
 
 
@@ -344,6 +345,9 @@ def test_arrays_from_upstream_clients_reach_our_heros(lab: Any, dtype: str) -> N
     assert client.eval(f"dev.array(10, '{dtype}').tolist()") == expected.tolist()
     assert client.eval(f"dev.array_sum(np.arange(10).astype('{dtype}').reshape(2, 5).T)") == pytest.approx(float(expected.real.sum()))
     assert client.eval("dev.array(200000).shape") == (200000,)  # out-of-band arrays of ours become upstream's tag 4242
+    # large ones go whole (upstream knows nothing of parts), through shared memory on this host
+    assert client.eval("float(dev.array(3 << 20).sum())") == float(np.arange(3 << 20, dtype=np.float64).sum())
+    assert client.eval("dev.array_sum(np.arange(3 << 20, dtype=np.float64))") == float(np.arange(3 << 20, dtype=np.float64).sum())
 
 
 # --- liveliness -----------------------------------------------------------------------------------------
