@@ -2,7 +2,8 @@
 
 ``floor.py serve REALM`` declares queryables that reply inside their zenoh callback and two
 publishers (best effort and reliable); ``floor.py client REALM SCENARIO...`` measures against it.
-Needs only zenoh and numpy, so it runs in our virtualenv and in upstream's (other zenoh version).
+Needs only zenoh and numpy (msgpack for the coded events), so it runs in our virtualenv and in
+upstream's (other zenoh version).
 """
 
 from __future__ import annotations
@@ -69,8 +70,14 @@ def serve(realm: str) -> None:
             n, mode = int(cmd[1]), cmd[2]
             pub = pubs[mode]
             t0 = time.perf_counter()
-            for _ in range(n):
-                pub.put(EVENT_PAYLOAD, encoding=ENCODING)
+            if cmd[3:] == ["encoded"]:  # each value packed as it is published, as an emitter must
+                import msgpack  # not in upstream's virtualenv, which never asks for this
+
+                for i in range(n):
+                    pub.put(msgpack.packb(1.5 + i), encoding=ENCODING)
+            else:
+                for _ in range(n):
+                    pub.put(EVENT_PAYLOAD, encoding=ENCODING)
             print(f"EMITTED {n} {time.perf_counter() - t0:.6f}", flush=True)
     del keep
     session.close()
@@ -116,13 +123,22 @@ class Floor:
         reply = self.session.get(f"{self.base}/upload", payload=zenoh.ZBytes(arr.tobytes()), encoding=ENCODING).recv()
         assert int(reply.ok.payload.to_bytes()) == arr.nbytes
 
-    def events(self, mode: str, n: int) -> dict[str, float]:
+    def events(self, mode: str, n: int, *, coded: bool = False) -> dict[str, float]:
+        """Raw pub/sub: samples taken by zenoh-python's callback thread; ``coded``: each value packed by
+        the publisher and unpacked by the subscriber (msgpack), as a HEROS event must be."""
         counter = EventCounter()
-        sub = self.session.declare_subscriber(f"{self.base}/ev" if mode == "best" else f"{self.base}/evr",
-                                              lambda sample: counter(sample.payload.to_bytes()))
+        if coded:
+            import msgpack
+
+            unpackb = msgpack.unpackb
+            sub = self.session.declare_subscriber(f"{self.base}/ev" if mode == "best" else f"{self.base}/evr",
+                                                  lambda sample: counter(unpackb(sample.payload.to_bytes())))
+        else:
+            sub = self.session.declare_subscriber(f"{self.base}/ev" if mode == "best" else f"{self.base}/evr",
+                                                  lambda sample: counter(sample.payload.to_bytes()))
         time.sleep(0.3)  # let the subscription reach the publisher's session
         try:
-            return counter.run("floor", mode, n)
+            return counter.run("floor", f"{mode} encoded" if coded else mode, n)
         finally:
             sub.undeclare()
 
@@ -145,6 +161,7 @@ def client(realm: str, scenarios: list[str], n: int, sizes: list[int], transfers
                 result(f"{scenario}_{size}", mib_stats(size, timed(transfers[size], lambda arr=arr: floor.array_put(arr), warmup=1)))
         elif scenario in ("events_best", "events_reliable"):
             result(scenario, floor.events(scenario.split("_")[1], events))
+            result(f"{scenario}_coded", floor.events(scenario.split("_")[1], events, coded=True))
         else:
             raise SystemExit(f"unknown floor scenario {scenario!r}")
     session.close()

@@ -10,18 +10,23 @@ from __future__ import annotations
 
 import argparse
 import gc
+import importlib.util
+import json
 import os
 import sys
 import threading
 import time
 
 import numpy as np
-from _common import EventCounter, latency_stats, paired, ready, result, rss_bytes, wait_until
+from _common import EventCounter, ask, latency_stats, paired, ready, result, rss_bytes, wait_until
 from floor import Floor, mib_stats
 
 import heros
 from heros import HEROObserver, HEROPeer, LocalHERO, RemoteHERO, event
 from heros.event import reliable
+
+#: Whether msgpack is here for the coded floor (upstream's virtualenv, which runs this file too, lacks it).
+_CODED = importlib.util.find_spec("msgpack") is not None
 
 
 class Bench(LocalHERO):
@@ -89,6 +94,9 @@ def serve(realm: str, count: int) -> None:
             for _ in range(n):
                 emit(1.5)
             print(f"EMITTED {n} {time.perf_counter() - t0:.6f}", flush=True)
+        elif cmd and cmd[0] == "memory":
+            gc.collect()
+            print(json.dumps(_memory()), flush=True)
     for obj in objs:
         obj._destroy_hero()
 
@@ -171,15 +179,18 @@ def client(realm: str, floor_realm: str, scenarios: list[str], n: int, sizes: li
                 result(f"{scenario}_{size}", _transfer(size, ours, raw))
         elif scenario in ("events_best", "events_reliable"):
             mode = scenario.split("_")[1]
-            ours, raw = [], []
+            ours, raw, coded = [], [], []
+            order = [(ours, lambda: _events(proxy, mode, events)), (raw, lambda: floor.events(mode, events))]
+            if _CODED:  # the floor coded as our events must be (msgpack each way)
+                order.append((coded, lambda: floor.events(mode, events, coded=True)))
             for i in range(rounds):
-                order = [(ours, lambda: _events(proxy, mode, events)), (raw, lambda: floor.events(mode, events))]
                 for runs, fn in order if i % 2 == 0 else order[::-1]:
                     runs.append(fn())
             best = sorted(ours, key=lambda r: r["rate_per_s"])[len(ours) // 2]
+            extra = {"floor_coded": {**sorted(coded, key=lambda r: r["rate_per_s"])[len(coded) // 2], "rounds": coded}} if coded else {}
             result(scenario, {**best, "lost": sum(r["lost"] for r in ours), "sent": sum(r["sent"] for r in ours),
                               "loss": sum(r["lost"] for r in ours) / sum(r["sent"] for r in ours), "rounds": ours,
-                              "floor": {**sorted(raw, key=lambda r: r["rate_per_s"])[len(raw) // 2], "rounds": raw}})
+                              "floor": {**sorted(raw, key=lambda r: r["rate_per_s"])[len(raw) // 2], "rounds": raw}, **extra})
         else:
             raise SystemExit(f"unknown HERO scenario {scenario!r}")
     proxy._destroy_hero()
@@ -233,6 +244,48 @@ def discovery(realm: str, count: int, repeats: int) -> None:
     observer._destroy_hero()
 
 
+def _memory() -> dict[str, float]:
+    """This process's resident memory in MiB: all, its own (anonymous) and mapped shared memory."""
+    fields = {"VmRSS:": "rss", "RssAnon:": "anon", "RssShmem:": "shmem"}
+    out = {}
+    with open("/proc/self/status") as f:
+        for line in f:
+            name = line.split()[0] if line.strip() else ""
+            if name in fields:
+                out[fields[name]] = int(line.split()[1]) / 1024
+    return out
+
+
+def churn(realm: str, count: int, size: int) -> None:
+    """``count`` transfers of ``size`` bytes (a get and a put in turn): this process's RSS, and its
+    shared memory (ours only) before and after, after one warm-up transfer each way."""
+    proxy = RemoteHERO("bench0", realm=realm)
+    arr = np.full(size, 3, dtype=np.uint8)
+    assert proxy.array(size).nbytes == size and proxy.upload(arr) == size
+    gc.collect()
+    before, server_before = _memory(), json.loads(ask("server", "memory"))
+    t0 = time.perf_counter()
+    for i in range(count):
+        if i % 2:
+            assert proxy.upload(arr) == size
+        else:
+            assert proxy.array(size).nbytes == size
+    seconds = time.perf_counter() - t0
+    gc.collect()
+    after, server_after = _memory(), json.loads(ask("server", "memory"))
+    shm: dict = {}
+    try:
+        import heros.zenoh as hz
+
+        shm = hz.shared_memory()
+    except (ImportError, AttributeError):  # upstream
+        pass
+    result("churn", {"transfers": count, "bytes": size, "seconds": seconds, "mib_s": count * size / 2**20 / seconds,
+                     "client_rss_before_mib": before, "client_rss_after_mib": after, "client_shared_memory": shm,
+                     "server_rss_before_mib": server_before, "server_rss_after_mib": server_after})
+    proxy._destroy_hero()
+
+
 def memory(realm: str, count: int) -> None:
     first = Bench("mem_first", realm=realm)
     gc.collect()
@@ -251,7 +304,7 @@ def memory(realm: str, count: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("role", choices=["serve", "client", "connect_cold", "discovery", "memory"])
+    parser.add_argument("role", choices=["serve", "client", "connect_cold", "discovery", "memory", "churn"])
     parser.add_argument("realm")
     parser.add_argument("scenarios", nargs="*")
     parser.add_argument("--count", type=int, default=1)
@@ -274,6 +327,8 @@ def main() -> None:
         connect_cold(args.realm)
     elif args.role == "discovery":
         discovery(args.realm, args.count, args.repeats)
+    elif args.role == "churn":
+        churn(args.realm, args.count, int(args.sizes.split(",")[0]))
     else:
         memory(args.realm, args.count)
     # zenoh-python may keep non-daemon threads: leave promptly once everything is reported

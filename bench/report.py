@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["ROWS", "compare", "render_markdown"]
+__all__ = ["ROWS", "compare", "render_markdown", "shm_rows"]
 
 MIB1, MIB64 = 2**20, 64 * 2**20
 
 
-def _get(results: dict[str, Any], impl: str, scenario: str, field: str, paired: bool = False) -> float | None:
+def _get(results: dict[str, Any], impl: str, scenario: str, field: str, paired: bool | str = False) -> float | None:
     entry = results.get(impl, {}).get(scenario, {})
     if paired:
-        entry = entry.get("floor", {}) if isinstance(entry, dict) else {}
+        entry = entry.get("floor" if paired is True else paired, {}) if isinstance(entry, dict) else {}
     value = entry.get(field) if isinstance(entry, dict) else None
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
@@ -20,7 +20,7 @@ def _get(results: dict[str, Any], impl: str, scenario: str, field: str, paired: 
 # Each row: key, label, unit, scale (display), which way is better, where ours/upstream's figure is
 # (scenario, field), where the floor is (scenario, field: the floor measured by the same client in
 # alternating blocks; a scenario of the standalone floor run as fallback), and the target on ours/floor.
-ROWS: list[tuple[str, str, str, float, str, tuple[str, str], tuple[str, str, str] | None, tuple[str, float] | None]] = [
+ROWS: list[tuple[str, str, str, float, str, tuple[str, str], tuple[str, ...] | None, tuple[str, float] | None]] = [
     ("call_median", "method call, median", "µs", 1, "lower", ("call", "median_us"), ("call", "median_us", "rtt_recv"), ("max_floor", 1.15)),
     ("call_p99", "method call, p99", "µs", 1, "lower", ("call", "p99_us"), ("call", "p99_us", "rtt_recv"), None),
     ("attr_get_median", "attribute get, median", "µs", 1, "lower", ("attr_get", "median_us"), ("attr_get", "median_us", "rtt_recv"), ("max_floor", 1.15)),
@@ -32,8 +32,10 @@ ROWS: list[tuple[str, str, str, float, str, tuple[str, str], tuple[str, str, str
     ("array_put_1mib", "ndarray 1 MiB as argument", "MiB/s", 1, "higher", (f"array_put_{MIB1}", "mib_s"), (f"array_put_{MIB1}", "mib_s", f"array_put_{MIB1}"), ("min_floor", 0.8)),
     ("array_put_64mib", "ndarray 64 MiB as argument", "MiB/s", 1, "higher", (f"array_put_{MIB64}", "mib_s"), (f"array_put_{MIB64}", "mib_s", f"array_put_{MIB64}"), ("min_floor", 0.8)),
     ("events_best_rate", "events best effort, received", "1/s", 1, "higher", ("events_best", "rate_per_s"), ("events_best", "rate_per_s", "events_best"), ("min_floor", 0.8)),
+    ("events_best_coded", "events best effort, received (floor: coded with msgpack both ways)", "1/s", 1, "higher", ("events_best", "rate_per_s"), ("events_best", "rate_per_s", "events_best_coded", "floor_coded"), None),
     ("events_best_loss", "events best effort, lost", "%", 100, "lower", ("events_best", "loss"), ("events_best", "loss", "events_best"), None),
     ("events_reliable_rate", "events reliable, received (floor: best effort)", "1/s", 1, "higher", ("events_reliable", "rate_per_s"), ("events_best", "rate_per_s", "events_best"), ("min_floor", 0.8)),
+    ("events_reliable_coded", "events reliable, received (floor: reliable, coded with msgpack both ways)", "1/s", 1, "higher", ("events_reliable", "rate_per_s"), ("events_reliable", "rate_per_s", "events_reliable_coded", "floor_coded"), None),
     ("events_reliable_loss", "events reliable, lost", "%", 100, "lower", ("events_reliable", "loss"), ("events_reliable", "loss", "events_reliable"), ("zero", 0)),
     ("connect_cold", "connect, new process (session open incl.)", "ms", 1000, "lower", ("connect_cold", "median_s"), None, None),
     ("connect_warm", "connect, session open (floor: one round trip)", "µs", 1, "lower", ("connect_warm", "median_us"), ("connect_warm", "median_us", "rtt_recv"), None),
@@ -50,9 +52,9 @@ def _ratio(a: float | None, b: float | None) -> float | None:
     return a / b
 
 
-def _floor(results: dict[str, Any], impl: str, floor: tuple[str, str, str], standalone: str) -> float | None:
-    scenario, field, fallback = floor
-    value = _get(results, impl, scenario, field, paired=True)
+def _floor(results: dict[str, Any], impl: str, floor: tuple[str, ...], standalone: str) -> float | None:
+    scenario, field, fallback, *which = floor
+    value = _get(results, impl, scenario, field, paired=which[0] if which else True)
     return value if value is not None else _get(results, standalone, fallback, field)
 
 
@@ -150,6 +152,60 @@ def _mixed_table(results: dict[str, Any]) -> list[str]:
     return lines
 
 
+#: Same-host targets on ours over the TCP floor (issue 15): size -> least ratio.
+SHM_TARGETS = {MIB1: 1.5, MIB64: 3.0}
+
+
+def shm_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Large payloads on one host: ours (shared memory) over the TCP floor, and ours with shared
+    memory off (as across hosts) over the same floor; the floor with zenoh's defaults beside."""
+    shm = results.get("shm", {})
+    off = shm.get("shm_off", {})
+    rows = []
+    for kind, label in (("array_get", "returned"), ("array_put", "as argument")):
+        for size in (MIB1, MIB64):
+            scenario = f"{kind}_{size}"
+            tcp = (off.get(scenario, {}).get("floor") or {}).get("mib_s")
+            ours = results.get("ours", {}).get(scenario, {})
+            row = {"label": f"ndarray {size >> 20} MiB {label}", "tcp_floor": tcp,
+                   "default_floor": (ours.get("floor") or {}).get("mib_s"), "ours": ours.get("mib_s"),
+                   "ours_shm_off": off.get(scenario, {}).get("mib_s"), "upstream": results.get("upstream", {}).get(scenario, {}).get("mib_s"),
+                   "target": SHM_TARGETS[size]}
+            row["ours_over_tcp"] = _ratio(row["ours"], tcp)
+            row["shm_off_over_tcp"] = _ratio(row["ours_shm_off"], tcp)
+            row["met"] = None if row["ours_over_tcp"] is None else row["ours_over_tcp"] >= row["target"]
+            rows.append(row)
+    return rows
+
+
+def _shm_table(results: dict[str, Any]) -> list[str]:
+    if not results.get("shm", {}).get("shm_off"):
+        return []
+    lines = ["", "Large payloads on one host (MiB/s, median transfer). TCP floor: raw zenoh with shared memory off in "
+             "both processes, measured by the client of the column 'ours, shm off' through its own session; zenoh "
+             "defaults: the floor our shared-memory client measured (zenoh's own shared memory pool of 16 MiB takes "
+             "messages up to that size):", "",
+             "| payload | TCP floor | zenoh defaults | ours | ours/TCP floor | target | met | ours, shm off (as across hosts) | "
+             "shm off/TCP floor | upstream |",
+             "|---|---:|---:|---:|---:|---|---|---:|---:|---:|"]
+    for r in shm_rows(results):
+        lines.append(f"| {r['label']} | {_fmt(r['tcp_floor'])} | {_fmt(r['default_floor'])} | {_fmt(r['ours'])} | "
+                     f"{_fmt(r['ours_over_tcp'])} | ≥ {r['target']:g}× TCP floor | {_fmt(r['met']) if r['met'] is not None else '–'} | "
+                     f"{_fmt(r['ours_shm_off'])} | {_fmt(r['shm_off_over_tcp'])} | {_fmt(r['upstream'])} |")
+    churn = results["shm"].get("churn")
+    if churn:
+        def mem(before: dict[str, float], after: dict[str, float]) -> str:
+            return ", ".join(f"{what} {_fmt(before.get(key))} → {_fmt(after.get(key))}" for key, what in
+                             (("rss", "RSS"), ("anon", "own"), ("shmem", "shared memory mapped")))
+
+        lines += ["", f"{churn['transfers']} transfers of 64 MiB (gets and puts in turn, {_fmt(churn['mib_s'])} MiB/s), "
+                  f"resident memory in MiB: client {mem(churn['client_rss_before_mib'], churn['client_rss_after_mib'])}; "
+                  f"server {mem(churn['server_rss_before_mib'], churn['server_rss_after_mib'])}; /dev/shm in use on the "
+                  f"machine {_fmt(churn['dev_shm_before_mib'])} → {_fmt(churn['dev_shm_after_mib'])} MiB. "
+                  f"The client's shared memory: {churn.get('client_shared_memory')}."]
+    return lines
+
+
 def render_markdown(data: dict[str, Any]) -> str:
     """The readable report: machine, the main table, RPC comparison, panel, errors."""
     m = data.get("machine", {})
@@ -206,6 +262,7 @@ def render_markdown(data: dict[str, Any]) -> str:
             lines[-1] += (f" The same floor on upstream's zenoh: {_fmt(fu.get('rtt_recv', {}).get('median_us'))} µs / "
                           f"{_fmt(fu.get('rtt_iter', {}).get('median_us'))} µs.")
     lines += _mixed_table(results)
+    lines += _shm_table(results)
     panel = results.get("panel")
     if panel is not None:
         p = panel.get("panel_1khz")

@@ -32,21 +32,21 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
 
-from report import compare, render_markdown  # noqa: E402
+from report import compare, render_markdown, shm_rows  # noqa: E402
 
 UPSTREAM_REQUIREMENT = "heros==2026.2.2"
 RPC_REQUIREMENTS = ["Pyro5", "rpyc"]
-GROUPS = ("floor", "ours", "upstream", "mixed", "rpc", "panel")
+GROUPS = ("floor", "ours", "upstream", "mixed", "shm", "rpc", "panel")
 #: What the mixed group measures: our client with an upstream HERO, and upstream's client with ours.
 MIXED_SCENARIOS = ["call", "attr_get", "array_get", "array_put", "events_best"]
 
 PROFILES: dict[str, dict[str, Any]] = {
     "full": {"n": 5000, "connects": 100, "sizes": [2**20, 64 * 2**20], "transfers": [200, 12], "events": 200_000, "rounds": 3,
              "discovery_heros": 50, "discovery_runs": 5, "warm_repeats": 10, "cold_runs": 7, "memory_heros": 100,
-             "panel_seconds": 10.0, "timeout": 900},
+             "panel_seconds": 10.0, "timeout": 900, "churn": 1000},
     "quick": {"n": 200, "connects": 5, "sizes": [2**20, 64 * 2**20], "transfers": [5, 1], "events": 3000, "rounds": 1,
               "discovery_heros": 50, "discovery_runs": 1, "warm_repeats": 2, "cold_runs": 1, "memory_heros": 100,
-              "panel_seconds": 2.0, "timeout": 120},
+              "panel_seconds": 2.0, "timeout": 120, "churn": 20},
 }
 
 CLIENT_SCENARIOS = ["connect_warm", "connect_observed", "call", "attr_get", "attr_set", "array_get", "array_put",
@@ -267,6 +267,44 @@ class Bench:
                 floor.stop()
         return out
 
+    def shm(self) -> dict[str, Any]:
+        """Large payloads on one host (``heros.bulk``): ours as in the ``ours`` group uses zenoh's shared
+        memory; here the same scenarios run with shared memory off in every process (as between two
+        hosts), each next to the raw floor through its client's session, which with shared memory off
+        is the TCP floor; then ``churn`` transfers of 64 MiB with the RSS and /dev/shm use around them."""
+        p = self.p
+        off = self._env_shm_off()
+        out: dict[str, Any] = {}
+        realm, floor_realm = _realm(), _realm()
+        server = Worker(self.python["ours"], "heros_worker.py", ["serve", realm], off, self.work, "shm-off-server")
+        floor = Worker(self.python["ours"], "floor.py", ["serve", floor_realm], off, self.work, "shm-off-floor")
+        try:
+            server.wait_ready(60)
+            floor.wait_ready(60)
+            args = ["client", realm, "array_get", "array_put", *self._common_args(), "--floor-realm", floor_realm]
+            out["shm_off"] = Worker(self.python["ours"], "heros_worker.py", args, off, self.work, "shm-off-client").collect(
+                p["timeout"], {"server": server, "floor": floor})
+        finally:
+            server.stop()
+            floor.stop()
+        realm = _realm()
+        server = self.worker("ours", "heros_worker.py", ["serve", realm], "churn-server")
+        try:
+            server.wait_ready(60)
+            shm_before = _dev_shm_used_mib()
+            churn = self.worker("ours", "heros_worker.py", ["churn", realm, "--count", str(p["churn"]), "--sizes", str(64 * 2**20)],
+                                "churn-client").collect(p["timeout"], {"server": server})["churn"]
+            shm_after = _dev_shm_used_mib()
+        finally:
+            server.stop()
+        out["churn"] = {**churn, "dev_shm_before_mib": shm_before, "dev_shm_after_mib": shm_after}
+        return out
+
+    def _env_shm_off(self) -> dict[str, str]:
+        config = json.loads(self.env["HEROS_ZENOH_CONFIG"])
+        config["transport"] = {"shared_memory": {"enabled": False}}
+        return {**self.env, "HEROS_ZENOH_CONFIG": json.dumps(config)}
+
     def rpc(self, kind: str) -> dict[str, Any]:
         server = self.worker("rpc", "rpc_worker.py", [f"{kind}-serve"], f"{kind}-server")
         try:
@@ -291,6 +329,11 @@ class Bench:
                                "panel-client").collect(self.p["timeout"], {"server": server})
         finally:
             server.stop()
+
+
+def _dev_shm_used_mib() -> float:
+    st = os.statvfs("/dev/shm")
+    return (st.f_blocks - st.f_bfree) * st.f_frsize / 2**20
 
 
 def _realm() -> str:
@@ -400,6 +443,8 @@ def main(argv: list[str] | None = None) -> int:
                 steps.append(("floor_upstream_zenoh", lambda: bench.floor("upstream")))
             if "mixed" in groups:
                 steps.append(("mixed", bench.mixed))
+            if "shm" in groups:
+                steps.append(("shm", bench.shm))
             if "rpc" in groups:
                 steps.append(("pyro5", lambda: bench.rpc("pyro")))
                 steps.append(("rpyc", lambda: bench.rpc("rpyc")))
@@ -420,6 +465,7 @@ def main(argv: list[str] | None = None) -> int:
         data["machine"]["venvs"] = bench.meta.get("venvs", {})
         data["seconds"] = round(time.monotonic() - t_start, 1)
     data["comparisons"] = compare(data["results"])
+    data["shm"] = shm_rows(data["results"])
     out.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
     table = render_markdown(data)
     out.with_suffix(".md").write_text(table)
