@@ -1,17 +1,21 @@
-"""Datasource HEROs: readings normalised, converted and bounded, published, polled and observed.
+"""Datasource HEROs: readings normalised, converted and bounded, published, polled, observed, served from BOSS files.
 
 The pure parts (``heros.datasource.types``, ``.observables``, ``.expression``) are tested without
-zenoh; the HEROs run in this process on the loopback hub, one realm per test.
+zenoh; the HEROs run in this process on the loopback hub, one realm per test; ``heros serve`` runs
+in a subprocess.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import math
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import cbor2
@@ -487,3 +491,82 @@ def test_interval_must_be_a_positive_number(realm: str) -> None:
     for bad in (0, -1, float("nan"), float("inf"), "5", True):
         with pytest.raises(ValueError, match="interval must be a positive number"):
             PolledLocalDatasourceHERO("p", realm=realm, interval=bad)
+
+
+# --- heros serve with BOSS documents that have a datasource block ----------------------------------------
+
+DRIVER_MODULE = '''
+class Sensor:
+    """A driver that knows nothing about HEROS (BOSS wraps such classes)."""
+
+    polls = 0  # a class attribute: served, so the test can read it
+
+    def __init__(self, offset=0.0):
+        self.offset = offset
+        self.level = 42
+
+    def read(self):
+        self.polls += 1
+        return [20.0 + self.offset, 1.0]
+
+    def push(self, value):
+        # an "async" datasource publishes when its device has something: observable_data is the mixin's
+        return [dict(r) for r in self.observable_data({"pushed": (value, "V")})]
+'''
+
+
+def test_heros_serve_runs_boss_documents_with_a_datasource_block(realm: str, tmp_path: Path) -> None:
+    from lab_process import HerosProcess
+
+    module = f"driver_{uuid.uuid4().hex[:8]}"
+    (tmp_path / f"{module}.py").write_text(DRIVER_MODULE)
+    config = tmp_path / "boss.json"
+    config.write_text(json.dumps([
+        {"_id": "polled", "classname": f"{module}.Sensor", "arguments": {"offset": 5.0},
+         "datasource": {"async": False, "interval": 0.2, "observables": {
+             "T": {"target": "read", "index": 0, "raw_unit": "degC", "conversion": "x + 273.15", "unit": "K",
+                   "boundaries": [[0, 290], [290, 300]]},
+             "level": {"raw_unit": "%"}}}},
+        {"_id": "pushed", "classname": f"{module}.Sensor", "datasource": {"async": True, "observables": {
+            "pushed": {"conversion": "x * 1000", "unit": "mV"}}}},
+        {"_id": "plain", "classname": f"{module}.Sensor"},
+    ]))
+    observed = Readings()
+    server = HerosProcess(["serve", str(config), "--realm", realm], tmp_path / "serve.log", cwd=tmp_path)
+    try:
+        with DatasourceObserver(realm=realm) as observer:
+            observer.register_callback(observed)
+            assert server.wait_line("serving") == (f"serving 3 HEROs in realm '{realm}': polled (Sensor_HERO), pushed (Sensor_HERO), "
+                                                   "plain (Sensor_HERO); Ctrl-C to stop")
+            items = observed.wait_for(lambda items: sum(n == "polled" for _, n, _ in items) >= 4)
+            polled = [(t, r) for t, n, r in items if n == "polled"]
+            assert fields(polled[-1][1]) == [("T", 298.15, "K", 25.0, "degC", 1, True), ("level", 42, "%", 42, "%", -1, False)]
+            assert polled[-1][0] - polled[-4][0] >= 3 * 0.2 - 0.08  # at its interval
+            with RemoteHERO("pushed", realm=realm) as pushed, RemoteHERO("plain", realm=realm) as plain, \
+                    RemoteHERO("polled", realm=realm) as polled_proxy:
+                assert pushed.push(1.5)[0]["value"] == 1500.0
+                items = observed.wait_for(lambda items: any(n == "pushed" for _, n, _ in items))
+                assert fields(next(r for _, n, r in items if n == "pushed")) == [("pushed", 1500.0, "mV", 1.5, "V", -1, True)]
+                assert "observable_data" not in plain._heros_caps and "observable_data" in pushed._heros_caps
+                assert polled_proxy.polls >= 4  # the driver's own attribute, read by the poll
+        assert server.terminate() == 0
+    finally:
+        server.kill()
+
+
+def test_heros_serve_refuses_unsafe_conversions_before_starting_anything(realm: str, tmp_path: Path) -> None:
+    import subprocess
+
+    from lab_process import heros_command
+
+    config = tmp_path / "evil.json"
+    config.write_text(json.dumps([
+        {"_id": "fine", "classname": "heros.demo.instruments.Stage"},
+        {"_id": "evil", "classname": "collections.OrderedDict",
+         "datasource": {"observables": {"T": {"conversion": f"__import__('os').system('touch {tmp_path}/pwned')"}}}},
+    ]))
+    result = subprocess.run([*heros_command(), "serve", str(config), "--realm", realm], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.count("\n") == 1 and "HERO 'evil'" in result.stderr and "observable 'T'" in result.stderr
+    assert "calling \"__import__('os').system\" is not allowed" in result.stderr, result.stderr
+    assert not (tmp_path / "pwned").exists()
