@@ -110,6 +110,8 @@ def test_from_data_normalises_every_input_form(data: Any, expected: list[tuple[A
 
 
 def test_a_set_or_a_list_of_values_is_taken_as_it_is() -> None:
+    one = DatasourceReturnValue(id="a", raw_value=1, time=5.0)
+    assert DatasourceReturnSet.from_data(one) == (one,)  # upstream makes each of its keys a reading
     values = [DatasourceReturnValue(id="a", raw_value=1, time=5.0), DatasourceReturnValue(id="b", raw_value=2, time=6.0, note="x")]
     for data in (values, DatasourceReturnSet(values)):
         readings = DatasourceReturnSet.from_data(data)
@@ -496,6 +498,15 @@ def test_interval_must_be_a_positive_number(realm: str) -> None:
 # --- heros serve with BOSS documents that have a datasource block ----------------------------------------
 
 DRIVER_MODULE = '''
+from heros import PolledLocalDatasourceHERO
+
+
+class Native(PolledLocalDatasourceHERO):
+    """A HERO class that is a polled datasource already: the block's options are its keyword arguments."""
+
+    reading = 7.0
+
+
 class Sensor:
     """A driver that knows nothing about HEROS (BOSS wraps such classes)."""
 
@@ -530,18 +541,21 @@ def test_heros_serve_runs_boss_documents_with_a_datasource_block(realm: str, tmp
         {"_id": "pushed", "classname": f"{module}.Sensor", "datasource": {"async": True, "observables": {
             "pushed": {"conversion": "x * 1000", "unit": "mV"}}}},
         {"_id": "plain", "classname": f"{module}.Sensor"},
+        {"_id": "native", "classname": f"{module}.Native", "datasource": {"interval": 0.2, "observables": {"reading": {"raw_unit": "V"}}}},
     ]))
     observed = Readings()
     server = HerosProcess(["serve", str(config), "--realm", realm], tmp_path / "serve.log", cwd=tmp_path)
     try:
         with DatasourceObserver(realm=realm) as observer:
             observer.register_callback(observed)
-            assert server.wait_line("serving") == (f"serving 3 HEROs in realm '{realm}': polled (Sensor_HERO), pushed (Sensor_HERO), "
-                                                   "plain (Sensor_HERO); Ctrl-C to stop")
+            assert server.wait_line("serving") == (f"serving 4 HEROs in realm '{realm}': polled (Sensor_HERO), pushed (Sensor_HERO), "
+                                                   "plain (Sensor_HERO), native (Native); Ctrl-C to stop")
             items = observed.wait_for(lambda items: sum(n == "polled" for _, n, _ in items) >= 4)
             polled = [(t, r) for t, n, r in items if n == "polled"]
             assert fields(polled[-1][1]) == [("T", 298.15, "K", 25.0, "degC", 1, True), ("level", 42, "%", 42, "%", -1, False)]
             assert polled[-1][0] - polled[-4][0] >= 3 * 0.2 - 0.08  # at its interval
+            items = observed.wait_for(lambda items: any(n == "native" for _, n, _ in items))
+            assert fields(next(r for _, n, r in items if n == "native")) == [("reading", 7.0, "V", 7.0, "V", -1, False)]
             with RemoteHERO("pushed", realm=realm) as pushed, RemoteHERO("plain", realm=realm) as plain, \
                     RemoteHERO("polled", realm=realm) as polled_proxy:
                 assert pushed.push(1.5)[0]["value"] == 1500.0

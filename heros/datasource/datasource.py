@@ -175,6 +175,7 @@ class _Poller:
     def __init__(self, hero: PolledLocalDatasourceHERO, loop: asyncio.AbstractEventLoop | None) -> None:
         self._hero = weakref.ref(hero)
         self._name = hero._name
+        self._interval = hero.datasource_interval
         self._stopped = threading.Event()
         self._loop = loop
         self._future: Any = None
@@ -192,8 +193,10 @@ class _Poller:
             hero.observable_data()
         except Exception:  # a failed poll is logged; the next one comes on time
             log.exception("datasource %r: a poll failed; polling goes on", self._name)
-        interval = hero.datasource_interval
-        return max(float(interval), MIN_INTERVAL) if isinstance(interval, (int, float)) and interval > 0 else MIN_INTERVAL
+        interval = getattr(hero, "datasource_interval", None)
+        if isinstance(interval, bool) or not isinstance(interval, (int, float)) or not 0 < interval < math.inf:
+            return self._interval  # set to nonsense while polling: the interval it was built with
+        return max(float(interval), MIN_INTERVAL)
 
     @staticmethod
     def _next(planned: float, interval: float) -> float:

@@ -176,9 +176,12 @@ class DatasourceReturnSet(tuple[DatasourceReturnValue, ...]):
         * anything else: one raw value with id ``"0"``
 
         A pair is a list or tuple of two items whose second is a unit: text, bytes or None.
-        A set, or a list of ``DatasourceReturnValue``, is taken as it is (the values are copied).
+        A ``DatasourceReturnValue``, a set, or a list of ``DatasourceReturnValue`` is taken as it is
+        (the values are copied).
         """
         now = _time.time()
+        if isinstance(data, DatasourceReturnValue):  # one reading made by the caller (upstream: each key a reading)
+            return cls([DatasourceReturnValue(**data)])
         if isinstance(data, DatasourceReturnSet) or (
             isinstance(data, (list, tuple)) and data and all(isinstance(d, DatasourceReturnValue) for d in data)
         ):
