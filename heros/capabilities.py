@@ -156,6 +156,8 @@ def _metadata_item(node: ast.AST) -> dict[str, Any]:
         return {"unit": str(args[0])}
     if name == "Doc" and args:
         return {"doc": str(args[0])}
+    if name == "PublishedBy" and args:
+        return {"event": str(args[0])}
     if name == "Choices":
         return metadata_fields([Choices(*args)])
     return {}
