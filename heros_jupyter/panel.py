@@ -399,6 +399,7 @@ class EventView:
             self.html.tooltip = doc
         self.progress = w.FloatProgress(min=0.0, max=1.0, layout=w.Layout(display="none", width="14em", flex="0 0 auto"))
         self.progress.add_class("heros-progress")
+        self.progress.add_class(f"heros-progress-{cap.name}")
         self.plot_button = w.ToggleButton(description="plot", icon="line-chart", tooltip=f"a live plot of {cap.name}",
                                           layout=w.Layout(width="6em", flex="0 0 auto"))
         self.plot_button.add_class("heros-plot-button")
