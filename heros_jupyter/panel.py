@@ -379,8 +379,9 @@ class EventView:
 
     HISTORY = 120
 
-    def __init__(self, proxy: Any, cap: EventCapability, bridge: LoopBridge) -> None:
+    def __init__(self, proxy: Any, cap: EventCapability, bridge: LoopBridge, unit: str = "") -> None:
         self.name = cap.name
+        self.unit = unit
         self._proxy_name: str = proxy._name
         self._bridge = bridge
         self._lock = threading.Lock()
@@ -420,7 +421,7 @@ class EventView:
                 self._values.append(float(value))
         plot = self.plot
         if plot is not None:
-            plot.extend([(trace, v, None, "") for trace, v in numeric_samples(value, f"{self._proxy_name}.{self.name}")])
+            plot.extend([(trace, v, None, self.unit) for trace, v in numeric_samples(value, f"{self._proxy_name}.{self.name}")])
         if is_image(value):
             self._bridge.call(self._show_image, value)
         self._bridge.post(("event", id(self)), self._render, None)
@@ -576,8 +577,11 @@ class Panel:
         events = [c for c in caps if isinstance(c, EventCapability)]
         if events:
             children.append(_section("Events"))
+        # the unit of an event that publishes an attribute's values is that attribute's (temperature_changed: K)
+        units = {binding.event: str(cap.extra.get("unit") or "") for cap in attrs
+                 if (binding := self.bindings[cap.name]).event is not None}
         for ev in events:
-            view = EventView(proxy, ev, self._ctx.bridge)
+            view = EventView(proxy, ev, self._ctx.bridge, units.get(ev.name, ""))
             self.events[ev.name] = view
             children.append(view.widget)
         self.body.children = tuple(children)

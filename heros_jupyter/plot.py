@@ -123,7 +123,7 @@ class _Bqplot:
         self._bq = bq
         self.x = bq.DateScale()
         self.y = bq.LinearScale()
-        self.y_axis = bq.Axis(scale=self.y, orientation="vertical", label="", grid_lines="dashed")
+        self.y_axis = bq.Axis(scale=self.y, orientation="vertical", label="", grid_lines="dashed", tick_format=".6~g")
         axes = [bq.Axis(scale=self.x, label="time", tick_format="%H:%M:%S", grid_lines="dashed"), self.y_axis]
         self.figure = bq.Figure(marks=[], axes=axes, legend_location="top-left", animation_duration=0,
                                 fig_margin={"top": 20, "bottom": 40, "left": 60, "right": 20},

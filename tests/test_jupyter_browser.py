@@ -74,7 +74,8 @@ def test_panels_notebook_in_jupyterlab(jupyter_lab: dict[str, Any], page: Any, r
     page.wait_for_function(
         "() => /mJ at 633 nm/.test(document.querySelector('.heros-panel-laser .heros-result-pulse').innerText)", timeout=20_000
     )
-    assert "returned in" in laser_panel.locator(".heros-call-state").first.inner_text()
+    # the state line is a widget of its own: its update may land just after the result's
+    laser_panel.locator(".heros-method-pulse .heros-call-state").get_by_text("returned in").wait_for(timeout=10_000)
     lap("click_pulse_until_result")
     camera_panel = page.locator(".heros-panel-camera")
     camera_panel.locator(".heros-run-snap").click()
@@ -106,8 +107,9 @@ def test_panels_notebook_in_jupyterlab(jupyter_lab: dict[str, Any], page: Any, r
     page.mouse.move(track["x"] + track["width"] * 0.8, y, steps=25)
     page.mouse.up()
     assert seen.wait(10), "the drag never reached the HERO"
+    # the entry beside the slider follows the drag through the kernel: await it showing what the HERO holds
+    wait_until(lambda: readout(page, "power") == pytest.approx(laser.power, abs=1e-6), 10, "the HERO's power to match the slider")
     shown = readout(page, "power")
-    wait_until(lambda: laser.power == pytest.approx(shown, abs=1e-6), 10, "the HERO's power to match the slider")
     time.sleep(0.5)  # an absence cannot be awaited: further writes of this drag would have arrived by now
     assert 30 < shown <= 50 and len(writes) == 1, (shown, writes)
     lap("drag_slider_until_hero_changed")
@@ -211,7 +213,7 @@ def test_what_a_user_relies_on_in_jupyterlab(jupyter_lab: dict[str, Any], page: 
     # live values follow the event that publishes them; a plot of it, with pause
     cryostat = panels["cryostat"]
     assert cryostat.locator(".heros-attr-temperature .heros-pushed").count() == 1
-    check.check_plot_updates(page, cryostat, "temperature_changed")
+    check.check_plot_updates(page, cryostat, "temperature_changed", unit_label="K")
     check.check_pause(page, cryostat, "temperature_changed")
     cryostat.screenshot(path=str(ARTIFACTS / "jupyterlab-plot.png"))
 

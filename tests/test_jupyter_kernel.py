@@ -183,7 +183,7 @@ def test_live_rows_plots_progress_and_units_in_a_kernel(kernel: Any, jspawn: Any
         # (the plot was made in answer to a frontend message, between cells: nbclient kept none of its models)
         shown = k.run(f"view = {cryo}.events['temperature_changed']\n"
                       "print(view.plot.backend, view.plot.widget in view.extra.children, [a.label for a in view.plot._drawing.figure.axes])")
-        assert shown.strip() == "bqplot True ['time', '']"  # no unit is known for a bare event
+        assert shown.strip() == "bqplot True ['time', 'K']"  # the unit of the attribute the event publishes
 
         k.set_value(next(m for m in k.models("heros-arg-move_to-x") if k.state[m]["_model_name"] == "FloatTextModel"), 10)
         k.click(k.model("heros-run-move_to"))
