@@ -2,7 +2,8 @@
 
 A class that inherits ``LocalHERO`` is served when instantiated; ``RemoteHERO("name")`` drives it
 from any process of the same realm; ``HEROObserver`` tracks who is alive; ``@event`` methods
-publish their return values. Code written for upstream HEROS runs unchanged.
+publish their return values; datasource HEROs publish readings that ``DatasourceObserver`` collects.
+Code written for upstream HEROS runs unchanged.
 """
 
 from __future__ import annotations
@@ -12,6 +13,13 @@ from importlib import metadata as _metadata
 from . import (
     helper,  # noqa: F401 - upstream documents ``heros.helper.generate_multicast_address``
     tools,  # noqa: F401 - the surface for tools (Jupyter, CLI, GUIs): ``heros.tools``
+)
+from .datasource import (
+    DatasourceObserver,
+    DatasourceReturnSet,
+    DatasourceReturnValue,
+    LocalDatasourceHERO,
+    PolledLocalDatasourceHERO,
 )
 from .event import event
 from .exceptions import HEROSError, RemoteHEROError, RemoteTimeoutError, RemoteTransportError
@@ -28,11 +36,16 @@ except _metadata.PackageNotFoundError:  # running from a source tree
 __proto_version__ = 1.0
 
 __all__ = [
+    "DatasourceObserver",
+    "DatasourceReturnSet",
+    "DatasourceReturnValue",
     "EventObserver",
     "HEROObserver",
     "HEROPeer",
     "HEROSError",
+    "LocalDatasourceHERO",
     "LocalHERO",
+    "PolledLocalDatasourceHERO",
     "RemoteHERO",
     "RemoteHEROError",
     "RemoteTimeoutError",

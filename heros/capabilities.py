@@ -156,6 +156,8 @@ def _metadata_item(node: ast.AST) -> dict[str, Any]:
         return {"unit": str(args[0])}
     if name == "Doc" and args:
         return {"doc": str(args[0])}
+    if name == "PublishedBy" and args:
+        return {"event": str(args[0])}
     if name == "Choices":
         return metadata_fields([Choices(*args)])
     return {}
@@ -297,7 +299,8 @@ class EventCapability(Capability):
 
 @dataclass
 class MethodCapability(Capability):
-    """A method with its parameters and return type text."""
+    """A method with its parameters and return type text; ``extra["return_unit"]`` is the unit of its
+    result when the return annotation declares one (``-> Annotated[float, Unit("mm")]``)."""
 
     flavor: ClassVar[str] = "method"
     parameters: list[Parameter] = field(default_factory=list)
@@ -311,7 +314,11 @@ class MethodCapability(Capability):
         cap = MethodCapability(name or m.__name__, parameters=params)
         ret = hints.get("return", sig.return_annotation)
         if ret not in (inspect.Signature.empty, None, type(None)):
-            cap.return_type = describe(ret).type
+            described = describe(ret)
+            cap.return_type = described.type
+            # ``-> Annotated[float, Unit("mm")]``: the result's unit, an extra key upstream peers ignore
+            if described.extra.get("unit"):
+                cap.extra["return_unit"] = str(described.extra["unit"])
         doc = inspect.getdoc(m)
         if doc:
             cap.extra["doc"] = doc

@@ -95,6 +95,10 @@ def _default(store: Any) -> Callable[[cbor2.CBOREncoder, Any], None]:
         if ref is not None:
             encoder.encode(_ref_tag(ref(value)))
             return
+        plain = getattr(t, "_heros_value", None)
+        if plain is not None:  # as in heros.codec (cbor2 itself sends tuple and dict subclasses as arrays and maps)
+            encoder.encode(plain(value))
+            return
         if isinstance(value, BaseException):
             encoder.encode(cbor2.CBORTag(TAG_ERROR, error_payload(value)))
             return

@@ -12,6 +12,8 @@ HEROs, events, methods and unserializable objects become references: objects tha
 reference implement ``_heros_ref()`` returning a kind and its fields (``heros.references``), and
 the decoder hands references to a ``Resolver`` (supplied by the peer that decodes), so this module
 knows nothing about HEROs or sessions.
+A type that travels as plain data instead of as itself implements ``_heros_value()`` returning
+that data (``DatasourceReturnSet``, a tuple subclass, is sent as a list of maps, as CBOR sends it).
 
 Upstream HEROS peers speak CBOR (``heros.cbor``): ``decode`` picks the codec by the payload's
 encoding, so a reply or sample is always read as it was written. Nesting is bounded on decode:
@@ -188,6 +190,9 @@ def _default(ctx: EncodeContext) -> Callable[[Any], Any]:
         if ref is not None:
             kind, *fields = ref(obj)
             return msgpack.ExtType(_REF_CODES[kind], pack(fields, ctx))
+        plain = getattr(t, "_heros_value", None)
+        if plain is not None:  # a type that travels as plain data (a DatasourceReturnSet: a list of maps)
+            return plain(obj)
         if isinstance(obj, enum.Enum):  # a member travels as its value; LocalHERO coerces it back
             return obj.value
         if isinstance(obj, int):

@@ -9,7 +9,7 @@
         power: Annotated[float, Range(0, 50), Unit("mW"), Doc("optical output power")] = 0.0
 
 The metadata travels as extra capability fields (``min``, ``max``, ``step``, ``unit``,
-``choices``, ``doc``); upstream HEROS peers ignore them, the Jupyter panels use them. A plain
+``choices``, ``doc``, ``event``); upstream HEROS peers ignore them, the Jupyter panels use them. A plain
 dict (``Annotated[int, {"min": 0, "unit": "mA"}]``) and annotated-types style objects with
 ``ge``/``le``/``gt``/``lt`` attributes work too.
 """
@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Choices", "Doc", "Range", "Unit", "metadata_fields"]
+__all__ = ["Choices", "Doc", "PublishedBy", "Range", "Unit", "metadata_fields"]
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,19 @@ class Doc:
     text: str
 
 
+@dataclass(frozen=True)
+class PublishedBy:
+    """The event that carries this attribute's new value as its payload, e.g.
+    ``temperature: Annotated[float, Unit("K"), PublishedBy("temperature_changed")]``.
+
+    Tools (the Jupyter panels) follow that event instead of polling the attribute. Without it they
+    pair an attribute ``x`` with an event named ``x_changed`` by convention
+    (``heros.tools.value_event``).
+    """
+
+    event: str
+
+
 class Choices:
     """The allowed values, e.g. ``Choices(532, 633, 780)``."""
 
@@ -61,7 +74,7 @@ class Choices:
         return hash(tuple(map(repr, self.values)))
 
 
-_KNOWN = ("min", "max", "step", "unit", "choices", "doc")
+_KNOWN = ("min", "max", "step", "unit", "choices", "doc", "event")
 
 
 def metadata_fields(items: tuple[Any, ...] | list[Any]) -> dict[str, Any]:
@@ -76,6 +89,8 @@ def metadata_fields(items: tuple[Any, ...] | list[Any]) -> dict[str, Any]:
             out["unit"] = item.unit
         elif isinstance(item, Doc):
             out["doc"] = item.text
+        elif isinstance(item, PublishedBy):
+            out["event"] = item.event
         elif isinstance(item, Choices):
             out["choices"] = list(item.values)
         elif isinstance(item, dict):

@@ -21,6 +21,7 @@ __all__ = [
     "attribute_text",
     "doc_html",
     "doc_line",
+    "doc_text",
     "limits_text",
     "number_text",
     "parameter_text",
@@ -103,6 +104,11 @@ def doc_html(text: str) -> str:
         pos = m.end()
     out.append(html.escape(text[pos:]))
     return "".join(out)
+
+
+def doc_text(text: str) -> str:
+    """A docstring as plain text, for tooltips: ``literal`` and `literal` lose their backticks."""
+    return _INLINE_CODE.sub(lambda m: m.group(1) or m.group(2), text)
 
 
 def attribute_text(cap: AttributeCapability, value: Any = inspect.Parameter.empty) -> str:

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import keys
-from .capabilities import AttributeCapability, Capability
+from .capabilities import AttributeCapability, Capability, EventCapability
 from .event import subscribe_event
 from .local import CODEC_TAG, LocalHERO
 from .remote import RemoteHERO
@@ -41,6 +41,7 @@ __all__ = [
     "refresh",
     "subscribe",
     "summary",
+    "value_event",
     "watch_attribute",
     "watch_attributes",
 ]
@@ -136,6 +137,23 @@ def watch_attributes(proxy: RemoteHERO, callback: Callable[[str, Any], None]) ->
 
     key = keys.attr_change_key(proxy._realm, proxy._name, "*")
     return Subscription(proxy, key, on_change, f"attributes of {proxy._name}", with_key=True)
+
+
+def value_event(proxy: RemoteHERO, name: str) -> str | None:
+    """The event whose payload is the new value of the attribute ``name``, or None.
+
+    The rule: the event the attribute's metadata names (``heros.meta.PublishedBy``, the extra
+    field ``event``) if the HERO has it, else by convention an event called ``<name>_changed``
+    (the demo cryostat's ``temperature_changed``). A tool follows that event to keep a value
+    current and polls only attributes without one.
+    """
+    cap = capability(proxy, name)
+    if not isinstance(cap, AttributeCapability):
+        return None
+    for candidate in (cap.extra.get("event"), f"{name}_changed"):
+        if isinstance(candidate, str) and isinstance(capability(proxy, candidate), EventCapability):
+            return candidate
+    return None
 
 
 def publish_attribute(hero: LocalHERO, name: str) -> None:

@@ -19,11 +19,22 @@ def load_ipython_extension(ip: Any) -> None:
 
     if getattr(ip, "_heros_magics", None) is not None:
         return
+    from IPython.core.completer import context_matcher
+
     magics = HerosMagics(shell=ip)
     ip.register_magics(magics)
+    # typed completions that come first (a v2 matcher of high priority); the hooks serve old shells
+    def heros_matcher(context: Any) -> dict[str, Any]:
+        return magics.matcher(context)
+
+    matcher = context_matcher(priority=100, identifier="heros_jupyter.magics")(heros_matcher)
+    completer = getattr(ip, "Completer", None)
+    if completer is not None:
+        completer.custom_matchers.append(matcher)
     ip.set_hook("complete_command", lambda _shell, event: magics.complete(event), str_key=_COMPLETER_KEY)
     ip.set_hook("complete_command", lambda _shell, event: magics.complete(event), re_key=_COMPLETER_RE)
     ip._heros_magics = magics
+    ip._heros_matcher = matcher
 
 
 def unload_ipython_extension(ip: Any) -> None:
@@ -35,6 +46,10 @@ def unload_ipython_extension(ip: Any) -> None:
         return
     ip._heros_magics = None
     magics.close()
+    completer = getattr(ip, "Completer", None)
+    matcher = getattr(ip, "_heros_matcher", None)
+    if completer is not None and matcher in completer.custom_matchers:
+        completer.custom_matchers.remove(matcher)
     dispatcher = getattr(ip, "strdispatchers", {}).get("complete_command")
     if dispatcher is not None:
         dispatcher.strs.pop(_COMPLETER_KEY, None)

@@ -24,11 +24,12 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 from IPython.display import display
 from traitlets import Float, TraitError, Unicode, default, observe, validate
 
-from heros import RemoteHERO, keys
+from heros import RemoteHERO, keys, tools
 from heros.remote import register_display_hook
 
 from ._bridge import LoopBridge, kernel_loop
 from .panel import Panel, PanelContext, fetch_values
+from .plot import DatasourcePlot, EventPlot
 from .registry import Registry
 from .table import DiscoveryTable
 
@@ -36,14 +37,18 @@ __all__ = ["SUBCOMMANDS", "HerosMagics"]
 
 log = logging.getLogger("heros_jupyter")
 
-SUBCOMMANDS = ("discover", "list", "connect", "panel", "disconnect")
+SUBCOMMANDS = ("discover", "list", "connect", "panel", "plot", "disconnect")
 _OPTIONS = {
     "discover": ("--realm", "--tag"),
     "list": ("--realm", "--tag"),
     "connect": ("--as", "--realm"),
     "panel": ("--realm",),
+    "plot": ("--datasource", "--realm"),
     "disconnect": ("--all", "--realm"),
 }
+#: What Tab shows beside a subcommand (IPython's completion type; JupyterLab shows it in its list).
+_SUBCOMMAND_TYPES = {"discover": "live table", "list": "print", "connect": "proxy + panel", "panel": "panel",
+                     "plot": "live plot", "disconnect": "close"}
 
 
 @magics_class
@@ -87,6 +92,7 @@ class HerosMagics(Magics):
         self.registries: dict[str, Registry] = {}
         self.panels: dict[tuple[str, str], Panel] = {}
         self.tables: list[DiscoveryTable] = []
+        self.plots: dict[tuple[str, str, bool], tuple[EventPlot | DatasourcePlot, RemoteHERO | None]] = {}
         self._panel_vars: dict[tuple[str, str], str] = {}
         self._lock = threading.RLock()
         self._trackers: dict[tuple[str, str], tuple[Registry, Any]] = {}
@@ -137,12 +143,14 @@ class HerosMagics(Magics):
 
     @line_magic
     @magic_arguments()
-    @argument("subcommand", nargs="?", help="discover | list | connect | panel | disconnect")
-    @argument("name", nargs="?", help="the HERO's name (connect, panel, disconnect)")
+    @argument("subcommand", nargs="?", help="discover | list | connect | panel | plot | disconnect")
+    @argument("name", nargs="?", help="the HERO's name (connect, panel, disconnect); NAME.EVENT (plot)")
     @argument("--realm", help="realm to use instead of HerosMagics.realm")
     @argument("--tag", help="discover/list: only HEROs with this tag")
     @argument("--as", dest="var", metavar="VAR", help="connect: the variable to hold the proxy (default: the HERO's name)")
     @argument("--all", action="store_true", help="disconnect: every connected HERO")
+    @argument("--datasource", action="store_true",
+              help="plot: every observable of the datasource HEROs of the realm (NAME: a HERO name or wildcard; default all)")
     def heros(self, line: str = "") -> Any:
         """Discover, connect to and drive HEROs from this notebook.
 
@@ -152,6 +160,9 @@ class HerosMagics(Magics):
           %heros list [--realm R] [--tag T]          print the HEROs alive, once
           %heros connect NAME [--as VAR] [--realm R] proxy into the namespace (as NAME or VAR), panel shown
           %heros panel NAME [--realm R]              show the panel of NAME (connects if needed)
+          %heros plot NAME.EVENT [--realm R]         a live plot of an event's numbers (or of ATTRIBUTE's
+                                                     values, through the event that publishes them)
+          %heros plot --datasource [NAME] [--realm R] a live plot of every datasource observable of the realm
           %heros disconnect NAME | --all             close panels and release their subscriptions
 
         Examples::
@@ -160,9 +171,12 @@ class HerosMagics(Magics):
           cryo = %heros connect cryostat             # returns the RemoteHERO
           %heros connect laser --as l
           %heros panel cryostat
+          %heros plot cryostat.temperature_changed
+          %heros plot --datasource
           %heros disconnect --all
 
-        HERO names and subcommands complete with Tab. Settings, with ``%config HerosMagics.<name> = value``
+        HERO names and subcommands complete with Tab (HERO names first, each shown with its class).
+        Plots need bqplot (``pip install heros-jupyter[plot]``); without it they show sparklines. Settings, with ``%config HerosMagics.<name> = value``
         or ``c.HerosMagics.<name>`` in ipython_config.py: realm, discovery_timeout, call_timeout,
         update_rate (widget updates per second), poll_interval (seconds; 0 turns polling off).
         """
@@ -177,7 +191,8 @@ class HerosMagics(Magics):
             close = difflib.get_close_matches(sub, SUBCOMMANDS, n=1)
             hint = f"did you mean {close[0]!r}? " if close else ""
             raise UsageError(f"%heros: unknown subcommand {sub!r}; {hint}use one of {', '.join(SUBCOMMANDS)}.")
-        given = {"--realm": args.realm, "--tag": args.tag, "--as": args.var, "--all": args.all or None}
+        given = {"--realm": args.realm, "--tag": args.tag, "--as": args.var, "--all": args.all or None,
+                 "--datasource": args.datasource or None}
         wrong = [opt for opt, value in given.items() if value is not None and opt not in _OPTIONS[sub]]
         if wrong:
             raise UsageError(f"%heros {sub} does not take {', '.join(wrong)}.")
@@ -190,6 +205,8 @@ class HerosMagics(Magics):
             if args.all == (args.name is not None):
                 raise UsageError("%heros disconnect needs either a HERO name or --all.")
             return self.disconnect(None if args.all else args.name, realm)
+        if sub == "plot":
+            return self.plot(args.name, realm, datasource=args.datasource)
         if args.name is None:
             raise UsageError(f"%heros {sub} needs a HERO name, e.g. %heros {sub} cryostat.")
         name = self._name_arg(args.name)
@@ -261,6 +278,50 @@ class HerosMagics(Magics):
             return panel
         proxy = self._proxy(name, realm)
         return self._open_panel(proxy, fetch_values(proxy), None)
+
+    def plot(self, target: str | None, realm: str, *, datasource: bool = False) -> EventPlot | DatasourcePlot:
+        """A live plot: of the numbers of ``NAME.EVENT`` (``NAME.ATTRIBUTE``: of the event that publishes
+        its values), or with ``datasource`` of every observable of the datasource HEROs ``target``
+        (a name or wildcard, default all) of ``realm``. Running it again replaces the old plot."""
+        if datasource:
+            selector = target or "*"
+            key = (realm, selector, True)
+            self._close_plot(key)
+            try:
+                made: EventPlot | DatasourcePlot = DatasourcePlot(realm, self.bridge, selector)
+            except ValueError as exc:
+                raise UsageError(str(exc)) from None
+            self.plots[key] = (made, None)
+            return made
+        hero, _, member = (target or "").rpartition(".")
+        if not hero or not member:
+            raise UsageError("%heros plot needs NAME.EVENT, e.g. %heros plot cryostat.temperature_changed (or --datasource).")
+        name = self._name_arg(hero)
+        panel = self.panels.get((realm, name))
+        proxy = panel.proxy if panel is not None and not panel.closed else self._proxy(name, realm)
+        owned = None if panel is not None and proxy is panel.proxy else proxy
+        cap = tools.capability(proxy, member)
+        event = member if cap is not None and cap.flavor == "event" else None
+        if cap is not None and cap.flavor == "attribute":
+            event = tools.value_event(proxy, member)
+        if event is None:
+            if owned is not None:
+                owned._destroy_hero()
+            events = ", ".join(c.name for c in tools.capabilities(proxy) if c.flavor == "event") or "none"
+            what = "publishes no event with the values of" if cap is not None else "has no event"
+            raise UsageError(f"HERO {name!r} {what} {member!r}; its events: {events}.")
+        key = (realm, f"{name}.{event}", False)
+        self._close_plot(key)
+        made = EventPlot(proxy, event, self.bridge)
+        self.plots[key] = (made, owned)
+        return made
+
+    def _close_plot(self, key: tuple[str, str, bool]) -> None:
+        old = self.plots.pop(key, None)
+        if old is not None:
+            old[0].close()
+            if old[1] is not None:
+                old[1]._destroy_hero()
 
     def disconnect(self, name: str | None, realm: str) -> None:
         """Close the panel of ``name`` (every panel if None), release its subscriptions and close its proxy.
@@ -370,7 +431,11 @@ class HerosMagics(Magics):
 
     def complete(self, event: Any) -> list[str]:
         """Tab completion for ``%heros``: subcommands, options, HERO names, connected names."""
-        text = event.text_until_cursor
+        return [text for text, _ in self.completions(event.text_until_cursor)]
+
+    def completions(self, text: str) -> list[tuple[str, str]]:
+        """What Tab offers at the end of ``text``, as (completion, type): HERO names typed
+        ``HERO (Laser)``, subcommands with what they give, options as ``option``."""
         if "%heros" not in text:
             raise TryNext
         after = text.split("%heros", 1)[1]
@@ -380,24 +445,39 @@ class HerosMagics(Magics):
         else:
             current = ""
         if not words:
-            return list(SUBCOMMANDS)
+            return [(s, _SUBCOMMAND_TYPES[s]) for s in SUBCOMMANDS]
         sub = words[0]
         if sub not in SUBCOMMANDS:
             return []
+        options = [(o, "option") for o in _OPTIONS[sub]]
         if words[-1] == "--realm":
-            return sorted(self.registries)
+            return [(r, "realm") for r in sorted(self.registries)]
         if words[-1] == "--tag":
-            return sorted({t for h in self.registry(self.realm).snapshot().values() for t in h["tags"]})
+            return [(t, "tag") for t in sorted({t for h in self.registry(self.realm).snapshot().values() for t in h["tags"]})]
         if words[-1] == "--as" or current.startswith("-"):
-            return list(_OPTIONS[sub]) if current.startswith("-") else []
+            return options if current.startswith("-") else []
         positional = [w for i, w in enumerate(words[1:], 1) if not w.startswith("-") and words[i - 1] not in ("--realm", "--tag", "--as")]
         if positional or sub in ("discover", "list"):
-            return list(_OPTIONS[sub])
+            return options
         realm = words[words.index("--realm") + 1] if "--realm" in words[:-1] else self.realm
-        if sub == "disconnect":
-            return [*sorted(n for r, n in self.panels if r == realm), "--all"]
         reg = self.registries.get(realm)
-        return reg.names() if reg is not None else []
+        heroes = reg.snapshot() if reg is not None else {}
+        if sub == "disconnect":
+            return [*((n, _hero_type(heroes.get(n))) for n in sorted(n for r, n in self.panels if r == realm)), ("--all", "option")]
+        return [(n, _hero_type(heroes[n])) for n in sorted(heroes)]
+
+    def matcher(self, context: Any) -> dict[str, Any]:
+        """IPython completion matcher (API v2) for ``%heros`` lines: typed completions, in order,
+        suppressing every other matcher (Jedi would put Python keywords and builtins first)."""
+        from IPython.core.completer import SimpleCompletion
+
+        try:
+            found = self.completions(context.text_until_cursor)
+        except TryNext:
+            return {"completions": [], "suppress": False}
+        token = context.token
+        typed = [SimpleCompletion(text, type=kind) for text, kind in found if text.startswith(token)]
+        return {"completions": typed, "suppress": bool(typed), "ordered": True}
 
     def close(self) -> None:
         """Close every table, panel and registry, and stop the workers."""
@@ -405,6 +485,8 @@ class HerosMagics(Magics):
         for table in self.tables:
             table.close()
         self.tables.clear()
+        for plot_key in list(self.plots):
+            self._close_plot(plot_key)
         for key in list(self.panels):
             self._close_panel(key)
         for reg in self.registries.values():
@@ -412,6 +494,11 @@ class HerosMagics(Magics):
         self.registries.clear()
         self.bridge.close()
         self.pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _hero_type(row: dict[str, Any] | None) -> str:
+    """The completion type of a HERO name: ``HERO (Laser)``."""
+    return f"HERO ({row['class']})" if row else "HERO"
 
 
 def _log_failure(future: concurrent.futures.Future[Any]) -> None:

@@ -12,28 +12,33 @@ from __future__ import annotations
 import html
 import inspect
 import logging
+import math
+import numbers
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import ipywidgets as w
-from IPython.display import Image
+from IPython.display import Pretty
 
 from heros import tools
 from heros.capabilities import AttributeCapability, EventCapability, MethodCapability
-from heros.render import doc_html, signature_text
+from heros.render import doc_html, doc_line, doc_text, limits_text, signature_text
 from heros.tools import is_upstream
 
 from ._bridge import LoopBridge
-from ._render import png_from_array, sparkline_svg
+from ._render import sparkline_svg
 from .binding import AttributeBinding, error_text
+from .image import ImageView, image_html, is_image
+from .plot import LivePlot, numeric_samples
 from .widgets import Control, Spec, WidgetRegistry, format_value
 from .widgets import registry as default_widgets
 
-__all__ = ["EventView", "MethodForm", "Panel", "PanelContext", "display_result", "doc_html", "fetch_values", "signature_text"]
+__all__ = ["EventView", "MethodForm", "Panel", "PanelContext", "display_result", "doc_html", "fetch_values", "progress_of",
+           "signature_text"]
 
 log = logging.getLogger("heros_jupyter")
 
@@ -43,7 +48,13 @@ PANEL_CSS = """<style>
 .heros-disconnected .heros-state { color: #b00; font-weight: bold; }
 .heros-pending input, .heros-pending .widget-readout { color: #c60 !important; }
 .heros-section { font-weight: bold; margin: 0.4em 0 0.1em 0; border-bottom: 1px solid #ddd; }
+.heros-limits, .heros-doc { color: #666; font-size: 0.9em; white-space: nowrap; }
+.heros-doc { overflow: hidden; text-overflow: ellipsis; }
+.heros-attr-state, .heros-call-state { white-space: normal; overflow-wrap: anywhere; }
 </style>"""
+
+#: Docs up to this many characters are shown as text beside the control; longer ones on hover only.
+SHORT_DOC = 72
 
 
 @dataclass
@@ -121,10 +132,29 @@ def _section(title: str) -> w.HTML:
 
 
 def _name_label(name: str, doc: str, required: bool = False) -> w.HTML:
+    """The member's name; its whole doc shows on hover (a title on the text itself: ipywidgets'
+    ``tooltip`` goes to the description label, which an HTML widget without a description hides)."""
     text = f"<b>{html.escape(name)}</b>" if required else html.escape(name)
-    label = w.HTML(text, layout=w.Layout(width="10em"))
-    if doc:
-        label.tooltip = doc
+    title = f" title='{html.escape(doc_text(doc))}'" if doc else ""
+    label = w.HTML(f"<span{title}>{text}</span>", layout=w.Layout(width="10em", flex="0 0 auto"))
+    label.add_class("heros-name")
+    return label
+
+
+def _limits_label(extra: Mapping[str, Any], *, choices: bool = False) -> w.HTML:
+    """Unit and range as text beside the control (``mW, 0..50``), as the CLI shows them."""
+    shown = {k: v for k, v in extra.items() if choices or k != "choices"}
+    label = w.HTML(html.escape(limits_text(shown)), layout=w.Layout(flex="0 0 auto", margin="0 0.6em"))
+    label.add_class("heros-limits")
+    return label
+
+
+def _doc_label(doc: str) -> w.HTML:
+    """The doc's first line as text when it is short (inline code rendered); long docs show on hover only."""
+    line = doc_line(doc)
+    label = w.HTML(f"<span>{doc_html(line)}</span>" if line and len(line) <= SHORT_DOC else "",
+                   layout=w.Layout(flex="1 1 auto", min_width="0"))
+    label.add_class("heros-doc")
     return label
 
 
@@ -140,49 +170,66 @@ def fetch_values(proxy: Any) -> dict[str, Any]:
     return values
 
 
-def display_result(out: w.Output, result: Any) -> None:
-    """Show a call result in ``out`` with rich display; a 2-D numeric array also as an image."""
-    png = png_from_array(result)
-    if png is not None:  # an image as display data, not a widget: nothing to close later
-        out.append_display_data(Image(data=png, format="png"))
-        out.append_stdout(format_value(result) + "\n")
+def display_result(out: w.Output, result: Any, unit: str = "") -> None:
+    """Show a call result in ``out``: numbers with their unit (``heros.render.value_text``), a 2-D
+    numeric array as a colour-mapped image with a colour bar, anything else with rich display."""
+    if is_image(result):  # static display data, not a widget: nothing to close later
+        # a bundle of its own: the HTML whatever mime types the shell's formatter has switched on
+        bundle = {"text/html": image_html(result, unit), "text/plain": format_value(result, unit)}
+        out.outputs += ({"output_type": "display_data", "data": bundle, "metadata": {}},)
+    elif (isinstance(result, numbers.Real) and not isinstance(result, bool)) or unit:
+        out.append_display_data(Pretty(format_value(result, unit)))
     else:
         out.append_display_data(result)
 
 
 class MethodForm:
-    """A form for one remote method: an input per parameter, a run button, a result area."""
+    """A form for one remote method: an input per parameter, a run button, a result area.
 
-    def __init__(self, proxy: Any, cap: MethodCapability, ctx: PanelContext, report: Callable[[str], None]) -> None:
+    An argument the HERO would refuse (out of range, wrong type, not one of the choices) is refused
+    in the form, when it is typed and again when run: no call is made, the input goes back to its
+    last good value and the form says which limit it broke.
+    """
+
+    def __init__(self, proxy: Any, cap: MethodCapability, ctx: PanelContext) -> None:
         self.proxy = proxy
         self.cap = cap
         self._ctx = ctx
-        self._report = report
         self._lock = threading.Lock()
         self.calls = 0
+        self.refused = 0
         self.last_result: Any = None
         self.last_error: BaseException | None = None
         self.controls: dict[str, Control] = {}
+        self._refusal = False
         required: list[w.HBox] = []
         optional: list[w.HBox] = []
         for p in cap.parameters:
             control = self._control_for(p)
             self.controls[p.name] = control
-            row = w.HBox([_name_label(p.name, str(p.extra.get("doc") or ""), not p.has_default_value()), control.widget])
-            if p.extra.get("unit"):
-                row.children += (w.Label(str(p.extra["unit"])),)
+            doc = str(p.extra.get("doc") or "")
+            row = w.HBox([_name_label(p.name, doc, not p.has_default_value()), control.view, _limits_label(p.extra), _doc_label(doc)])
+            row.add_class("heros-param")
+            row.add_class(f"heros-param-{p.name}")
+            for widget in control.inputs:
+                widget.add_class(f"heros-arg-{cap.name}-{p.name}")
+            if control.editable:
+                control.watch(self._accepted, self._refused_input)
             (optional if p.has_default_value() else required).append(row)
-        self.button = w.Button(description=cap.name, tooltip=cap.doc or None, button_style="primary")
+        self.button = w.Button(description=cap.name, tooltip=doc_text(cap.doc or "") or None, button_style="primary")
         self.button.add_class("heros-run")
         self.button.add_class(f"heros-run-{cap.name}")
         self.button.on_click(lambda _b: self.run())
-        self.state = w.HTML()
+        self.state = w.HTML(layout=w.Layout(flex="1 1 auto", min_width="0"))
         self.state.add_class("heros-call-state")
         self.result = w.Output()
         self.result.add_class("heros-result")
         self.result.add_class(f"heros-result-{cap.name}")
-        doc = (cap.doc or "").strip().splitlines()
-        summary = w.HTML(f"<code>{html.escape(signature_text(cap))}</code>" + (f" {doc_html(doc[0])}" if doc else ""))
+        doc = (cap.doc or "").strip()
+        first = doc.split("\n\n")[0].replace("\n", " ")  # the first paragraph as text; the whole doc on hover
+        summary = w.HTML(f"<code title='{html.escape(doc_text(doc))}'>{html.escape(signature_text(cap))}</code>"
+                         + (f" <span class='heros-doc'>{doc_html(first)}</span>" if first else ""))
+        summary.add_class("heros-signature")
         self.widget = w.VBox([summary, *required, *optional, w.HBox([self.button, self.state]), self.result])
         self.widget.add_class("heros-method")
         self.widget.add_class(f"heros-method-{cap.name}")
@@ -197,12 +244,30 @@ class MethodForm:
         known = p.has_default_value() and not p.extra.get("default_repr")
         spec = Spec(p.name, p.type, p.extra, True, p.default if known else None, "parameter", has_value=known)
         control = self._ctx.widgets.control_for(spec)
+        if known:
+            try:
+                control.show(p.default)  # the default is the value an input goes back to
+            except Exception:  # noqa: BLE001 - a default the widget cannot hold stays unset
+                pass
         if p.extra.get("default_repr") and hasattr(control.widget, "placeholder"):
             control.widget.placeholder = f"default: {p.default}"
         return control
 
+    def _accepted(self, value: Any) -> None:
+        """Loop thread: an input took a value the HERO accepts; a refusal shown earlier is over."""
+        if self._refusal:
+            self._refusal = False
+            self._show("")
+
+    def _refused_input(self, text: str) -> None:
+        """Loop thread: an input was refused (and went back to its last good value)."""
+        self.refused += 1
+        self._refusal = True
+        self._show(f"refused, not called: {text}", error=True)
+
     def arguments(self) -> tuple[list[Any], dict[str, Any]]:
-        """The call's positional and keyword arguments from the inputs (``ValueError`` with a sentence)."""
+        """The call's positional and keyword arguments from the inputs (``ValueError`` with a sentence,
+        also for a value outside the HERO's limits)."""
         params = self.cap.parameters
         star = [p for p in params if p.kind == inspect.Parameter.VAR_POSITIONAL]
         extra_args = list(self._read_literal(star[0], tuple)) if star else []
@@ -220,6 +285,11 @@ class MethodForm:
                     continue  # keep the HERO's default (e.g. one that cannot travel)
                 raise ValueError(f"{self.cap.name}: parameter {p.name!r} is required")
             value = control.read()
+            try:
+                control.validate(value)
+            except ValueError:
+                control.revert()
+                raise
             if p.kind == inspect.Parameter.POSITIONAL_ONLY or (p.kind == inspect.Parameter.POSITIONAL_OR_KEYWORD and extra_args):
                 args.append(value)
             else:
@@ -245,7 +315,8 @@ class MethodForm:
             try:
                 args, kwargs = self.arguments()
             except ValueError as exc:
-                self._show(str(exc), error=True)
+                self.refused += 1
+                self._show(f"refused, not called: {exc}", error=True)
                 return
             self.button.disabled = True
         self._show("running …")
@@ -265,7 +336,7 @@ class MethodForm:
         self.button.disabled = False
         self.result.outputs = ()
         if result is not None:
-            display_result(self.result, result)
+            display_result(self.result, result, str(self.cap.extra.get("return_unit") or ""))
         self._show(f"returned {'None ' if result is None else ''}in {seconds:.3g} s")
         self.calls += 1
 
@@ -273,9 +344,7 @@ class MethodForm:
         self.last_result, self.last_error = None, exc
         self.button.disabled = False
         self.result.outputs = ()
-        text = f"{self.cap.name} failed after {seconds:.3g} s: {error_text(exc)}"
-        self._show(text, error=True)
-        self._report(text)
+        self._show(f"{self.cap.name} failed after {seconds:.3g} s: {error_text(exc)}", error=True)
         self.calls += 1
 
     def _show(self, text: str, *, error: bool = False) -> None:
@@ -285,14 +354,35 @@ class MethodForm:
     def set_enabled(self, enabled: bool) -> None:
         self.button.disabled = not enabled
 
+    def close(self) -> None:
+        for control in self.controls.values():
+            control.unwatch()
+
+
+def progress_of(value: Any) -> tuple[float, dict[str, Any]] | None:
+    """A progress payload's fraction done (0..1) and the rest of it: a dict with ``fraction`` (0..1)
+    or ``percent``/``progress`` (0..100); None for anything else."""
+    if not isinstance(value, Mapping):
+        return None
+    for key, scale in (("fraction", 1.0), ("percent", 100.0), ("progress", 100.0)):
+        raw = value.get(key)
+        if isinstance(raw, (int, float)) and not isinstance(raw, bool) and math.isfinite(raw):
+            rest = {k: v for k, v in value.items() if k != key}
+            return min(max(float(raw) / scale, 0.0), 1.0), rest
+    return None
+
 
 class EventView:
-    """A live view of one event: last value, count, rate and a sparkline for numbers."""
+    """A live view of one event: last value, count, rate and a sparkline for numbers; a progress bar
+    for progress payloads, a picture for 2-D arrays (camera frames), and a button that opens a live
+    plot of its numbers."""
 
     HISTORY = 120
 
-    def __init__(self, proxy: Any, cap: EventCapability, bridge: LoopBridge) -> None:
+    def __init__(self, proxy: Any, cap: EventCapability, bridge: LoopBridge, unit: str = "") -> None:
         self.name = cap.name
+        self.unit = unit
+        self._proxy_name: str = proxy._name
         self._bridge = bridge
         self._lock = threading.Lock()
         self.count = 0
@@ -300,11 +390,26 @@ class EventView:
         self._values: deque[float] = deque(maxlen=self.HISTORY)
         self._marks: deque[tuple[float, int]] = deque()
         self.renders = 0
-        self.html = w.HTML(self._text(0.0))
+        self.plot: LivePlot | None = None
+        self.image: ImageView | None = None
+        self.html = w.HTML(self._text(0.0), layout=w.Layout(flex="1 1 auto", min_width="0"))
         self.html.add_class("heros-event")
         self.html.add_class(f"heros-event-{cap.name}")
-        if cap.doc:
-            self.html.tooltip = cap.doc
+        doc = doc_text(cap.doc or "")
+        if doc:
+            self.html.tooltip = doc
+        self.progress = w.FloatProgress(min=0.0, max=1.0, layout=w.Layout(display="none", width="14em", flex="0 0 auto"))
+        self.progress.add_class("heros-progress")
+        self.progress.add_class(f"heros-progress-{cap.name}")
+        self.plot_button = w.ToggleButton(description="plot", icon="line-chart", tooltip=f"a live plot of {cap.name}",
+                                          layout=w.Layout(width="6em", flex="0 0 auto"))
+        self.plot_button.add_class("heros-plot-button")
+        self.plot_button.add_class(f"heros-plot-button-{cap.name}")
+        self.plot_button.observe(self._toggle_plot, names="value")
+        self.extra = w.VBox()
+        self.widget = w.VBox([w.HBox([self.html, self.progress, self.plot_button]), self.extra])
+        self.widget.add_class("heros-event-view")
+        self.widget.add_class(f"heros-event-view-{cap.name}")
         self._subscription = tools.subscribe(proxy, cap.name, self._on_event)
 
     def _on_event(self, value: Any) -> None:
@@ -314,22 +419,50 @@ class EventView:
             self.last = value
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 self._values.append(float(value))
+        plot = self.plot
+        if plot is not None:
+            plot.extend([(trace, v, None, self.unit) for trace, v in numeric_samples(value, f"{self._proxy_name}.{self.name}")])
+        if is_image(value):
+            self._bridge.call(self._show_image, value)
         self._bridge.post(("event", id(self)), self._render, None)
 
+    def _show_image(self, frame: Any) -> None:
+        """Loop thread: frames go to the image view (made for the first one)."""
+        if self.image is None:
+            self.image = ImageView(self._bridge)
+            self.extra.children = (*self.extra.children, self.image.widget)
+        self.image.update(frame)
+
+    def _toggle_plot(self, change: dict[str, Any]) -> None:
+        """Loop thread: the plot button opens the live plot (made on first use) or hides it."""
+        if change["new"] and self.plot is None:
+            self.plot = LivePlot(self._bridge, f"{self._proxy_name}.{self.name}")
+            self.plot.widget.add_class(f"heros-plot-{self.name}")
+            self.extra.children = (self.plot.widget, *self.extra.children)
+        if self.plot is not None:
+            self.plot.widget.layout.display = "" if change["new"] else "none"
+
     def tick(self) -> None:
-        """Any thread: render again so the rate decays when the stream stops."""
+        """Any thread: render again so the rate decays when the stream stops (and an open plot slides)."""
         if self.count:
             self._bridge.post(("event", id(self)), self._render, None)
+        if self.plot is not None and self.plot_button.value:
+            self.plot.redraw()
 
     def _render(self, _: Any) -> None:
         now = time.monotonic()
         with self._lock:
-            count = self.count
+            count, last = self.count, self.last
             self._marks.append((now, count))
             while len(self._marks) > 2 and self._marks[1][0] <= now - 2.0:
                 self._marks.popleft()
             t0, c0 = self._marks[0]
             rate = (count - c0) / (now - t0) if now - t0 > 0.05 else 0.0
+        progress = progress_of(last)
+        if progress is not None:
+            self.progress.value = progress[0]
+            self.progress.description = f"{progress[0] * 100:.0f} %"
+            self.progress.layout.display = ""
         self.renders += 1
         self.html.value = self._text(rate)
 
@@ -338,13 +471,19 @@ class EventView:
             count, last, values = self.count, self.last, list(self._values)
         if not count:
             return f"<b>{html.escape(self.name)}</b> <i>no events yet</i>"
+        progress = progress_of(last)
+        shown = format_value(progress[1]) if progress is not None else format_value(last)
         return (
-            f"<b>{html.escape(self.name)}</b> last <code class='heros-event-last'>{html.escape(format_value(last))}</code>"
+            f"<b>{html.escape(self.name)}</b> last <code class='heros-event-last'>{html.escape(shown)}</code>"
             f" · <span class='heros-event-count'>{count}</span> events · {rate:.1f}/s {sparkline_svg(values)}"
         )
 
     def close(self) -> None:
         self._subscription.close()
+        if self.plot is not None:
+            self.plot.close()
+        if self.image is not None:
+            self.image.close()
 
 
 class Panel:
@@ -376,11 +515,10 @@ class Panel:
         self.header.add_class("heros-header")
         self.conn = w.HTML("● connected")
         self.conn.add_class("heros-state")
-        self.status = w.HTML()
-        self.status.add_class("heros-status")
+        # the header says who the HERO is and whether it is there, nothing else: errors stay in their row
         self.body = w.VBox()
         self.body.add_class("heros-body")
-        self.widget = w.VBox([w.HTML(PANEL_CSS), self.header, self.conn, self.status, self.body])
+        self.widget = w.VBox([w.HTML(PANEL_CSS), self.header, self.conn, self.body])
         self.widget.add_class("heros-panel")
         self.widget.add_class(f"heros-panel-{self.name}")
         self.bindings: dict[str, AttributeBinding] = {}
@@ -411,13 +549,21 @@ class Panel:
             value = values.get(cap.name)
             spec = Spec(cap.name, cap.type, cap.extra, cap.writable, _value_or_none(value), "attribute", has_value=cap.name in values)
             control = self._ctx.widgets.control_for(spec)
+            # a value that changes by itself follows the event that publishes it; polled only without one
+            event = None if cap.writable and self._attributes is not None else tools.value_event(proxy, cap.name)
             binding = AttributeBinding(
-                proxy, cap.name, control, bridge=self._ctx.bridge, submit=self._ctx.submit, report=self.report,
-                initial=values.get(cap.name), watch=(self._attributes or False) if cap.writable else False,
+                proxy, cap.name, control, bridge=self._ctx.bridge, submit=self._ctx.submit,
+                initial=values.get(cap.name), watch=self._attributes or False, event=event,
             )
             self.bindings[cap.name] = binding
-            row = w.HBox([_name_label(cap.name, cap.doc or ""), control.widget, w.Label(str(cap.extra.get("unit") or "")), binding.state,
-                          binding.source])
+            for widget in control.inputs:
+                widget.add_class("heros-input")
+                widget.add_class(f"heros-input-{cap.name}")
+            if control.entry is not None:
+                control.entry.add_class("heros-entry")
+            doc = cap.doc or ""
+            line = w.HBox([_name_label(cap.name, doc), control.view, _limits_label(cap.extra), binding.source, _doc_label(doc)])
+            row = w.VBox([line, binding.state])
             row.add_class("heros-attr")
             row.add_class(f"heros-attr-{cap.name}")
             children.append(row)
@@ -425,29 +571,27 @@ class Panel:
         if methods:
             children.append(_section("Methods"))
         for method in methods:
-            form = MethodForm(proxy, method, self._ctx, self.report)
+            form = MethodForm(proxy, method, self._ctx)
             self.forms[method.name] = form
             children.append(form.widget)
         events = [c for c in caps if isinstance(c, EventCapability)]
         if events:
             children.append(_section("Events"))
+        # the unit of an event that publishes an attribute's values is that attribute's (temperature_changed: K)
+        units = {binding.event: str(cap.extra.get("unit") or "") for cap in attrs
+                 if (binding := self.bindings[cap.name]).event is not None}
         for ev in events:
-            view = EventView(proxy, ev, self._ctx.bridge)
+            view = EventView(proxy, ev, self._ctx.bridge, units.get(ev.name, ""))
             self.events[ev.name] = view
-            children.append(view.html)
+            children.append(view.widget)
         self.body.children = tuple(children)
-
-    def report(self, text: str) -> None:
-        """Loop thread: show an error sentence in the panel's status area."""
-        self.status.value = f"<span style='color:#b00'>{time.strftime('%H:%M:%S')} {html.escape(text)}</span>"
-        self.status.add_class("heros-error")
 
     def poll_once(self) -> None:
         """Worker thread (the context's poller): read the attributes nobody publishes, refresh event rates."""
         if self.closed or not self.alive or self._rebinding:
             return
         for binding in list(self.bindings.values()):
-            if not binding.watched:
+            if binding.needs_poll(self._ctx.poll_interval):
                 binding.refresh()
         for view in list(self.events.values()):
             view.tick()
@@ -544,6 +688,8 @@ class Panel:
             self._attributes = None
         for binding in self.bindings.values():
             binding.close()
+        for form in self.forms.values():
+            form.close()
         for view in self.events.values():
             view.close()
         self.bindings, self.forms, self.events = {}, {}, {}

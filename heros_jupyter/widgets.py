@@ -16,6 +16,13 @@ A factory receives a ``Spec`` and returns an ipywidget (its ``value`` is the rem
 ``Control`` (a widget with converters), or None to let the ladder decide. The ladder's rungs are
 small functions tried in order; a slider appears only when both bounds are known (and never
 sends while dragging), nothing invents a range, and an unknown type ends as a read-only repr.
+
+No control clamps what the user typed. ipywidgets' bounded widgets do (the slider's editable
+readout and ``Bounded*Text`` pull 80 down to a maximum of 50 in the browser, before the kernel
+sees it), so sliders hide their readout and get an unbounded number box beside them, one-sided
+bounds get a plain ``IntText``/``FloatText``, and every committed value goes through the
+control's ``check`` (the HERO's own limits, ``heros.capabilities.value_check``): a value outside
+them is refused with a sentence naming the range and the inputs go back to the last good value.
 """
 
 from __future__ import annotations
@@ -30,6 +37,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import ipywidgets as w
+
+from heros.capabilities import value_check
+from heros.render import value_text
 
 __all__ = [
     "Control",
@@ -46,13 +56,13 @@ __all__ = [
 INT_TYPES = frozenset({"int", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "integer"})
 FLOAT_TYPES = frozenset({"float", "float16", "float32", "float64", "double", "floating"})
 LITERAL_TYPES = frozenset({"list", "dict", "tuple", "set", "List", "Dict", "Tuple", "Set"})
-#: Stand-ins for the open side of a one-sided bound (JSON has no infinity).
-INT_LIMIT = 2**53 - 1
-FLOAT_LIMIT = 1.7976931348623157e308
 
 
 def _identity(value: Any) -> Any:
     return value
+
+
+_UNSET: Any = object()
 
 
 @dataclass(frozen=True)
@@ -108,54 +118,130 @@ class Spec:
         return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
-@dataclass
 class Control:
     """A widget plus the conversions between the remote value and the widget's ``value``.
 
-    ``editable`` is False for displays (labels, summaries): they are never written back.
+    Parameters
+    ----------
+    widget
+        The widget whose ``value`` holds the (converted) remote value.
+    editable
+        False for displays (labels, summaries): they are never written back.
+    to_widget, from_widget
+        Remote value -> widget value, and back (``from_widget`` raises ``ValueError`` with a
+        sentence for input it cannot parse).
+    entry
+        A number box beside a slider, for typing a value: unbounded, so that a typed value
+        outside the range reaches ``check`` and is refused instead of clamped.
+    check
+        Raises ``ValueError``/``TypeError`` naming the limit for a value the HERO would refuse
+        (set by the registry from the capability's type, range and choices).
     """
 
-    widget: w.Widget
-    editable: bool = True
-    to_widget: Callable[[Any], Any] = _identity
-    from_widget: Callable[[Any], Any] = _identity
+    def __init__(self, widget: w.Widget, editable: bool = True, to_widget: Callable[[Any], Any] = _identity,
+                 from_widget: Callable[[Any], Any] = _identity, *, entry: w.Widget | None = None,
+                 check: Callable[[Any], None] | None = None) -> None:
+        self.widget = widget
+        self.editable = editable
+        self.to_widget = to_widget
+        self.from_widget = from_widget
+        self.entry = entry
+        self.check = check
+        self._view: w.Widget | None = None
+        self._quiet = False
+        self._good: Any = _UNSET
+        self._handlers: list[Callable[[dict[str, Any]], None]] = []
+
+    @property
+    def inputs(self) -> tuple[w.Widget, ...]:
+        """The widgets a user commits values with (the widget, and the entry beside a slider)."""
+        return (self.widget,) if self.entry is None else (self.widget, self.entry)
+
+    @property
+    def view(self) -> w.Widget:
+        """What a row shows: the widget, or the slider and its entry side by side."""
+        if self.entry is None:
+            return self.widget
+        if self._view is None:
+            self._view = w.HBox([self.widget, self.entry], layout=w.Layout(flex="0 0 auto"))
+        return self._view
 
     def show(self, value: Any) -> None:
-        """Put a remote value into the widget (raises if the widget cannot hold it)."""
-        self.widget.value = self.to_widget(value)
+        """Put a remote value into the inputs without it counting as a commit (raises if the widget cannot hold it)."""
+        shown = self.to_widget(value)
+        self._quiet = True
+        try:
+            self.widget.value = shown
+            if self.entry is not None:
+                self.entry.value = shown  # unbounded: shows the HERO's value even outside the slider's range
+        finally:
+            self._quiet = False
+        self._good = value
 
     def read(self) -> Any:
         """The widget's value as a remote value (``ValueError`` with a sentence if it does not parse)."""
         return self.from_widget(self.widget.value)
+
+    def validate(self, value: Any) -> Any:
+        """``value`` if the HERO would take it; else ``ValueError`` naming the limit (no write, no call)."""
+        if self.check is not None:
+            try:
+                self.check(value)
+            except TypeError as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
+    def revert(self) -> None:
+        """Show the last good value again (what the HERO holds, or the last value committed)."""
+        if self._good is not _UNSET:
+            try:
+                self.show(self._good)
+            except Exception:  # noqa: BLE001 - a value the widget cannot hold stays as it is
+                pass
+
+    def watch(self, on_commit: Callable[[Any], None], on_refuse: Callable[[str], None]) -> None:
+        """Call ``on_commit(value)`` for each value the user commits and ``check`` accepts;
+        ``on_refuse(sentence)`` for one that does not parse or that the HERO would refuse (the
+        inputs then show the last good value again: nothing is written)."""
+
+        def changed(change: dict[str, Any]) -> None:
+            if self._quiet:
+                return
+            try:
+                value = self.validate(self.from_widget(change["new"]))
+            except ValueError as exc:
+                self.revert()
+                on_refuse(str(exc))
+                return
+            if self.entry is not None:  # keep the slider and its entry in step, quietly
+                other = self.entry if change["owner"] is self.widget else self.widget
+                self._quiet = True
+                try:
+                    other.value = change["new"]
+                finally:
+                    self._quiet = False
+            self._good = value
+            on_commit(value)
+
+        for widget in self.inputs:
+            widget.observe(changed, names="value")
+        self._handlers.append(changed)
+
+    def unwatch(self) -> None:
+        """Stop calling what ``watch`` registered."""
+        for handler in self._handlers:
+            for widget in self.inputs:
+                widget.unobserve(handler, names="value")
+        self._handlers.clear()
 
 
 Factory = Callable[[Spec], "w.Widget | Control | None"]
 
 
 def format_value(value: Any, unit: str = "") -> str:
-    """A short human text for a value: numbers with their unit, arrays as shape/dtype/range, long reprs cut."""
-    suffix = f" {unit}" if unit else ""
-    if isinstance(value, bool) or value is None:
-        return repr(value)
-    if isinstance(value, float):
-        return f"{value:.6g}{suffix}"
-    if isinstance(value, int):
-        return f"{value}{suffix}"
-    shape = getattr(value, "shape", None)
-    dtype = getattr(value, "dtype", None)
-    if shape is not None and dtype is not None:
-        text = f"{type(value).__name__} {dtype} {tuple(shape)}"
-        try:
-            if getattr(value, "size", 0) and dtype.kind in "biuf":
-                text += f", min {value.min():.4g}, max {value.max():.4g}"
-        except (TypeError, ValueError):
-            pass
-        return text + suffix
-    if isinstance(value, (list, tuple, dict, set)):
-        text = repr(value)
-        return (text if len(text) <= 80 else f"{text[:77]}…") + f" ({type(value).__name__} of {len(value)})"
-    text = repr(value)
-    return (text if len(text) <= 80 else f"{text[:77]}…") + suffix
+    """A short human text for a value: the one rule of the panels, ``heros.render.value_text``
+    (numbers with their unit and at most 6 significant digits, arrays as shape/dtype/range)."""
+    return value_text(value, unit)
 
 
 def _label(spec: Spec) -> Control:
@@ -194,46 +280,40 @@ def _float_step(lo: float, hi: float) -> float:
     return 10.0 ** math.floor(math.log10(span / 1000))
 
 
+def _entry_layout() -> w.Layout:
+    return w.Layout(width="7.5em", flex="0 0 auto")
+
+
 def widget_from_range(spec: Spec) -> Control | None:
-    """int/float with both bounds: a slider that writes on release (``continuous_update=False``)."""
+    """int/float with both bounds: a slider that writes on release (``continuous_update=False``),
+    its clamping readout hidden, and an unbounded number box beside it for typing a value."""
     lo, hi = spec.bound("min"), spec.bound("max")
     if lo is None or hi is None or hi < lo:
         return None
     step = spec.bound("step")
+    layout = w.Layout(width="16em", flex="0 0 auto")
     if spec.base_type in INT_TYPES:
         start = spec.value if isinstance(spec.value, int) else int(lo)
-        return Control(w.IntSlider(value=start, min=int(lo), max=int(hi), step=int(step or 1), continuous_update=False))
+        slider: w.Widget = w.IntSlider(value=start, min=int(lo), max=int(hi), step=int(step or 1), continuous_update=False,
+                                       readout=False, layout=layout)
+        return Control(slider, entry=w.IntText(value=start, layout=_entry_layout()))
     if spec.base_type in FLOAT_TYPES:
         fstep = float(step or _float_step(lo, hi))
-        decimals = max(0, -math.floor(math.log10(fstep))) if fstep < 1 else 0
         fvalue = float(spec.value) if isinstance(spec.value, (int, float)) else float(lo)
-        slider = w.FloatSlider(value=fvalue, min=float(lo), max=float(hi), step=fstep, continuous_update=False, readout_format=f".{decimals}f")
-        return Control(slider)
-    return None
-
-
-def widget_from_bound(spec: Spec) -> Control | None:
-    """int/float with one bound: a Bounded*Text (the open side is not limited)."""
-    lo, hi = spec.bound("min"), spec.bound("max")
-    if lo is None and hi is None:
-        return None
-    if spec.base_type in INT_TYPES:
-        lo_i, hi_i = int(lo) if lo is not None else -INT_LIMIT, int(hi) if hi is not None else INT_LIMIT
-        start = spec.value if isinstance(spec.value, int) else max(lo_i, min(0, hi_i))
-        return Control(w.BoundedIntText(value=start, min=lo_i, max=hi_i))
-    if spec.base_type in FLOAT_TYPES:
-        lo_f, hi_f = float(lo) if lo is not None else -FLOAT_LIMIT, float(hi) if hi is not None else FLOAT_LIMIT
-        fvalue = float(spec.value) if isinstance(spec.value, (int, float)) else max(lo_f, min(0.0, hi_f))
-        return Control(w.BoundedFloatText(value=fvalue, min=lo_f, max=hi_f))
+        slider = w.FloatSlider(value=fvalue, min=float(lo), max=float(hi), step=fstep, continuous_update=False, readout=False,
+                               layout=layout)
+        return Control(slider, entry=w.FloatText(value=fvalue, layout=_entry_layout()))
     return None
 
 
 def widget_from_number(spec: Spec) -> Control | None:
-    """int/float without bounds: IntText/FloatText (no invented range)."""
+    """int/float without both bounds: IntText/FloatText (no invented range; a one-sided bound is
+    checked on commit, never clamped)."""
     if spec.base_type in INT_TYPES:
-        return Control(w.IntText(value=spec.value if isinstance(spec.value, int) and not isinstance(spec.value, bool) else 0))
+        return Control(w.IntText(value=spec.value if isinstance(spec.value, int) and not isinstance(spec.value, bool) else 0,
+                                 layout=_entry_layout()))
     if spec.base_type in FLOAT_TYPES:
-        return Control(w.FloatText(value=float(spec.value) if isinstance(spec.value, (int, float)) else 0.0))
+        return Control(w.FloatText(value=float(spec.value) if isinstance(spec.value, (int, float)) else 0.0, layout=_entry_layout()))
     return None
 
 
@@ -291,7 +371,6 @@ LADDER: list[Callable[[Spec], Control | None]] = [
     widget_from_choices,
     widget_from_bool,
     widget_from_range,
-    widget_from_bound,
     widget_from_number,
     widget_from_str,
     widget_from_datetime,
@@ -355,7 +434,19 @@ class WidgetRegistry:
                 self._factories[key] = previous
 
     def control_for(self, spec: Spec) -> Control:
-        """The Control for ``spec``: a registered factory first, then the ladder, then a read-only repr."""
+        """The Control for ``spec``: a registered factory first, then the ladder, then a read-only repr.
+
+        An editable control without a ``check`` of its own gets the HERO's: the type, range and
+        choices of ``spec`` (``heros.capabilities.value_check``), so a value the HERO would refuse
+        is refused in the panel before anything is written.
+        """
+        control = self._made(spec)
+        if control.editable and control.check is None:
+            allow_none = spec.role == "parameter" and spec.has_value and spec.value is None
+            control.check = value_check(spec.type, dict(spec.extra), spec.name, allow_none=allow_none)
+        return control
+
+    def _made(self, spec: Spec) -> Control:
         for key in (spec.type, spec.base_type):
             factory = self._factories.get(key)
             if factory is not None:

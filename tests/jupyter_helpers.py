@@ -136,6 +136,13 @@ class Kernel:
 
     def complete(self, code: str) -> list[str]:
         """The matches the kernel answers to a frontend's Tab at the end of ``code``."""
+        return list(self._complete_reply(code)["matches"])
+
+    def completion_types(self, code: str) -> list[str]:
+        """The type of each match, as JupyterLab shows it beside the match (ipykernel's experimental metadata)."""
+        return [c["type"] for c in self._complete_reply(code)["metadata"]["_jupyter_types_experimental"]]
+
+    def _complete_reply(self, code: str) -> dict[str, Any]:
         from jupyter_core.utils import run_sync
 
         kc = self.client.kc
@@ -144,7 +151,8 @@ class Kernel:
         while time.monotonic() < deadline:
             reply = run_sync(kc.get_shell_msg)(timeout=30)
             if reply["parent_header"].get("msg_id") == msg_id:
-                return list(reply["content"]["matches"])
+                content: dict[str, Any] = reply["content"]
+                return content
         pytest.fail(f"no completion reply for {code!r}")
 
     def resync(self) -> None:

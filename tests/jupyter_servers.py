@@ -17,7 +17,7 @@ import numpy as np
 import servers
 
 from heros import LocalHERO, event
-from heros.meta import Choices, Range, Unit
+from heros.meta import Choices, Doc, Range, Unit
 
 
 class TemperatureController(LocalHERO):
@@ -75,7 +75,7 @@ class Laser(LocalHERO):
         super().__init__(name, **kwargs)
 
     @property
-    def power(self) -> Annotated[float, Range(0, 50), Unit("mW")]:
+    def power(self) -> Annotated[float, Range(0, 50), Unit("mW"), Doc("optical output power")]:
         """Optical output power."""
         return self._power
 
@@ -97,8 +97,11 @@ class Laser(LocalHERO):
             raise RuntimeError("the interlock is open: close it before enabling the laser")
         self._enabled = bool(value)
 
-    def pulse(self, duration: Annotated[float, Range(0.001, 10), Unit("s")] = 0.1) -> str:
-        """Fire one pulse of ``duration`` seconds at the set power."""
+    def pulse(self, duration: Annotated[float, Range(0.001, 10), Unit("s"), Doc("how long the pulse lasts")] = 0.1) -> str:
+        """Fire one pulse of ``duration`` seconds at the set power.
+
+        Needs ``enabled`` and a power above 0 mW.
+        """
         if not self._enabled or self._power <= 0:
             raise RuntimeError(f"laser {self._name!r} cannot pulse: enable it and set a power above 0 mW")
         time.sleep(min(duration, 2.0))
@@ -106,7 +109,7 @@ class Laser(LocalHERO):
 
 
 class Camera(LocalHERO):
-    """A simulated camera: a Gaussian spot on noise."""
+    """A simulated camera: a Gaussian spot on noise; every image is also published as ``frame``."""
 
     exposure: Annotated[float, Range(0.001, 10), Unit("s")] = 0.01
 
@@ -114,7 +117,77 @@ class Camera(LocalHERO):
         """One image (2-D array)."""
         y, x = np.mgrid[0:48, 0:64]
         spot = np.exp(-((x - 32) ** 2 + (y - 24) ** 2) / 40.0) * min(self.exposure * 100, 1.0)
-        return spot + np.random.default_rng().normal(0, 0.02, spot.shape)
+        image = spot + np.random.default_rng().normal(0, 0.02, spot.shape)
+        self.frame(image)
+        return image
+
+    def stream(self, frames: int, interval: float = 0.05) -> int:
+        """Snap ``frames`` images, ``interval`` seconds apart, on a thread (each one a ``frame`` event)."""
+
+        def run() -> None:
+            for _ in range(frames):
+                self.snap()
+                time.sleep(interval)
+
+        threading.Thread(target=run, daemon=True).start()
+        return frames
+
+    @event
+    def frame(self, image: np.ndarray) -> np.ndarray:
+        """The latest image."""
+        return image
+
+
+class Stage(LocalHERO):
+    """A stage whose moves report ``progress`` (a dict with ``fraction``) and return where they ended."""
+
+    def __init__(self, name: str, **kwargs: Any) -> None:
+        self._position = 0.0
+        super().__init__(name, **kwargs)
+
+    @property
+    def position(self) -> Annotated[float, Range(0, 50), Unit("mm")]:
+        """Where the stage is."""
+        return self._position
+
+    def move_to(self, x: Annotated[float, Range(0, 50), Unit("mm")], steps: int = 5) -> Annotated[float, Unit("mm")]:
+        """Move to ``x`` in ``steps`` steps of 0.1 s; returns the position reached."""
+        start = self._position
+        for i in range(1, steps + 1):
+            time.sleep(0.1)
+            self._position = start + (x - start) * i / steps
+            self.progress({"position": round(self._position, 3), "target": x, "fraction": i / steps, "moving": i < steps})
+        return self._position
+
+    @event
+    def progress(self, state: dict) -> dict:
+        """During a move: position, target, fraction done (0..1), moving."""
+        return state
+
+
+class Sensors(LocalHERO):
+    """A datasource in upstream's shape: ``observable_data`` publishes a list of observables
+    (id, raw value and unit, time), as upstream's ``LocalDatasourceHERO`` does."""
+
+    def publish(self, n: int = 1, interval: float = 0.05) -> int:
+        """Publish ``n`` sets of readings, ``interval`` seconds apart, on a thread."""
+
+        def run() -> None:
+            for i in range(n):
+                now = time.time()
+                self.observable_data([
+                    {"id": "pressure", "raw_value": 1e-6 * (1 + i), "raw_unit": "mbar", "time": now, "inbound": -1, "calibrated": False},
+                    {"id": "flow", "raw_value": 2.0, "raw_unit": "l/min", "value": 2.0 + i, "unit": "l/min", "time": now,
+                     "calibrated": True},
+                ])
+                time.sleep(interval)
+
+        threading.Thread(target=run, daemon=True).start()
+        return n
+
+    @event
+    def observable_data(self, data: list) -> list:
+        return data
 
 
 class Streamer(LocalHERO):
@@ -158,7 +231,7 @@ class Streamer(LocalHERO):
         self.tick(marker)
 
 
-servers.CLASSES.update({cls.__name__: cls for cls in (TemperatureController, Laser, Camera, Streamer)})
+servers.CLASSES.update({cls.__name__: cls for cls in (TemperatureController, Laser, Camera, Streamer, Stage, Sensors)})
 
 
 if __name__ == "__main__":

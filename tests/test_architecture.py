@@ -43,7 +43,8 @@ def test_the_core_imports_and_serves_without_jupyter_packages():
         f"        if name.split('.')[0] in {sorted(JUPYTER)!r}: raise ImportError('blocked ' + name)\n"
         "sys.meta_path.insert(0, Block())\n"
         "import heros, heros.heros, heros.helper, heros.zenoh, heros.event, heros.inspect, heros.exceptions\n"
-        "from heros import LocalHERO, RemoteHERO, HEROObserver, EventObserver, event\n"
+        "import heros.datasource.datasource, heros.datasource.types, heros.datasource.observables\n"
+        "from heros import LocalHERO, RemoteHERO, HEROObserver, EventObserver, event, DatasourceObserver\n"
         "print('ok', heros.helper.generate_multicast_address('x'))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
@@ -67,6 +68,22 @@ def test_upstream_import_paths_exist():
     assert isinstance(heros.zenoh.session_manager, heros.zenoh.ZenohSessionManager)
     assert callable(heros.zenoh.ZenohSessionManager.update_config)
     assert {"LocalHERO", "RemoteHERO", "HEROObserver", "EventObserver", "event", "HEROPeer"} <= set(heros.__all__)
+
+
+def test_upstream_datasource_import_paths_exist():
+    import heros
+    import heros.datasource.datasource as datasource
+    import heros.datasource.observables as observables
+    import heros.datasource.types as types
+
+    assert {"LocalDatasourceHERO", "PolledLocalDatasourceHERO", "DatasourceObserver", "DatasourceReturnSet",
+            "DatasourceReturnValue"} <= set(heros.__all__)
+    assert datasource.LocalDatasourceHERO is heros.LocalDatasourceHERO
+    assert datasource.PolledLocalDatasourceHERO is heros.PolledLocalDatasourceHERO
+    assert datasource.DatasourceObserver is heros.DatasourceObserver
+    assert types.DatasourceReturnSet is heros.DatasourceReturnSet and types.DatasourceReturnValue is heros.DatasourceReturnValue
+    assert all(callable(getattr(observables, name)) for name in ("ObservableProcessor", "Observable", "Converter",
+                                                                  "BoundaryChecker", "lambdify"))
 
 
 def test_modules_say_what_they_hold():

@@ -28,9 +28,23 @@ def _names(requirements: list[str]) -> set[str]:
     return {re.split(r"[<>=!~\[; ]", line.strip(), maxsplit=1)[0].lower() for line in requirements if line.strip() and not line.startswith("#")}
 
 
+def _extra(project: dict, name: str) -> set[str]:
+    """The names an extra installs, extras it pulls in (``heros-jupyter[plot]``) followed."""
+    names = set()
+    for line in project["optional-dependencies"][name]:
+        own = re.fullmatch(rf"{re.escape(project['name'])}\[([\w,-]+)\]", line.strip())
+        if own:
+            for inner in own.group(1).split(","):
+                names |= _extra(project, inner)
+        else:
+            names |= _names([line])
+    return names
+
+
 def test_binder_requirements_cover_the_package_dependencies() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    wanted = _names(project["dependencies"]) | _names(project["optional-dependencies"]["jupyter"])
+    wanted = _names(project["dependencies"]) | _extra(project, "jupyter")
+    assert "bqplot" in wanted and project["name"] not in wanted
     assert _names((BINDER / "requirements.txt").read_text().splitlines()) == wanted
     assert (BINDER / "runtime.txt").read_text().strip() == f"python-{project['requires-python'].lstrip('>=')}"
     for script in ("postBuild", "start"):

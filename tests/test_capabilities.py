@@ -72,6 +72,9 @@ class Sample(Base):
         """Do things."""
         return 0.0
 
+    def measure(self) -> Annotated[float, Unit("mm"), Doc("where it ended")]:
+        return 1.0
+
     def opaque_default(self, handle=object()):
         pass
 
@@ -113,7 +116,7 @@ def test_what_is_exposed(caps):
     _, found = caps
     expected = {"plain", "annotated", "only_annotated", "inherited", "only_in_base", "color", "union", "optional",
                 "items", "klass", "limited", "wavelength", "literal", "as_dict", "stringly", "ro", "rw", "broken",
-                "method", "opaque_default", "coro", "static", "klassmethod", "happened", "_forced"}
+                "method", "measure", "opaque_default", "coro", "static", "klassmethod", "happened", "_forced"}
     assert set(found) == expected
     assert "instance_only" not in found and "hidden" not in found and "_private" not in found
 
@@ -156,6 +159,17 @@ def test_method_capability_and_signature_roundtrip(caps):
     again = Capability.from_dict(d)
     assert str(again.to_signature()) == "(a: 'int', /, b: 'float' = 1.0, *args, c: 'str' = 'x', **kwargs) -> 'float'"
     assert found["coro"].extra.get("async") is True
+
+
+def test_a_return_unit_is_an_extra_key_upstream_peers_ignore(caps):
+    _, found = caps
+    m = found["measure"]
+    assert m.return_type == "float" and m.extra["return_unit"] == "mm"
+    d = m.to_dict()
+    assert d["return_type"] == "float" and d["return_unit"] == "mm"  # the upstream fields unchanged, one key more
+    again = Capability.from_dict(d)
+    assert again.extra["return_unit"] == "mm" and str(again.to_signature()) == "() -> 'float'"
+    assert "return_unit" not in found["method"].extra
 
 
 def test_a_default_that_cannot_travel_shows_its_repr(caps):

@@ -403,6 +403,9 @@ def bad_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         "missing_ref": json.dumps({"_id": "c", "classname": "heros.demo.instruments.Camera", "arguments": {"laser": "$nolaser"}}),
         "twice": json.dumps([{"_id": "d", "classname": "heros.demo.instruments.Stage"}, {"_id": "d", "classname": "heros.demo.instruments.Stage"}]),
         "datasource": json.dumps({"_id": "e", "classname": "heros.demo.instruments.Stage", "datasource": {"interval": 1}}),
+        "datasource_eval": json.dumps({"_id": "f", "classname": "collections.OrderedDict",
+                                       "datasource": {"observables": {"T": {"conversion": "x.__class__"}}}}),
+        "datasource_interval": json.dumps({"_id": "g", "classname": "collections.OrderedDict", "datasource": {"interval": 0}}),
     }
     paths = {}
     for key, text in files.items():
@@ -459,7 +462,9 @@ BAD_INPUT = [
     (["serve", "{cycle}"], "HEROs refer to each other in a cycle: a -> b -> a"),
     (["serve", "{missing_ref}", "--wait", "0.5"], "HERO 'c' refers to '$nolaser', but no HERO 'nolaser' answered"),
     (["serve", "{twice}"], "HERO 'd' is described more than once"),
-    (["serve", "{datasource}"], "datasource HEROs are not supported"),
+    (["serve", "{datasource}"], "'heros.demo.instruments.Stage' is a LocalHERO but not a PolledLocalDatasourceHERO, which its 'datasource' block asks for"),
+    (["serve", "{datasource_eval}"], "HERO 'f': datasource: conversion of observable 'T' 'x.__class__': attribute access 'x.__class__' is not allowed"),
+    (["serve", "{datasource_interval}"], "HERO 'g': datasource 'interval' must be a positive number of seconds, not 0"),
     (["demo", "--loopback", "70000"], "port must be between 1 and 65535, not 70000"),
     (["demo", "--loopback", "--config", "{}"], "--loopback and --config exclude each other"),
     (["demo", "extra"], "arguments after -- are passed to JupyterLab and need --lab"),

@@ -277,7 +277,7 @@ def test_nested_heros_and_logbook_reference(hero: Any, lab_realm: str) -> None:
     assert lab.instrument("stage").speed > 0
     with pytest.raises(LookupError, match="the lab has no instrument 'oven'; it has: cryostat, laser, stage, camera"):
         lab.instrument("oven")
-    assert lab.describe(hero("camera")).startswith("camera: Camera with 3 attributes, 1 methods, 0 events")
+    assert lab.describe(hero("camera")).startswith("camera: Camera with 3 attributes, 1 methods, 1 events")
     status = lab.status()
     assert set(status["laser"]) == {"emitting", "enabled", "interlock_closed", "power", "wavelength"}
 

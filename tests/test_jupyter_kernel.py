@@ -31,6 +31,18 @@ def child_with(k: Any, parent_class: str, index: int) -> str:
     return k.children(k.model(parent_class))[index]
 
 
+def input_of(k: Any, attribute: str, model: str) -> str:
+    """The input of an attribute row with this model name (the slider, or the number box beside it)."""
+    found = [m for m in k.models(f"heros-input-{attribute}") if k.state[m]["_model_name"] == model]
+    assert len(found) == 1, (attribute, model, [k.state[m]["_model_name"] for m in k.models(f"heros-input-{attribute}")])
+    return found[0]
+
+
+def row_state(k: Any, attribute: str) -> dict[str, Any]:
+    """The message line under an attribute row (errors, pending writes)."""
+    return k.state[child_with(k, f"heros-attr-{attribute}", 1)]
+
+
 def server_eval(server: Any, expression: str) -> str:
     server.send(f"eval {expression}")
     return server.wait_line("OK").removeprefix("OK ")
@@ -67,6 +79,8 @@ def test_hero_names_complete_in_the_kernel(kernel: Any, jspawn: Any, realm: str)
         assert "laser" in k.complete("%heros connect la")
         assert "camera" in k.complete("cam = %heros connect c")
         assert "connect" in k.complete("%heros co")
+        assert k.complete("%heros connect ") == ["camera", "laser"]  # HERO names first: no Python keywords before them
+        assert k.completion_types("%heros connect ") == ["HERO (Camera)", "HERO (Laser)"]
 
 
 def test_connect_binds_both_ways_and_runs_methods(kernel: Any, jspawn: Any, realm: str) -> None:
@@ -77,9 +91,9 @@ def test_connect_binds_both_ways_and_runs_methods(kernel: Any, jspawn: Any, real
         k.run("laser = %heros connect laser")
         assert VIEW in k.nb.cells[-1].outputs[0]["data"]
         assert "RemoteHERO 'laser'" in k.nb.cells[-1].outputs[0]["data"]["text/plain"]
-        slider = child_with(k, "heros-attr-power", 1)
-        assert k.state[slider]["_model_name"] == "FloatSliderModel" and k.state[slider]["max"] == 50.0
-        assert k.state[slider]["continuous_update"] is False
+        slider = input_of(k, "power", "FloatSliderModel")
+        assert k.state[slider]["max"] == 50.0 and k.state[slider]["continuous_update"] is False
+        assert k.state[slider]["readout"] is False  # its readout would clamp a typed value: the entry beside it takes typing
 
         k.set_value(slider, 12.5)  # the user releases the slider
         wait_until(lambda: server_eval(server, "heroes['laser'].power") == "12.5", 10, "the write to reach the HERO")
@@ -90,7 +104,7 @@ def test_connect_binds_both_ways_and_runs_methods(kernel: Any, jspawn: Any, real
         assert k.state[slider]["value"] == 20.0
         assert server_eval(server, "heroes['laser'].power_writes") == "2"  # no echo write
 
-        k.set_value(child_with(k, "heros-attr-enabled", 1), True)
+        k.set_value(k.model("heros-input-enabled"), True)
         wait_until(lambda: server_eval(server, "heroes['laser'].enabled") == "True", 10, "enabled")
         k.click(k.model("heros-run-pulse"))
         k.settle(f"{panel}.forms['pulse'].calls == 1")
@@ -100,23 +114,88 @@ def test_connect_binds_both_ways_and_runs_methods(kernel: Any, jspawn: Any, real
         assert any(v.startswith("returned in") for v in states)
 
 
-def test_a_refused_write_reverts_and_says_why(kernel: Any, jspawn: Any, realm: str) -> None:
+def test_a_refused_write_reverts_says_why_in_its_row_and_clears_on_success(kernel: Any, jspawn: Any, realm: str) -> None:
     server = jspawn(realm, "Laser:laser")
     panel = PANEL.format(name="laser")
     with kernel() as k:
         k.run("%load_ext heros_jupyter")
         k.run("laser = %heros connect laser")
-        checkbox = child_with(k, "heros-attr-enabled", 1)
+        checkbox = k.model("heros-input-enabled")
         k.settle(f"not {panel}.bindings['interlock_closed'].control.widget.value",
                  action=lambda: server_eval(server, "setattr(heroes['laser'], 'interlock_closed', False)"))
         k.set_value(checkbox, True)
-        k.settle(f"'interlock is open' in {panel}.status.value and not {panel}.bindings['enabled'].pending")
+        k.settle(f"'interlock is open' in {panel}.bindings['enabled'].state.value and not {panel}.bindings['enabled'].pending")
         k.settle(f"{panel}.bindings['enabled'].control.widget.value is False")
         k.resync()
         assert k.state[checkbox]["value"] is False
-        assert "could not set enabled to True: RuntimeError: the interlock is open" in k.state[k.model("heros-status")]["value"]
-        row_state = k.state[child_with(k, "heros-attr-enabled", 3)]
-        assert "heros-error" in row_state["_dom_classes"] and "interlock is open" in row_state["value"]
+        state = row_state(k, "enabled")
+        assert "heros-error" in state["_dom_classes"] and "could not set True: RuntimeError: the interlock is open" in state["value"]
+        # changed with issue 14: no panel-wide status line; the header carries only the HERO's state
+        assert not k.models("heros-status") and "interlock" not in k.state[k.model("heros-header")]["value"]
+        assert all("interlock" not in k.state[m]["value"] for m in k.models("heros-state"))
+        k.settle(f"{panel}.bindings['interlock_closed'].control.widget.value",
+                 action=lambda: server_eval(server, "setattr(heroes['laser'], 'interlock_closed', True)"))
+        k.set_value(checkbox, True)
+        k.settle(f"{panel}.bindings['enabled'].writes == 1 and {panel}.bindings['enabled'].state.value == ''")
+        k.resync()
+        state = row_state(k, "enabled")
+        assert state["value"] == "" and "heros-error" not in state["_dom_classes"]  # the error did not stick
+        assert server_eval(server, "heroes['laser'].enabled") == "True"
+
+
+def test_a_typed_value_out_of_range_is_refused_and_never_written(kernel: Any, jspawn: Any, realm: str) -> None:
+    server = jspawn(realm, "Laser:laser")
+    panel = PANEL.format(name="laser")
+    with kernel() as k:
+        k.run("%load_ext heros_jupyter")
+        k.run("laser = %heros connect laser")
+        entry = input_of(k, "power", "FloatTextModel")
+        for typed in (80, -5):
+            k.set_value(entry, typed)  # what the browser sends when the user types it and presses Enter
+            k.settle(f"{panel}.bindings['power'].refused >= {1 if typed == 80 else 2}")
+        k.resync()
+        state = row_state(k, "power")
+        assert "refused, nothing written: power must be within 0..50 mW, not -5" in state["value"] and "heros-error" in state["_dom_classes"]
+        assert k.state[entry]["value"] == 0.0 and k.state[input_of(k, "power", "FloatSliderModel")]["value"] == 0.0
+        assert server_eval(server, "(heroes['laser'].power_writes, heroes['laser'].power)") == "(0, 0.0)"
+        duration = next(m for m in k.models("heros-arg-pulse-duration") if k.state[m]["_model_name"] == "FloatTextModel")
+        k.set_value(duration, 20)
+        k.settle(f"{panel}.forms['pulse'].refused == 1")
+        k.resync()
+        shown = [k.state[m]["value"] for m in k.models("heros-call-state")]
+        assert any("refused, not called: duration must be within 0.001..10 s, not 20" in v for v in shown)
+        assert k.state[duration]["value"] == 0.1
+
+
+def test_live_rows_plots_progress_and_units_in_a_kernel(kernel: Any, jspawn: Any, realm: str) -> None:
+    jspawn(realm, "TemperatureController:cryo", "Stage:stage")
+    cryo, stage = PANEL.format(name="cryo"), PANEL.format(name="stage")
+    with kernel() as k:
+        k.run("%load_ext heros_jupyter\n%config HerosMagics.poll_interval = 30")  # no poll could keep up: the event does
+        k.run("cryo = %heros connect cryo")
+        k.run("stage = %heros connect stage")
+        k.run("cryo.setpoint = 100.0")
+        k.settle(f"float({cryo}.bindings['temperature'].confirmed) < 150")
+        k.set_value(k.model("heros-plot-button-temperature_changed"), True)  # the plot button
+        k.settle(f"{cryo}.events['temperature_changed'].plot is not None and {cryo}.events['temperature_changed'].plot.renders >= 2")
+        first = k.run(f"print(len({cryo}.events['temperature_changed'].plot._drawing.lines['cryo.temperature_changed'].y))")
+        k.settle(f"len({cryo}.events['temperature_changed'].plot._drawing.lines['cryo.temperature_changed'].y) > {int(first) + 2}")
+        # (the plot was made in answer to a frontend message, between cells: nbclient kept none of its models)
+        shown = k.run(f"view = {cryo}.events['temperature_changed']\n"
+                      "print(view.plot.backend, view.plot.widget in view.extra.children, [a.label for a in view.plot._drawing.figure.axes])")
+        assert shown.strip() == "bqplot True ['time', 'K']"  # the unit of the attribute the event publishes
+
+        k.set_value(next(m for m in k.models("heros-arg-move_to-x") if k.state[m]["_model_name"] == "FloatTextModel"), 10)
+        k.click(k.model("heros-run-move_to"))
+        k.settle(f"{stage}.forms['move_to'].calls == 1 and {stage}.events['progress'].progress.value == 1.0")
+        k.resync()
+        bar = k.state[k.model("heros-progress-progress")]
+        assert bar["value"] == 1.0 and bar["description"] == "100 %"
+        result = k.state[k.model("heros-result-move_to")]["outputs"]
+        assert result[0]["data"]["text/plain"] == "10 mm"
+        k.run("plot = %heros plot cryo.temperature_changed")
+        k.settle("plot.plot.samples >= 3")
+        assert "K" in k.run("print(plot.plot._drawing.y_axis.label)")
 
 
 def test_a_proxy_displays_its_panel_and_reconnecting_replaces_it(kernel: Any, jspawn: Any, realm: str) -> None:

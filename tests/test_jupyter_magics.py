@@ -55,7 +55,7 @@ def complete(shell: Any, line: str) -> list[str]:
 @pytest.mark.parametrize(
     ("line", "message"),
     [
-        ("", "%heros needs a subcommand: discover, list, connect, panel, disconnect"),
+        ("", "%heros needs a subcommand: discover, list, connect, panel, plot, disconnect"),
         ("conect dev", "unknown subcommand 'conect'; did you mean 'connect'?"),
         ("frobnicate", "unknown subcommand 'frobnicate'; use one of discover"),
         ("connect", "%heros connect needs a HERO name, e.g. %heros connect cryostat."),
@@ -198,6 +198,32 @@ def test_tab_completes_subcommands_names_and_options(ip: Any, spawn: Any, realm:
     assert complete(ip, "%heros list --") == ["--realm", "--tag"]
     ip.run_line_magic("heros", "connect rec")
     assert complete(ip, "%heros disconnect ") == ["rec", "--all"]
+
+
+def test_tab_offers_hero_names_first_each_typed_with_its_class(ip: Any, spawn: Any, jspawn: Any, realm: str) -> None:
+    spawn(realm, "Device:dev")
+    jspawn(realm, "Laser:laser")
+    wait_until(lambda: len(magics(ip).registry(realm).names()) == 2, 10, "discovery")
+    for line in ("%heros connect ", "laser = %heros connect ", "%heros plot "):
+        with provisionalcompleter():
+            found = [(c.text, c.type) for c in ip.Completer.completions(line, len(line))]
+        assert found == [("dev", "HERO (Device)"), ("laser", "HERO (Laser)")], (line, found)  # no Python keywords first
+    with provisionalcompleter():
+        found = [(c.text, c.type) for c in ip.Completer.completions("%heros connect la", 17)]
+    assert found == [("laser", "HERO (Laser)")]
+
+
+def test_plot_magic_plots_an_event_and_says_what_is_wrong(ip: Any, jspawn: Any, realm: str) -> None:
+    jspawn(realm, "TemperatureController:cryo")
+    plot = ip.run_line_magic("heros", "plot cryo.temperature_changed")
+    wait_until(lambda: plot.plot.samples >= 3, 10, "samples")
+    assert plot.unit == "K" and plot.plot.traces == ["cryo.temperature_changed"]
+    again = ip.run_line_magic("heros", "plot cryo.temperature")  # an attribute: through the event that publishes it
+    assert again.name == "cryo.temperature_changed" and plot.plot._closed  # the same plot again replaces the old one
+    with pytest.raises(UsageError, match=r"HERO 'cryo' publishes no event with the values of 'setpoint'; its events: temperature_changed"):
+        ip.run_line_magic("heros", "plot cryo.setpoint")
+    with pytest.raises(UsageError, match="%heros plot needs NAME.EVENT"):
+        ip.run_line_magic("heros", "plot cryo")
 
 
 def test_a_panel_follows_its_hero_going_and_coming_back(ip: Any, realm: str, jspawn: Any) -> None:

@@ -72,6 +72,13 @@ def widget_type(panel: Panel, name: str) -> type:
     return type(panel.bindings[name].control.widget)
 
 
+def row_part(panel: Panel, name: str, css: str) -> Any:
+    """The widget with class ``css`` in the row of attribute ``name`` (its line, or the message under it)."""
+    row = next(c for c in panel.body.children if f"heros-attr-{name}" in c._dom_classes)
+    line, state = row.children
+    return next(c for c in (*line.children, state) if css in c._dom_classes)
+
+
 def test_panel_has_a_control_for_every_kind_of_attribute(spawn: Any, realm: str, make_panel: Any) -> None:
     spawn(realm, "Device:dev")
     panel = make_panel("dev", realm)
@@ -84,9 +91,11 @@ def test_panel_has_a_control_for_every_kind_of_attribute(spawn: Any, realm: str,
     assert panel.bindings["power"].control.widget.value == 1.0
     assert panel.bindings["mode"].control.widget.value == "fast"
     assert "20" in panel.bindings["temperature"].control.widget.value
-    rows = {c._dom_classes[-1]: c for c in panel.body.children if "heros-attr" in c._dom_classes}
-    power_row = rows["heros-attr-power"]
-    assert power_row.children[0].tooltip == "optical power" and power_row.children[2].value == "mW"
+    # changed with issue 14: the doc is a title on the name itself (ipywidgets' tooltip sat on a hidden
+    # label), shown as text too when short, and the unit comes with the range
+    assert row_part(panel, "power", "heros-name").value == "<span title='optical power'>power</span>"
+    assert row_part(panel, "power", "heros-limits").value == "mW, 0..50"
+    assert row_part(panel, "power", "heros-doc").value == "<span>optical power</span>"
     assert {"add", "signature_zoo", "fail", "sleep"} <= set(panel.forms)
     assert set(panel.events) == {"changed", "burst_item", "other_order"}
     assert not any(n.startswith("_") for n in [*panel.bindings, *panel.forms, *panel.events])
@@ -98,7 +107,7 @@ def test_method_inputs_put_required_parameters_first(spawn: Any, realm: str, mak
     spawn(realm, "Device:dev")
     form = make_panel("dev", realm).forms["signature_zoo"]
     labels = [row.children[0].value for row in form.widget.children if isinstance(row, w.HBox) and isinstance(row.children[0], w.HTML)]
-    assert labels[:2] == ["<b>a</b>", "<b>b</b>"], labels  # required ones first, bold
+    assert labels[:2] == ["<span><b>a</b></span>", "<span><b>b</b></span>"], labels  # required ones first, bold
 
 
 def test_widget_write_is_pending_until_acknowledged(realm: str, jspawn: Any, loop: Any, ctx: PanelContext, make_panel: Any) -> None:
@@ -108,7 +117,8 @@ def test_widget_write_is_pending_until_acknowledged(realm: str, jspawn: Any, loo
     binding = panel.bindings["power"]
     slider = binding.control.widget
     on_loop(loop, lambda: setattr(slider, "value", 12.5))
-    assert binding.pending and "heros-pending" in slider._dom_classes and "setting 12.5" in binding.state.value
+    assert binding.pending and "heros-pending" in slider._dom_classes and "setting 12.5 mW" not in binding.state.value
+    assert "setting 12.5" in binding.state.value
     server.send("eval heroes['laser'].power")
     assert server.wait_line("OK") == "OK 0.0"  # not written yet
     pool.release()
@@ -125,8 +135,7 @@ def test_failed_write_reverts_and_says_why(spawn: Any, realm: str, loop: Any, ma
     on_loop(loop, lambda: setattr(binding.control.widget, "value", 500.0))
     wait_until(lambda: "heros-error" in binding.state._dom_classes, 5, "the error to show")
     wait_until(lambda: binding.control.widget.value == 20.0, 5, "the widget to revert")
-    assert "ValueError: setpoint 500.0 above the limit of 400 K" in binding.state.value
-    assert "could not set setpoint to 500.0" in panel.status.value
+    assert "could not set 500: ValueError: setpoint 500.0 above the limit of 400 K" in binding.state.value
     assert not binding.pending
 
 
@@ -170,8 +179,7 @@ def test_read_only_values_are_polled(realm: str, jspawn: Any, make_panel: Any) -
     assert shown() == pytest.approx(300, abs=1)
     RemoteHERO("cryo", realm=realm).setpoint = 100.0
     wait_until(lambda: shown() < 200, 5, "the polled temperature to fall")
-    row = next(c for c in panel.body.children if "heros-attr-temperature" in c._dom_classes)
-    assert row.children[2].value == "K"
+    assert row_part(panel, "temperature", "heros-limits").value == "K"
 
 
 def test_method_form_runs_off_the_loop_thread(spawn: Any, realm: str, loop: Any, make_panel: Any) -> None:
@@ -206,7 +214,7 @@ def test_method_errors_show_in_the_panel(spawn: Any, realm: str, loop: Any, make
     on_loop(loop, form.run)
     wait_until(lambda: form.calls == 1, 5, "the call")
     assert isinstance(form.last_error, ValueError)
-    assert "ValueError: bad value 7" in form.state.value and "fail failed" in panel.status.value
+    assert "fail failed" in form.state.value and "ValueError: bad value 7" in form.state.value
     echo = panel.forms["echo"]
     on_loop(loop, echo.run)
     assert "parameter 'value' is required" in html.unescape(echo.state.value) and echo.calls == 0
@@ -218,9 +226,10 @@ def test_image_results_show_as_a_picture_and_a_summary(realm: str, jspawn: Any, 
     on_loop(loop, form.run)
     wait_until(lambda: form.calls == 1, 5, "the call")
     assert form.last_result.shape == (48, 64)
-    picture, summary = form.result.outputs
-    assert picture["data"]["image/png"]
-    assert summary["text"].startswith("ndarray float64 (48, 64)")
+    (picture,) = form.result.outputs  # changed with issue 14: colour-mapped, with a colour bar and the summary
+    shown = picture["data"]["text/html"]
+    assert "<img src='data:image/png;base64," in shown and "heros-colorbar" in shown
+    assert "array float64 (48, 64)" in shown
 
 
 def test_events_show_last_value_count_and_a_sparkline(spawn: Any, realm: str, make_panel: Any) -> None:
@@ -279,3 +288,172 @@ def test_a_hero_gone_again_during_the_rebind_stays_greyed_out(realm: str, jspawn
     pool.release()
     wait_until(lambda: panel.rebinds == 1, 10, "the rebind to finish")
     assert not panel.alive and "heros-disconnected" in panel.widget._dom_classes and "is gone" in panel.conn.value
+
+
+# --- issue 14: what a user relies on -----------------------------------------------------------------
+
+
+def server_eval(server: Any, expression: str) -> str:
+    server.send(f"eval {expression}")
+    return server.wait_line("OK").removeprefix("OK ")
+
+
+def test_a_typed_value_outside_the_range_is_refused_and_nothing_is_written(realm: str, jspawn: Any, loop: Any, make_panel: Any) -> None:
+    server = jspawn(realm, "Laser:laser")
+    panel = make_panel("laser", realm)
+    binding = panel.bindings["power"]
+    entry = binding.control.entry
+    for typed in (80.0, -5.0):
+        on_loop(loop, lambda typed=typed: setattr(entry, "value", typed))  # what the browser sends for a typed value
+        shown = html.unescape(binding.state.value)
+        assert f"power must be within 0..50 mW, not {typed}" in shown and "nothing written" in shown
+        assert entry.value == 0.0 and binding.control.widget.value == 0.0  # back to the HERO's value, not clamped
+    assert binding.refused == 2 and not binding.pending
+    assert server_eval(server, "(heroes['laser'].power_writes, heroes['laser'].power)") == "(0, 0.0)"
+    on_loop(loop, lambda: setattr(entry, "value", 12.5))  # a value in range is written, and the refusal is gone
+    wait_until(lambda: binding.writes == 1, 5, "the write")
+    assert binding.state.value == "" and binding.control.widget.value == 12.5
+    assert server_eval(server, "(heroes['laser'].power_writes, heroes['laser'].power)") == "(1, 12.5)"
+
+
+def test_a_method_argument_outside_its_range_is_refused_and_nothing_is_called(realm: str, jspawn: Any, loop: Any, make_panel: Any) -> None:
+    jspawn(realm, "Laser:laser")
+    form = make_panel("laser", realm).forms["pulse"]
+    duration = form.controls["duration"]
+    on_loop(loop, lambda: setattr(duration.entry, "value", 20.0))
+    assert "duration must be within 0.001..10 s, not 20.0" in html.unescape(form.state.value)
+    assert duration.entry.value == 0.1 and duration.widget.value == 0.1  # back to the default
+    assert form.calls == 0 and form.refused == 1  # nothing was called
+    on_loop(loop, lambda: setattr(duration.entry, "value", 0.5))
+    assert form.state.value == ""  # a good value clears the refusal
+    star = make_panel("laser", realm).forms["pulse"]
+    star.controls["duration"].check = lambda v: (_ for _ in ()).throw(ValueError(f"duration must be within 0.001..10 s, not {v}"))
+    on_loop(loop, star.run)  # checked again when run: a value that got past the input is not sent either
+    assert star.calls == 0 and not star.button.disabled and "refused, not called" in star.state.value
+
+
+def test_errors_stay_in_their_row_and_clear_when_it_next_succeeds(realm: str, jspawn: Any, loop: Any, make_panel: Any) -> None:
+    server = jspawn(realm, "Laser:laser")
+    panel = make_panel("laser", realm)
+    enabled = panel.bindings["enabled"]
+    server_eval(server, "setattr(heroes['laser'], 'interlock_closed', False)")
+    on_loop(loop, lambda: setattr(enabled.control.widget, "value", True))
+    wait_until(lambda: "heros-error" in enabled.state._dom_classes, 5, "the refusal")
+    assert "RuntimeError: the interlock is open" in enabled.state.value and enabled.state.layout.display == ""
+    assert "interlock" not in panel.header.value + panel.conn.value  # the header says only the HERO's state
+    assert all(b.state.value == "" for name, b in panel.bindings.items() if name != "enabled")  # no other row
+    wait_until(lambda: enabled.control.widget.value is False, 5, "the revert")
+    server_eval(server, "setattr(heroes['laser'], 'interlock_closed', True)")
+    on_loop(loop, lambda: setattr(enabled.control.widget, "value", True))
+    wait_until(lambda: enabled.writes == 1, 5, "the write to succeed")
+    assert enabled.state.value == "" and "heros-error" not in enabled.state._dom_classes and enabled.state.layout.display == "none"
+
+
+def test_a_read_only_value_follows_the_event_that_publishes_it(realm: str, jspawn: Any, loop: Any, ctx: PanelContext, make_panel: Any) -> None:
+    jspawn(realm, "TemperatureController:cryo")
+    slow_polls = PanelContext(ctx.bridge, ctx.submit, ctx.connect, call_timeout=5, poll_interval=30)  # a poll would come too late
+    panel = make_panel("cryo", realm, slow_polls)
+    binding = panel.bindings["temperature"]
+    assert binding.event == "temperature_changed" and "heros-pushed" in binding.source._dom_classes
+    assert "follows the event temperature_changed" in binding.source.value
+    label = binding.control.widget
+    RemoteHERO("cryo", realm=realm).setpoint = 100.0
+    wait_until(lambda: float(html.unescape(label.value).split(">")[1].split("<")[0]) < 150, 5, "the row to follow the event")
+    assert binding.pushes > 3 and not binding.needs_poll(30)
+    assert "heros-polled" in panel.bindings["ramp_rate"].source._dom_classes or panel.bindings["ramp_rate"].watched
+
+
+def test_progress_events_show_a_bar_and_results_their_unit(realm: str, jspawn: Any, loop: Any, make_panel: Any) -> None:
+    jspawn(realm, "Stage:stage")
+    panel = make_panel("stage", realm)
+    view, form = panel.events["progress"], panel.forms["move_to"]
+    assert "move_to(x: float [mm, 0..50], steps: int = 5) -> float [mm]" in html.unescape(form.widget.children[0].value)
+    wait_until(lambda: view._subscription is not None, 1, "the subscription")
+    form.controls["x"].entry.value = 10.0
+    on_loop(loop, form.run)
+    wait_until(lambda: form.calls == 1, 10, "the move")
+    wait_until(lambda: view.progress.value == 1.0, 5, "the last progress event")
+    assert view.progress.layout.display == "" and view.progress.description == "100 %"
+    assert "'position': 10.0" in html.unescape(view.html.value) and "fraction" not in view.html.value  # the rest as text
+    assert form.result.outputs[0]["data"]["text/plain"] == "10 mm"
+
+
+def test_docs_show_on_hover_and_as_text_with_inline_code(realm: str, jspawn: Any, make_panel: Any) -> None:
+    jspawn(realm, "Laser:laser")
+    form = make_panel("laser", realm).forms["pulse"]
+    assert form.button.tooltip == "Fire one pulse of duration seconds at the set power.\n\nNeeds enabled and a power above 0 mW."
+    summary = form.widget.children[0].value
+    assert "pulse(duration: float [s, 0.001..10] = 0.1) -> str" in html.unescape(summary)
+    assert "Fire one pulse of <code>duration</code> seconds" in summary and "``" not in summary.split("</code>", 1)[1]
+    row = form.widget.children[1]
+    assert "title='how long the pulse lasts'" in row.children[0].value
+    assert [c.value for c in row.children[2:]] == ["s, 0.001..10", "<span>how long the pulse lasts</span>"]
+
+
+def test_an_event_plot_follows_the_events_at_the_bridge_rate(realm: str, jspawn: Any, loop: Any, make_panel: Any) -> None:
+    jspawn(realm, "TemperatureController:cryo")
+    panel = make_panel("cryo", realm)
+    view = panel.events["temperature_changed"]
+    on_loop(loop, lambda: setattr(view.plot_button, "value", True))
+    plot = view.plot
+    assert plot is not None and plot.backend == "bqplot" and plot.widget in view.extra.children
+    wait_until(lambda: plot.samples >= 5 and plot.renders >= 2, 5, "samples and redraws")
+    line = plot._drawing.lines["cryo.temperature_changed"]
+    assert len(line.y) >= 3 and line.y[-1] in plot.data("cryo.temperature_changed")[1]
+    on_loop(loop, lambda: setattr(plot.pause, "value", True))
+    frozen = len(line.y)
+    wait_until(lambda: plot.samples >= frozen + 5, 5, "more samples while paused")
+    assert len(line.y) == frozen and "paused" in plot.status.value  # the view stands still, samples are kept
+    on_loop(loop, lambda: setattr(plot.pause, "value", False))
+    wait_until(lambda: len(line.y) > frozen, 5, "the view to resume")
+    on_loop(loop, lambda: setattr(plot.window, "value", 10.0))
+    on_loop(loop, lambda: setattr(view.plot_button, "value", False))
+    assert plot.widget.layout.display == "none"
+
+
+def test_image_events_show_as_a_live_picture(realm: str, jspawn: Any, loop: Any, make_panel: Any) -> None:
+    jspawn(realm, "Camera:camera")
+    panel = make_panel("camera", realm)
+    view = panel.events["frame"]
+    proxy = RemoteHERO("camera", realm=realm)
+    wait_until(lambda: (proxy.snap(), view.count)[1], 10, "the subscription to reach the HERO")
+    proxy.stream(20, 0.02)
+    wait_until(lambda: view.image is not None and view.image.frames >= 20, 10, "the frames")
+    image = view.image
+    wait_until(lambda: image.drawn >= 1 and image.image.value[:4] == b"\x89PNG", 5, "a drawn frame")
+    assert image.drawn < image.frames  # coalesced: not every frame is drawn
+    assert "heros-colorbar-max" in image.colorbar.value and "frame" in image.summary.value
+
+
+def test_a_datasource_plot_draws_every_observable_of_the_realm(realm: str, jspawn: Any, loop: Any, ctx: PanelContext) -> None:
+    from heros_jupyter.plot import DatasourcePlot
+
+    jspawn(realm, "Sensors:vacuum", "Sensors:cooling")
+    plot = on_loop(loop, lambda: DatasourcePlot(realm, ctx.bridge))
+    try:
+        for name in ("vacuum", "cooling"):
+            proxy = RemoteHERO(name, realm=realm)
+            wait_until(lambda proxy=proxy, name=name: (proxy.publish(1), f"{name}.flow" in plot.plot.traces)[1], 10, "the observer")
+            proxy.publish(5, 0.01)
+        wait_until(lambda: len(plot.plot.data("cooling.pressure")[1]) >= 5, 5, "the readings")
+        assert sorted(plot.plot.traces) == ["cooling.flow", "cooling.pressure", "vacuum.flow", "vacuum.pressure"]
+        assert plot.plot.data("vacuum.flow")[1][-1] == 2.0 + 4  # calibrated: the value, not the raw one
+        wait_until(lambda: plot.plot._drawing.y_axis.label == "l/min, mbar", 5, "the units on the axis")
+    finally:
+        on_loop(loop, plot.close)
+
+
+def test_without_bqplot_a_plot_degrades_to_sparklines(loop: Any, ctx: PanelContext, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from heros_jupyter.plot import LivePlot, have_bqplot
+
+    monkeypatch.setitem(sys.modules, "bqplot", None)  # import bqplot now raises ImportError
+    assert not have_bqplot()
+    plot = on_loop(loop, lambda: LivePlot(ctx.bridge, "x"))
+    assert plot.backend == "sparklines"
+    for v in (1.0, 2.0, 3.0):
+        plot.add("x", v)
+    wait_until(lambda: "<svg class='heros-sparkline'" in plot._drawing.widget.value, 5, "the sparkline")
+    assert "<code>3</code>" in plot._drawing.widget.value
+    on_loop(loop, plot.close)

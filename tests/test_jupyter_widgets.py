@@ -37,19 +37,51 @@ def test_float_without_bounds_is_float_text() -> None:
     check_widget(Spec("x", "float", value=2.5), w.FloatText, value=2.5)
 
 
-def test_both_bounds_make_a_slider_that_writes_on_release() -> None:
+def test_both_bounds_make_a_slider_that_writes_on_release_with_an_unbounded_entry_beside_it() -> None:
     c = check_widget(Spec("p", "float", {"min": 0, "max": 50, "unit": "mW"}, value=3.0), w.FloatSlider,
-                     min=0.0, max=50.0, value=3.0, continuous_update=False)
+                     min=0.0, max=50.0, value=3.0, continuous_update=False, readout=False)
     assert c.widget.step == 0.01
-    check_widget(Spec("n", "int", {"min": 1, "max": 10, "step": 3}, value=4), w.IntSlider, min=1, max=10, step=3,
-                 value=4, continuous_update=False)
+    assert type(c.entry) is w.FloatText and c.entry.value == 3.0  # the slider's readout would clamp what is typed
+    c = check_widget(Spec("n", "int", {"min": 1, "max": 10, "step": 3}, value=4), w.IntSlider, min=1, max=10, step=3,
+                     value=4, continuous_update=False, readout=False)
+    assert type(c.entry) is w.IntText
 
 
-def test_one_bound_is_a_bounded_text_open_on_the_other_side() -> None:
-    c = check_widget(Spec("t", "float", {"min": 0.0}, value=1.0), w.BoundedFloatText, min=0.0, value=1.0)
-    assert c.widget.max > 1e300
-    c = check_widget(Spec("n", "int", {"max": 5}, value=-3), w.BoundedIntText, max=5, value=-3)
-    assert c.widget.min < -1e15
+def test_one_bound_is_a_plain_number_box_checked_on_commit() -> None:
+    # changed with issue 14: Bounded*Text clamped a typed value silently; the bound is now checked instead
+    c = check_widget(Spec("t", "float", {"min": 0.0}, value=1.0), w.FloatText, value=1.0)
+    with pytest.raises(ValueError, match=r"t must be within 0\.\., not -5"):
+        c.validate(-5)
+    c = check_widget(Spec("n", "int", {"max": 5}, value=-3), w.IntText, value=-3)
+    assert c.validate(5) == 5
+
+
+def test_a_typed_value_out_of_range_is_refused_not_clamped_and_the_inputs_go_back() -> None:
+    c = control_for(Spec("power", "float", {"min": 0, "max": 50, "unit": "mW"}, value=12.5))
+    c.show(12.5)
+    committed: list[float] = []
+    refused: list[str] = []
+    c.watch(committed.append, refused.append)
+    c.entry.value = 80.0  # what the browser sends when the user types 80 and presses Enter
+    assert committed == [] and refused == ["power must be within 0..50 mW, not 80.0"]
+    assert c.entry.value == 12.5 and c.widget.value == 12.5  # back to the HERO's value
+    c.entry.value = -5.0
+    assert committed == [] and "0..50 mW, not -5.0" in refused[-1] and c.entry.value == 12.5
+    c.entry.value = 20.0
+    assert committed == [20.0] and c.widget.value == 20.0  # the slider follows the entry
+    c.widget.value = 30.0  # a drag: the entry follows the slider
+    assert committed == [20.0, 30.0] and c.entry.value == 30.0
+    c.show(4.0)  # a value from the HERO is no commit
+    assert committed == [20.0, 30.0] and c.entry.value == 4.0
+
+
+def test_choices_and_types_are_checked_too() -> None:
+    c = control_for(Spec("wl", "int", {"choices": [532, 633]}, value=1064))
+    with pytest.raises(ValueError, match="wl must be one of 532, 633, not 1064"):
+        c.validate(1064)  # the HERO holds a value outside its choices: shown, but not written back
+    c = control_for(Spec("items", "list", value=[1]))
+    with pytest.raises(ValueError, match="items must be a list, not int"):
+        c.validate(3)
 
 
 def test_str_is_a_text_committed_on_enter() -> None:
@@ -164,8 +196,11 @@ def test_bad_registrations_say_what_is_wrong() -> None:
         reg.register("  ", lambda s: None)
 
 
-def test_format_value() -> None:
-    assert format_value(4.123456789, "K") == "4.12346 K"
+def test_format_value_is_the_one_rule_of_heros_render() -> None:
+    from heros.render import value_text
+
+    assert format_value(4.123456789, "K") == "4.12346 K" == value_text(4.123456789, "K")
+    assert format_value(np.float32(0.1), "s") == "0.1 s"
     assert format_value(3, "mA") == "3 mA"
     assert format_value(True) == "True"
     assert format_value(list(range(100))).endswith("(list of 100)")

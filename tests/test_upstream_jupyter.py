@@ -35,10 +35,10 @@ def test_discover_lists_upstream_heros_and_a_panel_polls_and_drives_one(kernel: 
         assert "UpLaser (upstream HEROS)" in listing and "laser" in listing
         k.run("uplaser = %heros connect uplaser")
         assert "upstream HEROS" in k.state[k.model("heros-header")]["value"] if len(k.models("heros-header")) == 1 else True
-        slider = child_with(k, "heros-attr-power", 1)
-        assert k.state[slider]["_model_name"] == "FloatSliderModel" and k.state[slider]["max"] == 50.0  # limits from the type text
-        mode = child_with(k, "heros-attr-mode", 1)
-        assert k.state[mode]["_model_name"] == "DropdownModel"
+        # (issue 14: the row is its line and a message line; the inputs carry heros-input-NAME)
+        slider = next(m for m in k.models("heros-input-power") if k.state[m]["_model_name"] == "FloatSliderModel")
+        assert k.state[slider]["max"] == 50.0  # limits from the type text
+        assert k.state[k.model("heros-input-mode")]["_model_name"] == "DropdownModel"
         sources = {m: k.state[m]["_dom_classes"] for m in k.models("heros-attr-source")}
         assert sources and all("heros-polled" in c for c in sources.values())  # upstream publishes no changes: every row is polled
 

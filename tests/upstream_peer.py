@@ -9,6 +9,7 @@ it exits gracefully on EOF or ``exit``. Only upstream's public API is used here.
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import threading
 import time
@@ -16,12 +17,16 @@ import traceback
 
 import numpy as np
 
-from heros import EventObserver, HEROObserver, LocalHERO, RemoteHERO, event
-
-try:  # upstream's datasource API
-    from heros import DatasourceObserver, LocalDatasourceHERO
-except ImportError:  # pragma: no cover - every 2026 release has it
-    DatasourceObserver = LocalDatasourceHERO = None  # type: ignore[assignment,misc]
+from heros import (
+    DatasourceObserver,
+    EventObserver,
+    HEROObserver,
+    LocalDatasourceHERO,
+    LocalHERO,
+    PolledLocalDatasourceHERO,
+    RemoteHERO,
+    event,
+)
 
 
 class Opaque:
@@ -131,7 +136,35 @@ class UpLaser(LocalHERO):
         return energy
 
 
-CLASSES = {cls.__name__: cls for cls in (UpDevice, UpRecorder, UpLaser)}
+class UpDatasource(LocalDatasourceHERO):
+    """An upstream datasource that publishes when told to, with a conversion and boundaries."""
+
+    def __init__(self, name: str, **kwargs):
+        super().__init__(name, observables={"T": {"unit": "K", "conversion": "x + 273.15", "boundaries": [[0, 300], [300, 400]]}},
+                         **kwargs)
+
+    def emit(self, data):
+        return self.observable_data(data)
+
+
+class UpPolled(PolledLocalDatasourceHERO):
+    """An upstream polled datasource, on an asyncio loop of its own as BOSS gives it one."""
+
+    level: float = 1.5
+
+    def __init__(self, name: str, **kwargs):
+        loop = asyncio.new_event_loop()
+        threading.Thread(target=loop.run_forever, daemon=True).start()
+        super().__init__(name, loop=loop, interval=0.2, observables={
+            "level": {"raw_unit": "V", "conversion": "x * 2", "unit": "V2"},
+            "volts": {"target": "voltages", "index": 1},
+        }, **kwargs)
+
+    def voltages(self) -> list:
+        return [0.1, 0.2]
+
+
+CLASSES = {cls.__name__: cls for cls in (UpDevice, UpRecorder, UpLaser, UpDatasource, UpPolled)}
 
 
 class Collector:

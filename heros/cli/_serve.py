@@ -10,7 +10,10 @@ A file may hold one document, a list of them, or a CouchDB result ``{"rows": [{"
 ``"@_boss_loop"`` an asyncio loop running in a thread. Unlike BOSS, every HERO runs in this one
 process, HEROs of one file start in dependency order, and a document may name its ``realm``.
 Classes that are not LocalHEROs are wrapped as BOSS does: the class is built with its arguments,
-then served under the document's name.
+then served under the document's name. A ``datasource`` block (``{"async": false, "interval": 5.0,
+"observables": {...}}``) makes the HERO a datasource as BOSS does: ``PolledLocalDatasourceHERO``
+polled on the ``@_boss_loop`` loop every ``interval`` seconds, or with ``"async": true`` a
+``LocalDatasourceHERO``; its conversions are checked before any HERO starts (never ``eval``ed).
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from heros import keys
+from heros.datasource.datasource import LocalDatasourceHERO, PolledLocalDatasourceHERO
+from heros.datasource.observables import ObservableProcessor
 from heros.local import LocalHERO
 from heros.remote import RemoteHERO
 
@@ -38,6 +43,8 @@ __all__ = ["HeroSpec", "cmd_serve", "load_documents", "specs_from_documents"]
 #: Seconds a ``$name`` argument waits for its HERO to appear (``--wait``).
 REFERENCE_WAIT = 10.0
 _UNSUPPORTED_WRAPS = ("qcodes", "pylablib")
+#: What BOSS assumes for the keys a ``datasource`` block leaves out.
+DATASOURCE_DEFAULTS: dict[str, Any] = {"async": False, "interval": 5.0, "observables": {}}
 
 
 @dataclass
@@ -50,6 +57,7 @@ class HeroSpec:
     arguments: dict[str, Any] = field(default_factory=dict)
     tags: list[str] = field(default_factory=list)
     decorators: list[tuple[str, str]] = field(default_factory=list)
+    datasource: dict[str, Any] | None = None  # the document's datasource block, defaults filled in
 
     def references(self) -> set[str]:
         """Names of the HEROs its ``$name`` arguments refer to."""
@@ -105,8 +113,7 @@ def specs_from_documents(docs: list[dict[str, Any]], where: str, realm: str, ext
             isinstance(d, list) and len(d) == 2 and all(isinstance(x, str) for x in d) for d in decorators
         ):
             raise UsageError(f"{label}: 'extra_decorators' must be a list of [method, 'module.decorator'] pairs")
-        if doc.get("datasource") is not None:
-            raise UsageError(f"{label}: datasource HEROs are not supported by 'heros serve'")
+        datasource = _datasource_block(doc.get("datasource"), label)
         if doc.get("wrap_target", "auto") in _UNSUPPORTED_WRAPS:
             raise UsageError(f"{label}: wrap_target {doc['wrap_target']!r} is not supported by 'heros serve'")
         doc_realm = doc.get("realm", realm)
@@ -115,12 +122,38 @@ def specs_from_documents(docs: list[dict[str, Any]], where: str, realm: str, ext
                 keys.validate_name(value, what)
             except (TypeError, ValueError) as exc:
                 raise UsageError(f"{label}: {exc}") from None
-        specs.append(HeroSpec(name, classname, doc_realm, dict(arguments), [*tags, *extra_tags], [tuple(d) for d in decorators]))
+        specs.append(HeroSpec(name, classname, doc_realm, dict(arguments), [*tags, *extra_tags], [tuple(d) for d in decorators],
+                              datasource))
     names = [s.name for s in specs]
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
         raise UsageError(f"{where}: HERO {twice[0]!r} is described more than once")
     return _in_start_order(specs, where)
+
+
+def _datasource_block(block: Any, label: str) -> dict[str, Any] | None:
+    """A document's ``datasource`` block with BOSS's defaults filled in, checked (conversions compiled)."""
+    if block is None:
+        return None
+    if not isinstance(block, dict):
+        raise UsageError(f"{label}: 'datasource' must be an object like {{\"async\": false, \"interval\": 5, \"observables\": {{}}}}")
+    unknown = sorted(set(block) - set(DATASOURCE_DEFAULTS))
+    if unknown:  # BOSS ignores them too, but a misspelt key would silently poll at the default
+        print(f"heros: note: {label}: 'datasource' keys {', '.join(map(repr, unknown))} are ignored "
+              f"(known: {', '.join(DATASOURCE_DEFAULTS)})", file=sys.stderr, flush=True)
+    config = {**DATASOURCE_DEFAULTS, **{k: v for k, v in block.items() if k in DATASOURCE_DEFAULTS}}
+    if not isinstance(config["async"], bool):
+        raise UsageError(f"{label}: datasource 'async' must be true or false, not {config['async']!r}")
+    interval = config["interval"]
+    if isinstance(interval, bool) or not isinstance(interval, (int, float)) or not 0 < interval < float("inf"):
+        raise UsageError(f"{label}: datasource 'interval' must be a positive number of seconds, not {interval!r}")
+    if config["observables"] is None:
+        config["observables"] = {}
+    try:
+        ObservableProcessor(config["observables"])  # every conversion is checked now, before any HERO starts
+    except ValueError as exc:
+        raise UsageError(f"{label}: datasource: {one_line(str(exc))}") from None
+    return config
 
 
 def _in_start_order(specs: list[HeroSpec], where: str) -> list[HeroSpec]:
@@ -165,8 +198,16 @@ def import_object(path: str) -> Any:
     return obj
 
 
-def hero_class(classname: str, decorators: list[tuple[str, str]]) -> type[LocalHERO]:
-    """The class to instantiate: a LocalHERO subclass as it is, any other class wrapped as BOSS does."""
+def hero_class(classname: str, decorators: list[tuple[str, str]], datasource: dict[str, Any] | None = None,
+               loop: asyncio.AbstractEventLoop | None = None) -> type[LocalHERO]:
+    """The class to instantiate: a LocalHERO subclass as it is, any other class wrapped as BOSS does.
+
+    The wrapper's HERO side is ``LocalHERO``, or, for a ``datasource`` block (``DATASOURCE_DEFAULTS``
+    filled in), ``LocalDatasourceHERO`` (``"async": true``) or ``PolledLocalDatasourceHERO``
+    polling on ``loop``, which get the block's ``observables`` (and ``interval``). A LocalHERO
+    subclass with a ``datasource`` block must be such a datasource class itself; it gets them as
+    keyword arguments.
+    """
     cls = import_object(classname)
     if not isinstance(cls, type):
         raise UsageError(f"{classname!r} is not a class")
@@ -177,16 +218,32 @@ def hero_class(classname: str, decorators: list[tuple[str, str]]) -> type[LocalH
             raise UsageError(f"extra decorator for {classname}: the class has no method {method!r}")
         decorator = import_object(decorator_path)
         namespace[method] = decorator(func)
+    mixin: type[LocalHERO] = LocalHERO
+    mixin_arguments: dict[str, Any] = {}
+    if datasource is not None:
+        mixin = LocalDatasourceHERO if datasource["async"] else PolledLocalDatasourceHERO
+        mixin_arguments["observables"] = datasource["observables"]
+        if not datasource["async"]:
+            mixin_arguments.update(interval=datasource["interval"], loop=loop)
     if issubclass(cls, LocalHERO):
-        return type(cls.__name__, (cls,), namespace) if decorators else cls
+        if not issubclass(cls, mixin):
+            raise UsageError(f"{classname!r} is a LocalHERO but not a {mixin.__name__}, which its 'datasource' block asks for; "
+                             f"derive it from {mixin.__name__}, or name a class that is no HERO (it is wrapped as BOSS does)")
+        if mixin_arguments:
+            def init_datasource(self: Any, *args: Any, **kwargs: Any) -> None:
+                cls.__init__(self, *args, **{**mixin_arguments, **kwargs})
 
-    def __init__(self: Any, name: str, *, realm: str = "heros", tags: list[str] | None = None, session_manager: Any = None, **kwargs: Any) -> None:
+            namespace["__init__"] = init_datasource
+        return type(cls.__name__, (cls,), namespace) if decorators or mixin_arguments else cls
+
+    def __init__(self: Any, name: str, *, realm: str = "heros", tags: list[str] | None = None, session_manager: Any = None,
+                 **kwargs: Any) -> None:
         cls.__init__(self, **kwargs)
-        LocalHERO.__init__(self, name, realm=realm, tags=tags, session_manager=session_manager)
+        mixin.__init__(self, name, realm=realm, tags=tags, session_manager=session_manager, **mixin_arguments)
 
     namespace["__init__"] = __init__
     try:
-        return type(f"{cls.__name__}_HERO", (cls, LocalHERO), namespace)
+        return type(f"{cls.__name__}_HERO", (cls, mixin), namespace)
     except TypeError as exc:
         raise UsageError(f"{classname!r} cannot be served as a HERO: {exc}") from None
 
@@ -199,14 +256,18 @@ class _Resolver:
         self.proxies: list[RemoteHERO] = []
         self.loop: asyncio.AbstractEventLoop | None = None
 
+    def boss_loop(self) -> asyncio.AbstractEventLoop:
+        """The loop ``@_boss_loop`` arguments get, and polled datasources poll on (started on first use)."""
+        if self.loop is None:
+            self.loop = asyncio.new_event_loop()
+            threading.Thread(target=self.loop.run_forever, name="heros-serve-loop", daemon=True).start()
+        return self.loop
+
     def resolve(self, value: Any, spec: HeroSpec) -> Any:
         if isinstance(value, str) and value.startswith("$") and len(value) > 1:
             return self._remote(value[1:], spec)
         if value == "@_boss_loop":
-            if self.loop is None:
-                self.loop = asyncio.new_event_loop()
-                threading.Thread(target=self.loop.run_forever, name="heros-serve-loop", daemon=True).start()
-            return self.loop
+            return self.boss_loop()
         if isinstance(value, dict):
             return {k: self.resolve(v, spec) for k, v in value.items()}
         if isinstance(value, list):
@@ -235,7 +296,9 @@ class _Resolver:
 
 def start(spec: HeroSpec, resolver: _Resolver) -> LocalHERO:
     """Construct and serve one HERO."""
-    cls = hero_class(spec.classname, spec.decorators)
+    # a polled datasource polls on the loop @_boss_loop arguments get, as BOSS polls on its worker's loop
+    loop = resolver.boss_loop() if spec.datasource is not None and not spec.datasource["async"] else None
+    cls = hero_class(spec.classname, spec.decorators, spec.datasource, loop)
     kwargs = resolver.resolve(spec.arguments, spec)
     if spec.tags:
         kwargs["tags"] = list(spec.tags)

@@ -434,7 +434,8 @@ class Stage(LocalHERO):
 
 
 class Camera(LocalHERO):
-    """A 12-bit camera looking at a sample; ``snap()`` exposes for ``exposure`` seconds and returns the image.
+    """A 12-bit camera looking at a sample; ``snap()`` exposes for ``exposure`` seconds and returns the image
+    (and publishes it as the ``frame`` event).
 
     The image holds a dark offset, shot and read noise, a faint fixed sample and, when a laser
     is given and emitting, a laser spot whose brightness follows the laser's power and whose
@@ -491,6 +492,12 @@ class Camera(LocalHERO):
             self._frames += 1
         _publish(self, "frames")
         image: np.ndarray = np.clip(np.rint(counts), 0, FULL_SCALE).astype(np.uint16)
+        self.frame(image)
+        return image
+
+    @event
+    def frame(self, image: np.ndarray) -> np.ndarray:
+        """Every image ``snap()`` takes (uint16 counts, shape (96, 128)), for live views."""
         return image
 
     def _laser_spot(self) -> np.ndarray | float:
