@@ -5,15 +5,19 @@
 On a machine with few cores the latency of a round trip follows the CPU every process spends on
 it, so this script measures, for ``add(1, 2)``, the median latency and the CPU per call of the
 client's calling thread, the whole client process, the serving process (by thread name) and the
-hub. Four servers answer the same request bytes:
+hub. Five servers answer `add(1, 2)`:
 
 - ``floor``: raw zenoh, the reply sent inside zenoh's callback (what ``floor.py`` measures);
 - ``floor-thread``: raw zenoh, the query taken from a channel by a Python thread, as our HEROs do
   (the cost of never running a call on zenoh's threads);
+- ``floor-shaped``: raw zenoh shaped as a HERO must be, and nothing else: a wildcard queryable
+  (``<name>/**``, the method's key declared) drained by a Python thread, the request's bytes
+  msgpack-decoded, ``add`` called, the result msgpack-encoded and replied with the encoding; the
+  client encodes the arguments and decodes the reply (the floor any HERO on zenoh-python reaches);
 - ``heros-raw``: our HERO, asked with the floor's raw ``session.get`` (the serving side alone);
 - ``heros``: our HERO through ``RemoteHERO`` (both sides).
 
-Every process gets the same loopback configuration (a hub on 127.0.0.1, multicast off). The four
+Every process gets the same loopback configuration (a hub on 127.0.0.1, multicast off). The five
 take turns in blocks of 500 calls, so that they see the same machine load.
 """
 
@@ -69,11 +73,33 @@ def _serve_floor() -> None:
             q.reply(q.key_expr, CALL_REPLY, encoding=encoding)
             q.drop()
 
+    import msgpack
+
+    shaped = session.declare_queryable("profile/shaped/**", zenoh.handlers.RingChannel(1000), complete=True)
+    declared = session.declare_keyexpr("profile/shaped/add")
+    methods = {"add": lambda a, b: a + b}
+
+    def work_shaped() -> None:
+        handler = shaped.handler
+        while True:
+            try:
+                q = handler.recv()
+            except zenoh.ZError:  # undeclared
+                return
+            key = q.key_expr
+            args, kwargs = msgpack.unpackb(q.payload.to_bytes())
+            result = methods[str(key).rsplit("/", 1)[1]](*args, **kwargs)
+            q.reply(key, msgpack.packb(result), encoding=encoding)
+            q.drop()
+
     threading.Thread(target=work, daemon=True).start()
+    threading.Thread(target=work_shaped, daemon=True).start()
     print("READY", flush=True)
     sys.stdin.read()
     inline.undeclare()
     channel.undeclare()
+    shaped.undeclare()
+    session.undeclare(declared)
     session.close()
 
 
@@ -133,9 +159,16 @@ def main() -> None:
     def raw(key: str):
         return lambda: session.get(key, payload=CALL_REQUEST, encoding=encoding).recv().ok.payload.to_bytes()
 
+    import msgpack
+
+    def shaped() -> object:
+        reply = session.get("profile/shaped/add", payload=msgpack.packb([[1, 2], {}]), encoding=encoding).recv()
+        return msgpack.unpackb(reply.ok.payload.to_bytes())
+
     cases = {
         "floor": (raw("profile/floor"), "floor"),
         "floor-thread": (raw("profile/thread"), "floor"),
+        "floor-shaped": (shaped, "floor"),
         "heros-raw": (raw(f"@object/{REALM}/bench0/add"), "hero"),
         "heros": (lambda: proxy.add(1, 2), "hero"),
     }

@@ -108,7 +108,7 @@ def test_the_call_profile_reports_cpu_per_call_for_every_server() -> None:
                           capture_output=True, text=True, timeout=120, cwd=str(ROOT))
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     report = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert sorted(report) == ["floor", "floor-thread", "heros", "heros-raw"]
+    assert sorted(report) == ["floor", "floor-shaped", "floor-thread", "heros", "heros-raw"]
     for name, r in report.items():
         assert _positive(r["median_us"]) and _positive(r["client_process_cpu_us"]), (name, r)
         assert r["server_process_cpu_us"] == sum(r["server_threads_cpu_us"].values()), (name, r)
