@@ -108,7 +108,7 @@ def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 90) -> 
 
 @pytest.fixture
 def jupyter_lab(tmp_path: Path, realm: str) -> Iterator[dict[str, Any]]:
-    """JupyterLab on 127.0.0.1 serving a copy of ``notebooks/``; its kernels get this test's realm."""
+    """JupyterLab on 127.0.0.1 serving a copy of the shipped notebooks; its kernels get this test's realm."""
     root = tmp_path / "lab"
     shutil.copytree(NOTEBOOKS, root)
     settings = tmp_path / "settings" / "@jupyterlab" / "apputils-extension"

@@ -16,7 +16,7 @@ import pytest
 
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
-NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "heros" / "demo" / "notebooks"  # shipped as package data
 
 
 def ipython_shell() -> Any:

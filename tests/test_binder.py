@@ -1,6 +1,7 @@
 """The binder files work from scratch: a fresh virtualenv gets ``binder/requirements.txt`` and runs
-``binder/postBuild``, then ``binder/start`` starts the demo lab on its own loopback hub and runs
-every notebook with ``jupyter execute`` in its place of JupyterLab, as mybinder would.
+``binder/postBuild``, then ``binder/start`` starts the demo lab on its own loopback hub, copies the
+demo notebooks to ``~/heros-demo`` and runs every one with ``jupyter execute`` in its place of
+JupyterLab, as mybinder would.
 
 Takes a minute or two (it installs JupyterLab); deselect locally with ``-m "not binder"``.
 """
@@ -83,8 +84,10 @@ def test_binder_steps_from_scratch(tmp_path: Path) -> None:
     _run(["python", "-m", "pip", "install", "-q", "-r", "binder/requirements.txt"], cwd=repo, env=env, timeout=600)
     _run(["binder/postBuild"], cwd=repo, env=env, timeout=300)
     installed = time.monotonic() - t0
-    notebooks = sorted(str(p.relative_to(repo)) for p in (repo / "notebooks").glob("*.ipynb"))
-    assert "notebooks/quickstart.ipynb" in notebooks
+    # binder/start copies the shipped notebooks into ~/heros-demo before it execs the command
+    workdir = Path(env["HOME"]) / "heros-demo"
+    notebooks = sorted(str(workdir / p.name) for p in (repo / "heros" / "demo" / "notebooks").glob("*.ipynb"))
+    assert str(workdir / "quickstart.ipynb") in notebooks
     # binder/start backgrounds the demo lab, then execs the command: a session of its own, so the
     # demo it leaves behind is stopped with the group (by the id of the process this test started).
     proc = subprocess.Popen(["binder/start", "jupyter", "execute", "--output={notebook_name}_executed", *notebooks],
@@ -98,7 +101,7 @@ def test_binder_steps_from_scratch(tmp_path: Path) -> None:
             pass
     demo_log = tmp_path / "demo.log"
     assert proc.returncode == 0, f"{output[-4000:]}\ndemo log:\n{demo_log.read_text()[-2000:] if demo_log.exists() else ''}"
-    quickstart = nbformat.read(repo / "notebooks" / "quickstart_executed.ipynb", as_version=4)
+    quickstart = nbformat.read(workdir / "quickstart_executed.ipynb", as_version=4)
     first = "".join(o.get("text", "") for o in quickstart.cells[1].outputs)
     assert first.startswith("realm 'heros', network: loopback (HEROS_ZENOH_CONFIG)")
     assert all(cell.get("execution_count") for cell in quickstart.cells if cell.cell_type == "code")

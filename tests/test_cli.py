@@ -328,10 +328,18 @@ def test_router_prints_the_lines_that_reach_it(tmp_path: Path) -> None:
             server.kill()
 
 
-def _http(url: str, token: str, data: bytes | None = None) -> dict:
-    request = urllib.request.Request(url, data=data, headers={"Authorization": f"token {token}"}, method="POST" if data is not None else "GET")
+def _http(url: str, token: str, data: bytes | None = None, method: str | None = None) -> dict:
+    request = urllib.request.Request(url, data=data, headers={"Authorization": f"token {token}"},
+                                     method=method or ("POST" if data is not None else "GET"))
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.loads(response.read() or b"null")
+
+
+def git_status() -> tuple[str, list[str]]:
+    """``git status --porcelain`` of the clone, and what lies beside the shipped notebooks (git ignores
+    the .ipynb_checkpoints folder Jupyter would make there)."""
+    status = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    return status, sorted(p.name for p in (ROOT / "heros" / "demo" / "notebooks").iterdir())
 
 
 def _wait_http(url: str, token: str, proc: HerosProcess, timeout: float = 90) -> None:
@@ -354,16 +362,28 @@ def test_demo_lab_starts_jupyterlab_on_the_same_network(tmp_path: Path) -> None:
     realm = f"lab{uuid.uuid4().hex[:8]}"
     port, token = free_port(), "heros-test-token"
     dirs = {var: str(tmp_path / var.lower()) for var in ("JUPYTER_CONFIG_DIR", "JUPYTER_RUNTIME_DIR", "JUPYTERLAB_SETTINGS_DIR", "JUPYTERLAB_WORKSPACES_DIR")}
+    dirs["HOME"] = str(tmp_path / "home")  # the default working folder is ~/heros-demo
     args = ["--lab", "--loopback", str(free_port()), "--", "--no-browser", f"--port={port}", "--ServerApp.ip=127.0.0.1",
             f"--IdentityProvider.token={token}", "--ServerApp.password=", "--LabApp.news_url=None",
             "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+    status_before = git_status()
     demo = start_demo(realm, tmp_path / "demo.log", *args, env=dirs)
     kc = None
     lab_pids: list[int] = []
+    workdir = tmp_path / "home" / "heros-demo"
     try:
         base = f"http://127.0.0.1:{port}"
         _wait_http(f"{base}/api/status", token, demo)
-        assert _http(f"{base}/api/contents/notebooks/quickstart.ipynb?content=0", token)["type"] == "notebook"
+        # JupyterLab serves the working folder, where the shipped notebooks were copied
+        listing = _http(f"{base}/api/contents?content=1", token)
+        assert {"dashboard.ipynb", "panels.ipynb", "quickstart.ipynb"} <= {item["name"] for item in listing["content"]}
+        quickstart = _http(f"{base}/api/contents/quickstart.ipynb?content=1", token)
+        assert quickstart["type"] == "notebook"
+        # what JupyterLab's autosave sends: the file changes in the working folder, never in the clone
+        quickstart["content"]["cells"][0]["source"] = "# saved by JupyterLab"
+        _http(f"{base}/api/contents/quickstart.ipynb", token, data=json.dumps({"type": "notebook", "content": quickstart["content"]}).encode(),
+              method="PUT")
+        assert "# saved by JupyterLab" in (workdir / "quickstart.ipynb").read_text()
         kernel = _http(f"{base}/api/kernels", token, data=b"{}")
         connection = Path(dirs["JUPYTER_RUNTIME_DIR"]) / f"kernel-{kernel['id']}.json"
         deadline = time.monotonic() + 30
@@ -388,6 +408,7 @@ def test_demo_lab_starts_jupyterlab_on_the_same_network(tmp_path: Path) -> None:
         rc = demo.terminate(40)
     assert rc == 0
     assert not any(psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE for pid in lab_pids)
+    assert git_status() == status_before, "the demo wrote into the clone"
 
 
 @pytest.fixture(scope="module")
@@ -467,7 +488,8 @@ BAD_INPUT = [
     (["serve", "{datasource_interval}"], "HERO 'g': datasource 'interval' must be a positive number of seconds, not 0"),
     (["demo", "--loopback", "70000"], "port must be between 1 and 65535, not 70000"),
     (["demo", "--loopback", "--config", "{}"], "--loopback and --config exclude each other"),
-    (["demo", "extra"], "arguments after -- are passed to JupyterLab and need --lab"),
+    (["demo", "extra"], "arguments after -- are passed to the frontend and need --lab, --notebook or --dashboard"),
+    (["demo", "--lab", "--dashboard"], "argument --dashboard: not allowed with argument --lab"),
     (["router", "--listen", "nonsense"], "argument --listen: 'nonsense' is not a zenoh endpoint like tcp/192.168.1.10:7447"),
     (["router", "--connect", "tcp/"], "argument --connect: 'tcp/' is not a zenoh endpoint"),
     (["router", "--lease", "0"], "argument --lease: expected a positive number of seconds, not '0'"),

@@ -320,3 +320,42 @@ def test_start_lab_in_process(realm: str) -> None:
         assert lab == {} and all(h._hero_destroyed for h in heros)
         assert observer.wait_for(lambda known: not known, 10)
         assert not heros[0]._ticker.running
+
+
+def test_the_lab_switches_an_instrument_off_and_on(realm: str) -> None:
+    """``lab.switch_off("laser")``: the laser's HERO leaves the network; ``switch_on``: a fresh one joins,
+    which the camera sees and ``DemoLab.stop()`` stops."""
+    with start_lab(realm) as lab, HEROObserver(realm) as observer:
+        assert observer.wait_for(lambda known: set(LAB_NAMES) <= known.keys(), 10)
+        control, camera = RemoteHERO("lab", realm=realm), RemoteHERO("camera", realm=realm)
+        camera.exposure = 0.002
+        old = lab["laser"]
+        old.power, old.enabled = 20.0, True
+        lit = camera.snap().max()
+        assert control.switch_off("laser") == "laser switched off"
+        assert observer.wait_for(lambda known: "laser" not in known, 10)
+        assert old._hero_destroyed and control.switched_off == ["laser"]
+        assert control.switch_off("laser") == "laser is off already"
+        with pytest.raises(LookupError, match=r"the lab's laser is switched off; switch_on\('laser'\) brings it back"):
+            control.instrument("laser")
+        assert set(control.instruments()) == {"cryostat", "stage", "camera"}
+        assert "switched off" in control.status()["laser"]["error"]
+        dark = camera.snap().max()  # no laser, no spot
+        assert dark < lit / 4, (dark, lit)
+
+        assert control.switch_on("laser") == "laser switched on"
+        assert observer.wait_for(lambda known: "laser" in known, 10)
+        assert control.switched_off == [] and control.switch_on("laser") == "laser is on already"
+        new = lab["laser"]
+        assert new is not old and not new._hero_destroyed and list(lab) == list(LAB_NAMES)
+        with RemoteHERO("laser", realm=realm) as laser:
+            assert (laser.power, laser.enabled) == (0.0, False)  # a fresh laser, as after a power cycle
+            laser.power, laser.enabled = 20.0, True
+            assert camera.snap().max() > dark * 4  # the camera looks at the new laser
+        with pytest.raises(LookupError, match="the lab cannot switch 'lab' off or on; it switches: cryostat, laser, stage, camera"):
+            control.switch_off("lab")
+        with pytest.raises(LookupError, match="cannot switch 'oven'"):
+            control.switch_on("oven")
+        control._destroy_hero()
+        camera._destroy_hero()
+    assert new._hero_destroyed and all(hero._hero_destroyed for hero in (old, new))

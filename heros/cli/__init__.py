@@ -10,7 +10,8 @@
     heros watch NAME.event                print an event's values (or an attribute's changes)
     heros serve module:Class --name N     serve a class (--arg k=v, --tag T)
     heros serve config.json               serve HEROs described as for the BOSS starter
-    heros demo [--lab] [--loopback]       the demo lab (with JupyterLab, on a loopback hub)
+    heros demo [--lab|--notebook|--dashboard] [--loopback]
+                                          the demo lab (with JupyterLab, Notebook 7 or Voila, on a loopback hub)
     heros tls config --ca CA --cert C ... a zenoh configuration for mutual TLS (and a router's access rules)
     heros router [--listen E] [--connect E] [--lease S] [--config router.json5]
                                           a zenoh router joining subnets or sites, showing who connects
@@ -143,14 +144,23 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"seconds a \"$name\" argument waits for its HERO (default {_serve.REFERENCE_WAIT:g})")
 
     p = command("demo", _demo.cmd_demo, "serve the demo lab (cryostat, laser, stage, camera, lab) until Ctrl-C",
+                "The frontends open copies of the notebooks shipped with heros, made in --workdir on the first start;\n"
+                "later starts keep your edited copies (a newer shipped version is saved next to yours as NAME.new.ipynb).\n"
                 "examples:\n  heros demo --loopback             (this machine only: no multicast, a hub on 127.0.0.1:7447)\n"
-                "  heros demo --lab --loopback       (and JupyterLab on notebooks/quickstart.ipynb)\n"
-                "  heros demo --lab -- --no-browser  (arguments after -- go to JupyterLab)")
-    p.add_argument("--lab", action="store_true", help="also start JupyterLab on notebooks/quickstart.ipynb")
+                "  heros demo --lab --loopback       (and JupyterLab on quickstart.ipynb, in ~/heros-demo)\n"
+                "  heros demo --dashboard --loopback (and a Voila dashboard of the instruments' panels; prints its address)\n"
+                "  heros demo --lab -- --no-browser  (arguments after -- go to the frontend)")
+    frontends = p.add_mutually_exclusive_group()
+    frontends.add_argument("--lab", action="store_true", help="also start JupyterLab on quickstart.ipynb")
+    frontends.add_argument("--notebook", action="store_true", help="also start Jupyter Notebook 7 on quickstart.ipynb")
+    frontends.add_argument("--dashboard", action="store_true", help="also serve dashboard.ipynb as a Voila dashboard")
+    p.add_argument("--workdir", metavar="DIR", default=None,
+                   help=f"where the notebooks are copied and opened (default {_demo.DEFAULT_WORKDIR}); "
+                        "given without a frontend, the demo only copies them there")
     p.add_argument("--loopback", type=_port, nargs="?", const=_demo.DEFAULT_HUB_PORT, default=None, metavar="PORT",
                    help=f"open a zenoh hub on 127.0.0.1:PORT (default {_demo.DEFAULT_HUB_PORT}, a free port if taken) "
                         "and keep every process on loopback")
-    p.add_argument("jupyter_args", nargs="*", metavar="-- JUPYTER_ARGS", help="arguments for JupyterLab (after --)")
+    p.add_argument("jupyter_args", nargs="*", metavar="-- JUPYTER_ARGS", help="arguments for the frontend (after --)")
 
     p = sub.add_parser("tls", help="zenoh configurations for mutual TLS and access control (docs/security.md)",
                        description="zenoh configurations for mutual TLS and access control (docs/security.md)")

@@ -1,9 +1,13 @@
-"""``heros demo``: serve the demo lab until Ctrl-C, optionally with a loopback hub and JupyterLab.
+"""``heros demo``: serve the demo lab until Ctrl-C, optionally with a loopback hub and a Jupyter frontend.
 
 ``--loopback [PORT]`` opens a zenoh hub on 127.0.0.1 (7447, or a free port when that one is
 taken) and puts every process of the demo on a loopback configuration (no multicast), for build
-machines and containers. ``--lab`` starts JupyterLab on the quickstart notebook; it inherits the
-zenoh configuration and the realm (``HEROS_ZENOH_CONFIG``, ``HEROS_REALM``), and so do its kernels.
+machines and containers. ``--lab`` starts JupyterLab on the quickstart notebook, ``--notebook``
+Jupyter Notebook 7 on it, ``--dashboard`` a Voila dashboard of the lab's panels. The frontend
+inherits the zenoh configuration and the realm (``HEROS_ZENOH_CONFIG``, ``HEROS_REALM``), and so do
+its kernels. It opens copies of the notebooks shipped in the package, made in a working folder
+(``--workdir``, default ``~/heros-demo``; see ``heros.demo.workdir``), so Jupyter's autosave never
+writes into the installed package or a clone's tracked files.
 """
 
 from __future__ import annotations
@@ -17,31 +21,49 @@ import socket
 import subprocess
 import sys
 import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from heros.demo import start_lab
+from heros.demo.workdir import DEFAULT_WORKDIR, prepare_workdir
 from heros.zenoh import loopback_config, open_hub
 
 from ._progress import Progress
 from ._values import UsageError
 
-__all__ = ["DEFAULT_HUB_PORT", "cmd_demo", "find_quickstart", "open_loopback_hub"]
+__all__ = ["DEFAULT_HUB_PORT", "DEFAULT_WORKDIR", "FRONTENDS", "Frontend", "cmd_demo", "open_loopback_hub"]
 
 #: The hub port ``--loopback`` tries first (zenoh's usual port).
 DEFAULT_HUB_PORT = 7447
-#: Seconds JupyterLab gets to shut its kernels down before it is killed.
+#: Seconds a frontend gets to shut its kernels down before it is killed.
 LAB_STOP_TIMEOUT = 15.0
-QUICKSTART = Path("notebooks") / "quickstart.ipynb"
+#: Seconds the dashboard server gets to answer before the demo stops waiting to print its address.
+DASHBOARD_START_TIMEOUT = 120.0
+#: Voila loads every JupyterLab extension installed; these two are Jupyter Notebook's and Voila's own
+#: Lab-side extensions, built for a newer JupyterLab than Voila's page: they only fail loudly in its console.
+VOILA_DENYLIST = ("@jupyter-notebook/lab-extension", "@voila-dashboards/jupyterlab-preview")
 
 
-def find_quickstart() -> Path:
-    """The directory holding ``notebooks/quickstart.ipynb``: the current one, else the source tree's."""
-    candidates = [Path.cwd(), Path(__file__).resolve().parents[2]]
-    for root in candidates:
-        if (root / QUICKSTART).is_file():
-            return root
-    raise UsageError(f"cannot find {QUICKSTART}: run 'heros demo --lab' from a clone of the heros-jupyter repository")
+@dataclass(frozen=True)
+class Frontend:
+    """A Jupyter frontend ``heros demo`` can start: the option, the module to run and the notebook to open."""
+
+    option: str
+    title: str
+    module: str
+    notebook: str
+    default_port: int
+
+
+FRONTENDS = {
+    "lab": Frontend("--lab", "JupyterLab", "jupyterlab", "quickstart.ipynb", 8888),
+    "notebook": Frontend("--notebook", "Jupyter Notebook", "notebook", "quickstart.ipynb", 8888),
+    "dashboard": Frontend("--dashboard", "Voila", "voila", "dashboard.ipynb", 8866),
+}
 
 
 def _port_free(port: int) -> bool:
@@ -72,17 +94,52 @@ def open_loopback_hub(port: int) -> tuple[Any, int]:
     return open_hub(other), other
 
 
-def _jupyterlab_command(root: Path, jupyter_args: list[str]) -> list[str]:
-    cmd = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={root}"]
+def _option(args: list[str], *names: str) -> str | None:
+    """The value of the last ``--name=value`` or ``--name value`` among ``args``, for any of ``names``."""
+    found = None
+    for i, arg in enumerate(args):
+        for name in names:
+            if arg.startswith(f"{name}="):
+                found = arg.split("=", 1)[1]
+            elif arg == name and i + 1 < len(args):
+                found = args[i + 1]
+    return found
+
+
+def _frontend_command(frontend: Frontend, workdir: Path, jupyter_args: list[str]) -> tuple[list[str], str | None]:
+    """The command line starting ``frontend`` in ``workdir``, and the dashboard's address (None for Jupyter servers)."""
+    cmd = [sys.executable, "-m", frontend.module]
+    if frontend.module == "voila":
+        port = _option(jupyter_args, "--port", "--Voila.port")
+        extra = []
+        if port is None:
+            port = str(frontend.default_port if _port_free(frontend.default_port) else _free_port())
+            extra.append(f"--port={port}")
+        host = _option(jupyter_args, "--Voila.ip", "--ip") or "localhost"
+        url = f"http://{'localhost' if host in ('0.0.0.0', '::', '') else host}:{port}/"
+        extra += [f"--VoilaConfiguration.extension_denylist={name}" for name in VOILA_DENYLIST]
+        return [*cmd, frontend.notebook, *extra, "--show_tracebacks=True", *jupyter_args], url
+    cmd.append(f"--ServerApp.root_dir={workdir}")
     if hasattr(os, "geteuid") and os.geteuid() == 0:
-        cmd.append("--allow-root")  # JupyterLab refuses to start as root otherwise (containers, CI)
-    return [*cmd, *jupyter_args, str(QUICKSTART)]
+        cmd.append("--allow-root")  # Jupyter servers refuse to start as root otherwise (containers, CI)
+    return [*cmd, *jupyter_args, frontend.notebook], None
+
+
+def _answers(url: str) -> bool:
+    """Whether a web server answers at ``url`` (any HTTP status counts: it listens)."""
+    try:
+        urllib.request.urlopen(url, timeout=1).close()
+    except urllib.error.HTTPError:
+        return True
+    except OSError:
+        return False
+    return True
 
 
 def _stop_process(proc: subprocess.Popen[Any]) -> None:
     if proc.poll() is not None:
         return
-    proc.terminate()  # JupyterLab shuts its kernels down on SIGTERM
+    proc.terminate()  # Jupyter servers and Voila shut their kernels down on SIGTERM
     try:
         proc.wait(LAB_STOP_TIMEOUT)
     except subprocess.TimeoutExpired:
@@ -90,17 +147,37 @@ def _stop_process(proc: subprocess.Popen[Any]) -> None:
         proc.wait(5)
 
 
+def _chosen_frontend(args: argparse.Namespace) -> Frontend | None:
+    # the parser lets at most one of them through (a mutually exclusive group)
+    return next((FRONTENDS[key] for key in FRONTENDS if getattr(args, key, False)), None)
+
+
+def _prepare_notebooks(workdir: Path) -> None:
+    try:
+        copies = prepare_workdir(workdir)
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"--workdir: {exc}") from None
+    folder = workdir.expanduser().resolve()
+    changed = [c for c in copies if c.action != "kept"]
+    if changed:
+        print(f"notebooks in {folder}: " + "; ".join(c.describe() for c in changed), file=sys.stderr, flush=True)
+    else:
+        print(f"notebooks in {folder} (your copies: nothing shipped since changed them)", file=sys.stderr, flush=True)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
-    """``heros demo [--lab] [--loopback [PORT]]``: serve the demo lab until Ctrl-C."""
+    """``heros demo [--lab | --notebook | --dashboard] [--workdir DIR] [--loopback [PORT]]``: serve the demo lab until Ctrl-C."""
     if args.loopback is not None and args.config is not None:
         raise UsageError("--loopback and --config exclude each other: --loopback writes its own loopback configuration")
-    if args.jupyter_args and not args.lab:
-        raise UsageError("arguments after -- are passed to JupyterLab and need --lab")
-    root = None
-    if args.lab:
-        if importlib.util.find_spec("jupyterlab") is None:
-            raise UsageError("JupyterLab is not installed: pip install 'heros-jupyter[jupyter]'")
-        root = find_quickstart()
+    frontend = _chosen_frontend(args)
+    if args.jupyter_args and frontend is None:
+        raise UsageError("arguments after -- are passed to the frontend and need --lab, --notebook or --dashboard")
+    workdir = None
+    if frontend is not None or args.workdir is not None:
+        if frontend is not None and importlib.util.find_spec(frontend.module) is None:
+            raise UsageError(f"{frontend.title} is not installed: pip install 'heros-jupyter[jupyter]'")
+        workdir = Path(args.workdir or DEFAULT_WORKDIR).expanduser().resolve()
+        _prepare_notebooks(workdir)
     hub = lab = proc = None
     try:
         if args.loopback is not None:
@@ -114,16 +191,22 @@ def cmd_demo(args: argparse.Namespace) -> int:
             print(f"export HEROS_ZENOH_CONFIG={shlex.quote(os.environ['HEROS_ZENOH_CONFIG'])}{realm}"
                   "   # run this in another terminal to reach the demo lab", flush=True)
         print("try: heros list | heros info laser | heros call stage.move_to 20 | heros watch cryostat.temperature_changed; "
-              "Ctrl-C stops the demo", file=sys.stderr, flush=True)
-        if root is not None:
+              "lab.switch_off('laser') in a notebook; Ctrl-C stops the demo", file=sys.stderr, flush=True)
+        url = None
+        if frontend is not None and workdir is not None:
+            cmd, url = _frontend_command(frontend, workdir, args.jupyter_args)
             env = {**os.environ, "HEROS_REALM": args.realm}
-            proc = subprocess.Popen(_jupyterlab_command(root, args.jupyter_args), cwd=root, env=env,
-                                    stdin=subprocess.DEVNULL, start_new_session=True)
+            proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdin=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.monotonic() + DASHBOARD_START_TIMEOUT
         idle = threading.Event()
         while not idle.wait(0.5):
             if proc is not None and proc.poll() is not None:
-                print(f"JupyterLab exited (code {proc.returncode}); stopping the demo", file=sys.stderr, flush=True)
+                assert frontend is not None
+                print(f"{frontend.title} exited (code {proc.returncode}); stopping the demo", file=sys.stderr, flush=True)
                 break
+            if url is not None and (_answers(f"{url}voila/static/") or time.monotonic() > deadline):
+                print(f"dashboard: {url}", flush=True)  # a Voila page runs dashboard.ipynb in a kernel of its own
+                url = None
     except KeyboardInterrupt:
         pass
     finally:

@@ -8,11 +8,13 @@
         ...                                 # drive them from anywhere with RemoteHERO("laser")
 
 ``heros demo`` on the command line does the same until Ctrl-C. The instruments live in
-``heros.demo.instruments``.
+``heros.demo.instruments``; the notebooks that tour them ship in ``heros/demo/notebooks/``, and
+``heros.demo.workdir`` copies them to a folder where Jupyter may save them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from heros.local import LocalHERO
@@ -59,6 +61,11 @@ class DemoLab(dict[str, LocalHERO]):
 def start_lab(realm: str = "heros", session_manager: ZenohSessionManager | None = None) -> DemoLab:
     """Serve the demo lab's HEROs in this process.
 
+    The ``lab`` HERO can switch the other instruments off and on (``lab.switch_off("laser")``,
+    ``lab.switch_on("laser")``): the HERO leaves the network and a fresh one comes back, as when a
+    real instrument's process stops and starts again. The returned ``DemoLab`` always holds the
+    instruments being served now.
+
     Parameters
     ----------
     realm
@@ -74,13 +81,36 @@ def start_lab(realm: str = "heros", session_manager: ZenohSessionManager | None 
     """
     common: dict[str, Any] = {"realm": realm, "session_manager": session_manager}
     lab = DemoLab()
+
+    def current(name: str) -> Callable[[], LocalHERO | None]:
+        # what the camera looks at: the instrument served now (None while it is switched off)
+        def hero() -> LocalHERO | None:
+            found = lab.get(name)
+            return None if found is None or found._hero_destroyed else found
+
+        return hero
+
+    factories: dict[str, Callable[[], LocalHERO]] = {
+        "cryostat": lambda: TemperatureController("cryostat", tags=["demo", "temperature"], **common),
+        "laser": lambda: Laser("laser", tags=["demo", "light"], **common),
+        "stage": lambda: Stage("stage", tags=["demo", "motion"], **common),
+        "camera": lambda: Camera("camera", laser=current("laser"), stage=current("stage"), tags=["demo", "imaging"], **common),
+    }
+
+    def starter(name: str) -> Callable[[], LocalHERO]:
+        def start() -> LocalHERO:
+            hero = factories[name]()
+            lab[name] = hero  # replaces a switched-off one in place: stop() stops what runs now
+            return hero
+
+        return start
+
+    starters = {name: starter(name) for name in factories}
     try:
-        lab["cryostat"] = TemperatureController("cryostat", tags=["demo", "temperature"], **common)
-        lab["laser"] = Laser("laser", tags=["demo", "light"], **common)
-        lab["stage"] = Stage("stage", tags=["demo", "motion"], **common)
-        lab["camera"] = Camera("camera", laser=lab["laser"], stage=lab["stage"], tags=["demo", "imaging"], **common)
-        instruments = {name: lab[name] for name in ("cryostat", "laser", "stage", "camera")}
-        lab["lab"] = Lab("lab", instruments=instruments, tags=["demo"], **common)
+        for start in starters.values():
+            start()
+        instruments = {name: lab[name] for name in factories}
+        lab["lab"] = Lab("lab", instruments=instruments, starters=starters, tags=["demo"], **common)
     except BaseException:
         lab.stop()
         raise

@@ -17,7 +17,7 @@ import random
 import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Annotated, Any
 
 import numpy as np
@@ -446,7 +446,8 @@ class Camera(LocalHERO):
     name
         HERO name.
     laser, stage
-        Optional HEROs (local or remote) the camera sees.
+        Optional HEROs (local or remote) the camera sees, or functions returning the one to look at
+        now (what ``start_lab`` passes, so that a laser the lab switched off and on again is seen).
     **kwargs
         Passed to ``LocalHERO``.
     """
@@ -502,15 +503,16 @@ class Camera(LocalHERO):
 
     def _laser_spot(self) -> np.ndarray | float:
         """Photon rate of the laser spot (counts/s per pixel), 0 when no laser shines."""
-        if self._laser is None:
+        laser, stage = _current(self._laser), _current(self._stage)
+        if laser is None:
             return 0.0
         try:
-            if not self._laser.emitting:
+            if not laser.emitting:
                 return 0.0
-            power = float(self._laser.power)
+            power = float(laser.power)
             column = 0.5 * WIDTH
-            if self._stage is not None:
-                column = (float(self._stage.position) - TRAVEL_MIN) / (TRAVEL_MAX - TRAVEL_MIN) * (WIDTH - 1)
+            if stage is not None:
+                column = (float(stage.position) - TRAVEL_MIN) / (TRAVEL_MAX - TRAVEL_MIN) * (WIDTH - 1)
         except Exception as exc:  # noqa: BLE001 - a vanished laser or stage means no spot, not a failed snap
             log.debug("camera %s: cannot read laser/stage: %s", self._name, exc)
             return 0.0
@@ -554,11 +556,16 @@ class Lab(LocalHERO):
         The lab's instruments: HEROs (local or remote) by name, or a list of HERO names of the
         same realm, looked up when first asked for. Default: the demo's ``cryostat``, ``laser``,
         ``stage`` and ``camera``, looked up by name.
+    starters
+        Instruments the lab may switch off and on (``switch_off``, ``switch_on``): name -> a
+        function serving a fresh HERO of that name in this process. ``start_lab`` passes one per
+        instrument; without them the lab switches nothing.
     **kwargs
         Passed to ``LocalHERO``.
     """
 
-    def __init__(self, name: str, *, instruments: dict[str, Any] | list[str] | None = None, **kwargs: Any) -> None:
+    def __init__(self, name: str, *, instruments: dict[str, Any] | list[str] | None = None,
+                 starters: Mapping[str, Callable[[], LocalHERO]] | None = None, **kwargs: Any) -> None:
         if instruments is None:
             instruments = ["cryostat", "laser", "stage", "camera"]
         if isinstance(instruments, dict):
@@ -567,7 +574,10 @@ class Lab(LocalHERO):
             self._instruments = dict.fromkeys(instruments)
         else:
             raise TypeError(f"instruments must be a dict of HEROs or a list of HERO names, not {type(instruments).__name__}")
+        self._starters = dict(starters or {})
+        self._off: set[str] = set()
         self._lookup_lock = threading.Lock()
+        self._switch_lock = threading.Lock()  # one switch at a time: a second one waits for the first to finish
         super().__init__(name, **kwargs)
 
     def instrument(self, name: str) -> Any:
@@ -576,6 +586,8 @@ class Lab(LocalHERO):
             known = ", ".join(self._instruments) or "none"
             raise LookupError(f"the lab has no instrument {name!r}; it has: {known}")
         with self._lookup_lock:
+            if name in self._off:
+                raise LookupError(f"the lab's {name} is switched off; switch_on({name!r}) brings it back")
             hero = self._instruments[name]
             if hero is None or isinstance(hero, str):
                 hero = RemoteHERO(hero or name, realm=self._realm)
@@ -584,7 +596,7 @@ class Lab(LocalHERO):
 
     def instruments(self) -> dict[str, Any]:
         """Every instrument by name (HEROs: remote callers get proxies)."""
-        return {name: self.instrument(name) for name in list(self._instruments)}
+        return {name: self.instrument(name) for name in list(self._instruments) if name not in self._off}
 
     def status(self) -> dict[str, dict[str, Any]]:
         """A snapshot of every instrument's attributes, by instrument name."""
@@ -610,6 +622,48 @@ class Lab(LocalHERO):
         return (f"{hero._name}: {kind} with {counts['attribute']} attributes, {counts['method']} methods, "
                 f"{counts['event']} events, seen from the lab HERO {self._name!r}")
 
+    def switch_off(self, name: Annotated[str, Doc("an instrument: cryostat, laser, stage or camera")]) -> str:
+        """Switch an instrument off: its HERO stops and leaves the network (panels of it grey out).
+
+        Like pulling a real instrument's plug, its settings are lost: ``switch_on(name)`` brings a
+        fresh HERO of the same name, in its start state, and panels rebind to it by themselves.
+        """
+        self._switchable(name)
+        with self._switch_lock:
+            with self._lookup_lock:
+                if name in self._off:
+                    return f"{name} is off already"
+                self._off.add(name)
+                hero = self._instruments.get(name)
+            if isinstance(hero, LocalHERO):
+                hero._destroy_hero()
+        _publish(self, "switched_off")
+        return f"{name} switched off"
+
+    def switch_on(self, name: Annotated[str, Doc("an instrument: cryostat, laser, stage or camera")]) -> str:
+        """Switch an instrument on again: a fresh HERO of that name joins the network (panels rebind)."""
+        self._switchable(name)
+        with self._switch_lock:
+            with self._lookup_lock:
+                if name not in self._off:
+                    return f"{name} is on already"
+            hero = self._starters[name]()
+            with self._lookup_lock:
+                self._instruments[name] = hero
+                self._off.discard(name)
+        _publish(self, "switched_off")
+        return f"{name} switched on"
+
+    @property
+    def switched_off(self) -> Annotated[list[str], Doc("instruments switched off with switch_off()")]:
+        """The instruments switched off now (``switch_on(name)`` brings one back)."""
+        return sorted(self._off)
+
+    def _switchable(self, name: Any) -> None:
+        if not isinstance(name, str) or name not in self._starters:
+            known = ", ".join(self._starters) or "none"
+            raise LookupError(f"the lab cannot switch {name!r} off or on; it switches: {known}")
+
     def open_logbook(self, title: str = "lab logbook") -> Logbook:
         """Open a logbook; remote callers get a reference (the logbook stays here)."""
         return Logbook(str(title))
@@ -627,6 +681,13 @@ class Lab(LocalHERO):
         book = _logbook(logbook)
         book.closed = True
         return len(book.entries)
+
+
+def _current(ref: Any) -> Any:
+    """The HERO ``ref`` stands for: itself, or what a function given in its place returns now."""
+    if ref is None or isinstance(ref, (LocalHERO, RemoteHERO)) or not callable(ref):
+        return ref
+    return ref()
 
 
 def _logbook(obj: Any) -> Logbook:
