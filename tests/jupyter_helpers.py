@@ -186,6 +186,15 @@ class Kernel:
     def children(self, model_id: str) -> list[str]:
         return [ref.removeprefix("IPY_MODEL_") for ref in self.state[model_id].get("children", [])]
 
+    def descendants(self, model_id: str, css_class: str) -> list[str]:
+        """Ids of the widgets under ``model_id`` (depth first, in order) that carry ``css_class``."""
+        found = []
+        for child in self.children(model_id):
+            if css_class in (self.state[child].get("_dom_classes") or ()):
+                found.append(child)
+            found.extend(self.descendants(child, css_class))
+        return found
+
     def send(self, model_id: str, data: dict[str, Any]) -> None:
         kc = self.client.kc
         kc.shell_channel.send(kc.session.msg("comm_msg", {"comm_id": model_id, "data": data}))

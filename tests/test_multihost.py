@@ -194,9 +194,9 @@ def dom_classes(kernel: HeroProcess, css_class: str) -> list[str]:
 
 
 def control(kernel: HeroProcess, attr: str) -> str:
-    """The model id of the control in the panel's current row for ``attr`` (rows closed by a rebind stay in nbclient's state)."""
+    """The model id of the first input in the panel's current row for ``attr`` (rows closed by a rebind stay in nbclient's state)."""
     rows = "k.children(k.model('heros-body'))"
-    return kev(kernel, f"[k.children(r)[1] for r in {rows} if 'heros-attr-{attr}' in k.state[r].get('_dom_classes', [])][0]")
+    return kev(kernel, f"[k.descendants(r, 'heros-input-{attr}')[0] for r in {rows} if 'heros-attr-{attr}' in k.state[r].get('_dom_classes', [])][0]")
 
 
 def cell_time(kernel: HeroProcess, marker: Path, what: str) -> float:
