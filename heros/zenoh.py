@@ -1038,12 +1038,24 @@ def declare_liveliness_watch(session: zenoh.Session, key: str, callback: Callabl
 
 @_no_panics
 def tokens(session: zenoh.Session, key: str, *, timeout: float) -> list[str]:
-    """The keys of the liveliness tokens alive now that match ``key``."""
-    keys = []
-    for reply in session.liveliness().get(key, timeout=timeout):
-        if reply.ok is not None:
-            keys.append(str(reply.ok.key_expr))
-    return keys
+    """The keys of the liveliness tokens alive now that match ``key``.
+
+    zenoh answers with the tokens this session knows already from inside ``get``, holding its
+    routing tables: a bounded reply channel (zenoh's default holds 256) that fills there is never
+    drained, and the session stays locked for good. So the replies go to a callback that only
+    appends, and the query's end is awaited (a realm of 300 HEROs hung every observer before).
+    """
+    keys: list[str] = []
+    done = threading.Event()
+
+    def on_reply(reply: Any) -> None:
+        ok = reply.ok
+        if ok is not None:
+            keys.append(str(ok.key_expr))
+
+    session.liveliness().get(key, zenoh.handlers.Callback(on_reply, done.set, indirect=False), timeout=timeout)
+    done.wait(timeout + 1.0)
+    return list(keys)
 
 
 def undeclare(entity: Any) -> None:
