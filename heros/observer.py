@@ -64,19 +64,18 @@ class HEROObserver(HEROPeer):
         register_observer(self)  # RemoteHEROs of this process may use what it knows
         self._declare(z.declare_liveliness_watch(self._session, keys.health_key(realm), self._on_token, history=True))
         try:
-            alive = self._session_manager.settle(realm, lambda: set(z.tokens(self._session, keys.health_key(realm), timeout=timeout)))
-            if alive is None:  # an old session: it knows the tokens now
-                alive = set(z.tokens(self._session, keys.health_key(realm), timeout=timeout))
-            if alive:
-                # HEROs that answer are listed at once; one that does not (a frozen process) joins when it answers
-                found = self._query_descriptors("*", timeout, on_late=self._late)
-                with self._changed:
-                    self.known_objects = {**self.known_objects, **found}
-                    self._changed.notify_all()
+            # A young session first waits for its peers' declarations to reach it.
+            self._session_manager.settle(realm, lambda: set(z.tokens(self._session, keys.health_key(realm), timeout=timeout)))
+            # The snapshot asks every HERO whatever the tokens said: zenoh's answer to a liveliness
+            # query can leave tokens out (with a few hundred in a realm, at times all of them), and
+            # an empty realm answers a discovery query at once. HEROs that answer are listed now;
+            # one that does not (a frozen process) joins when it answers.
+            found = self._query_descriptors("*", timeout, on_late=self._late)
+            with self._changed:
+                self.known_objects = {**self.known_objects, **found}
+                self._changed.notify_all()
         finally:
             self._snapshot_taken.set()
-
-
 
     def _on_token(self, key: str, alive: bool) -> None:
         """zenoh callback: only hand off."""
