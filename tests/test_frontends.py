@@ -136,13 +136,22 @@ def test_quickstart_in_jupyterlab_from_the_demo(demo_frontend: Any, page: Any) -
     page.get_by_role("menuitem", name=re.compile(r"^Save Notebook(?! As)")).click()  # its name ends with the shortcut
     saved = lab["workdir"] / "quickstart.ipynb"
     deadline = time.monotonic() + 20
-    while not any(o.get("data", {}).get("image/png") for c in nbformat.read(saved, as_version=4).cells for o in c.get("outputs", [])):
+    while not _has_image(saved):
         assert time.monotonic() < deadline, "the saved quickstart has no image"
         page.wait_for_timeout(200)  # not time.sleep: the page's requests pass the route filter only while Playwright runs
     assert lab["demo"].terminate(40) == 0
     assert _git_status() == before, "the demo wrote into the clone"
     assert not page.errors, page.errors
     _save_timings("jupyterlab-quickstart", timings)
+
+
+def _has_image(path: Path) -> bool:
+    """Whether the notebook at ``path`` holds a PNG output (False while JupyterLab is still writing it)."""
+    try:
+        nb = nbformat.read(path, as_version=4)
+    except (OSError, nbformat.reader.NotJSONError, json.JSONDecodeError):
+        return False
+    return any(o.get("data", {}).get("image/png") for c in nb.cells for o in c.get("outputs", []))
 
 
 def test_panels_in_notebook7(demo_frontend: Any, page: Any, realm: str) -> None:

@@ -57,7 +57,8 @@ def test_discover_lists_upstream_heros_and_a_panel_polls_and_drives_one(kernel: 
 @pytest.mark.browser
 def test_an_upstream_hero_panel_in_jupyterlab(jupyter_lab: dict[str, Any], page: Any, spawn_upstream: Any, realm: str) -> None:
     import nbformat
-    from test_jupyter_browser import run_all_cells, wait_kernel_idle
+    from browser_checks import run_all_cells
+    from browser_checks import wait_lab_kernel_idle as wait_kernel_idle
 
     up = spawn_upstream(realm, "UpLaser:uplaser")
     nb = nbformat.v4.new_notebook()
