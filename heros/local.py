@@ -23,7 +23,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from . import bulk, cbor, codec, keys
+from . import bulk, cbor, codec, keys, serving
 from . import zenoh as z
 from .capabilities import AttributeCapability, Capability, EventCapability, MethodCapability, arguments_check, scan, value_check
 from .event import LocalEventHandler
@@ -179,7 +179,6 @@ class LocalHERO(HERO):
         self._heros_prefix = keys.hero_key(self._realm, self._name)
         self._heros_publishers: dict[str, Any] = {}
         serial = type(self)._hero_serial if serial is None else serial
-        self._heros_workers = _Workers(1 if serial else MAX_WORKERS)
         self._heros_routes: dict[Any, tuple[str, Any, type | None]] = {}
         self._heros_store = store_object(self._realm, self._name, counted=True)
         self._heros_static: dict[Any, Any] = {}
@@ -190,14 +189,13 @@ class LocalHERO(HERO):
             if isinstance(cap, EventCapability):
                 getattr(self, cap.name)._heros_bind(self)
         self._heros_check_name(replace)
-        queryable = self._declare(z.declare_queryable_channel(self._session, f"{self._heros_prefix}/**", MAX_PENDING_REQUESTS))
-        self._heros_requests = z.channel(queryable)
+        self._heros_requests = self._declare(serving.Requests(self._session, f"{self._heros_prefix}/**", self._heros_serve,
+                                                              1 if serial else MAX_WORKERS, MAX_PENDING_REQUESTS, self._name))
         # zenoh keeps the query routes of a declared key; otherwise it matches every query for
         # <name>/<member> against <name>/** again (bench/RESULTS.md). Discovery asks with
         # wildcards, which a declared key would not help, so _discover is left out.
         for member in [c.name for c in self.capabilities if not isinstance(c, EventCapability)] + [keys.CAPABILITIES]:
             self._declare(z.declare_key(self._session, f"{self._heros_prefix}/{member}"))
-        self._heros_add_worker()
         register_local(self)
         # attribute writes are published from now on; the publishers are declared now, so that by the
         # first write zenoh knows whether anybody listens (through a router it learns that a little later)
@@ -249,31 +247,9 @@ class LocalHERO(HERO):
 
     # --- the wire side ---------------------------------------------------------------------
 
-    def _heros_add_worker(self) -> None:
-        """Start one more worker, unless another one is listening already or the bound is reached."""
-        workers = self._heros_workers
-        with workers.lock:
-            if workers.idle or workers.count >= workers.max:
-                return
-            workers.count += 1
-            number = workers.count
-        z.start_receiver(self._heros_work, f"heros-{self._name}-{number}")
-
-    def _heros_work(self) -> None:
-        requests = self._heros_requests
-        idle = self._heros_workers.idle
-        decode = codec.decoder(self._resolver)  # this thread's own
-        while True:
-            idle.append(None)  # list append and pop are atomic: no lock on the way of each request
-            query = z.receive(requests)
-            idle.pop()
-            if query is None:  # undeclared: the HERO stopped serving
-                return
-            if not idle:
-                self._heros_add_worker()  # keep one worker listening while this one serves
-            self._heros_serve(query, decode)
-
-    def _heros_serve(self, query: Any, decode: Callable[[Any, str | None], Any]) -> None:
+    def _heros_serve(self, query: Any) -> None:
+        """A thread of ``heros.serving``: answer one query."""
+        decode = self._decode
         try:
             key, payload, encoding = z.query_parts(query)
             route = self._heros_routes.get(key) or self._heros_route(key)
@@ -524,18 +500,6 @@ def _silence_at_exit(deadline: float) -> None:
 
 
 z.add_exit_hook(_silence_at_exit)
-
-
-class _Workers:
-    """The threads that serve one HERO: those waiting for a request, how many there are, how many may be."""
-
-    __slots__ = ("count", "idle", "lock", "max")
-
-    def __init__(self, max_workers: int) -> None:
-        self.idle: list[None] = []  # one entry per worker waiting for a request
-        self.count = 0
-        self.max = max_workers
-        self.lock = threading.Lock()  # guards count
 
 
 _SPECIAL: dict[str, Callable[[LocalHERO, Any, Any], Any]] = {

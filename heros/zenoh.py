@@ -47,6 +47,7 @@ __all__ = [
     "declare_link_watch",
     "declare_liveliness_watch",
     "declare_publisher",
+    "declare_queryable_callback",
     "declare_queryable_channel",
     "declare_subscriber_channel",
     "as_encoding",
@@ -785,6 +786,15 @@ def declare_queryable_channel(session: zenoh.Session, key: str, capacity: int) -
     which costs a router hop per query (bench/RESULTS.md has the figure).
     """
     return session.declare_queryable(key, zenoh.handlers.RingChannel(capacity), complete=True)
+
+
+@_no_panics
+def declare_queryable_callback(session: zenoh.Session, key: str, callback: Callable[[Any], None],
+                               on_drop: Callable[[], None]) -> Any:
+    """A queryable that hands each query to ``callback`` on zenoh's own thread (which takes the GIL
+    for it: ``callback`` must only hand the query off, as ``heros.serving.Inbox.push`` does);
+    ``on_drop`` runs once it is undeclared. Declared complete, as ``declare_queryable_channel``."""
+    return session.declare_queryable(key, zenoh.handlers.Callback(callback, on_drop, indirect=False), complete=True)
 
 
 def channel(entity: Any) -> Any:

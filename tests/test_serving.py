@@ -206,3 +206,83 @@ def test_the_routes_a_hero_keeps_do_not_grow_with_wildcard_names(realm):
         assert kept == [member_key(realm, "*", "add"), member_key(realm, "adder", "add")]
     finally:
         hero._destroy_hero()
+
+
+MANY_HEROES = """
+import json, os, sys, threading, time
+sys.path.insert(0, "tests")
+from servers import Device, Serial, Small
+from heros import RemoteHERO, serving
+
+realm = {realm!r}
+
+
+def threads():
+    return len(os.listdir("/proc/self/task"))
+
+
+def parallel(n, func):
+    out, ts = [], [threading.Thread(target=lambda: out.append(func())) for _ in range(n)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(60)
+    return out
+
+
+heroes = [Device("first", realm=realm)]
+counts = {{}}
+for n in (1, serving.DEDICATED, 2 * serving.DEDICATED, 5 * serving.DEDICATED):
+    while len(heroes) < n:
+        heroes.append(Small(f"s{{len(heroes)}}", realm=realm))
+    counts[n] = threads()
+pooled = Device("pooled", realm=realm)  # past the dedicated ones: served by the shared pool
+serial = Serial("serial", realm=realm)
+with RemoteHERO("pooled", realm=realm) as p, RemoteHERO("serial", realm=realm) as s, RemoteHERO("first", realm=realm) as f:
+    sleeps = parallel(4, lambda: p.sleep(0.3))
+    slow = threading.Thread(target=p.sleep, args=(2.0,))
+    slow.start()
+    deadline = time.monotonic() + 10
+    while p.in_flight() != 1 and time.monotonic() < deadline:
+        pass
+    quick = p.add(1)  # answered while the slow call runs
+    slow_running = slow.is_alive()
+    slow.join(30)
+    serial_sleeps = parallel(4, lambda: s.sleep(0.05))
+    small = [RemoteHERO(f"s{{i}}", realm=realm).length(b"abc") for i in (1, len(heroes) - 1)]
+    before_burst = threads()
+    burst = parallel(8, lambda: f.sleep(0.3))  # a dedicated HERO grows threads for a burst...
+    deadline = time.monotonic() + 5
+    while threads() > before_burst and time.monotonic() < deadline:
+        time.sleep(0.01)
+    after_burst = threads()  # ...and they end once one listens again
+    print(json.dumps({{"counts": counts, "sleeps": sleeps, "peak": p.peak_concurrency(), "quick": quick,
+                      "slow_running": slow_running, "serial_sleeps": serial_sleeps, "serial_peak": s.peak_concurrency(),
+                      "small": small, "burst": burst, "burst_peak": f.peak_concurrency(), "before_burst": before_burst,
+                      "after_burst": after_burst, "pool": serving.threads()}}), flush=True)
+os._exit(0)
+"""
+
+
+def test_threads_stay_flat_in_the_number_of_heroes_and_pooled_heroes_serve_alike(realm, run_script):
+    """The first few HEROs of a process have a thread each; the others share a pool (bench/lab_scale.py
+    counted 109 threads for 100 HEROs before). Pooled HEROs run calls concurrently, serial ones one
+    at a time, and the threads a burst started end once it is over."""
+    import json
+
+    from heros import serving
+
+    result = run_script(MANY_HEROES.format(realm=realm), timeout=90)
+    assert result.returncode == 0, result.stderr[-3000:]
+    r = json.loads(result.stdout.strip().splitlines()[-1])
+    counts = {int(k): v for k, v in r["counts"].items()}
+    d = serving.DEDICATED
+    assert counts[d] - counts[1] == d - 1, counts  # a thread each for the dedicated ones (a second once called)
+    assert counts[5 * d] == counts[2 * d] == counts[d], counts  # none for the next 4 x DEDICATED
+    assert r["sleeps"] == [0.3] * 4 and r["peak"] >= 2, r
+    assert r["quick"] == 3 and r["slow_running"], r
+    assert r["serial_sleeps"] == [0.05] * 4 and r["serial_peak"] == 1, r
+    assert r["small"] == [3, 3], r
+    assert r["burst"] == [0.3] * 8 and r["burst_peak"] >= 4, r
+    assert r["after_burst"] <= r["before_burst"], r
+    assert 1 <= r["pool"] <= 8, r

@@ -1,0 +1,259 @@
+"""Requests to the HEROs of a process: the first few HEROs have a thread of their own, the others
+share one pool of threads.
+
+The first ``DEDICATED`` HEROs of a process (most lab processes serve fewer) each keep threads
+waiting in their zenoh channel: the quickest path, since zenoh's thread only queues the query on
+the Rust side. While one thread serves, another listens (so a long call never blocks a short
+one): two take turns, and after a burst the extra threads end as soon as two listen again.
+
+Every further HERO gets an ``Inbox``: zenoh hands each query to ``Inbox.push`` on zenoh's own
+thread, which appends it and, while the HERO serves fewer requests at a time than it may, hands
+the inbox to a thread of the shared pool; that thread serves the inbox's queries in arrival order
+until it is empty. The pool keeps a few threads, adds one while every thread is busy (up to
+``MAX_THREADS``) and lets a thread go after ``IDLE_SECONDS`` without work. So a process serving a
+thousand HEROs has about the threads of one serving ten (a thread per HERO before:
+bench/RESULTS.md, "Lab scale").
+
+The hand-over costs a call through the pool about 30 µs more (zenoh's thread takes the GIL, then
+wakes a pool thread that takes it in turn: bench/profile_call.py measured 310 against 275 µs), and
+while another Python thread computes, zenoh's thread waits for the interpreter to switch
+(``sys.getswitchinterval()``, 5 ms) as the thread serving the request would anyway. A busy inbox
+gives its thread back after ``TURN`` requests when other inboxes wait, so one flooded HERO cannot
+starve the others.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from . import zenoh as z
+
+__all__ = ["DEDICATED", "IDLE_SECONDS", "MAX_THREADS", "Inbox", "Requests", "threads"]
+
+log = logging.getLogger("heros.serving")
+
+#: HEROs of a process that have a thread of their own waiting for their requests.
+DEDICATED = 8
+#: Most threads serving requests in one process (a thread per request served at the same time).
+MAX_THREADS = 128
+#: Threads kept waiting for requests however long they idle.
+BASE_THREADS = 2
+#: A thread idle for this long ends (down to ``BASE_THREADS``).
+IDLE_SECONDS = 30.0
+#: Requests one inbox serves in a row before it lets other waiting inboxes have the thread.
+TURN = 64
+
+
+class _Pool:
+    """Threads that run inboxes' ``_drain``; grows while all are busy, shrinks when they idle."""
+
+    def __init__(self) -> None:
+        self._jobs: collections.deque[Callable[[], None]] = collections.deque()
+        self._cond = threading.Condition(threading.Lock())
+        self._idle = 0
+        self._count = 0
+        self._serial = 0
+        self._stopping = False
+
+    def submit(self, job: Callable[[], None]) -> None:
+        with self._cond:
+            self._jobs.append(job)
+            if self._idle >= len(self._jobs):
+                self._cond.notify()
+                return
+            if self._count >= MAX_THREADS or self._stopping:
+                return  # a thread that finishes its job takes this one
+            self._count += 1
+            self._serial += 1
+            number = self._serial
+        z.start_receiver(self._run, f"heros-serve-{number}")
+
+    def waiting(self) -> bool:
+        return bool(self._jobs)
+
+    def threads(self) -> int:
+        return self._count
+
+    def stop(self, deadline: float) -> None:
+        """Exit hook: idle threads end now (busy ones when their job returns)."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+
+    def _run(self) -> None:
+        cond = self._cond
+        while True:
+            with cond:
+                while not self._jobs:
+                    if self._stopping:
+                        self._count -= 1
+                        return
+                    self._idle += 1
+                    woken = cond.wait(IDLE_SECONDS)
+                    self._idle -= 1
+                    if not woken and not self._jobs and self._count > BASE_THREADS:
+                        self._count -= 1
+                        return
+                job = self._jobs.popleft()
+            try:
+                job()
+            except BaseException:  # a thread of the pool must survive anything a job does
+                log.exception("unhandled error while serving a HERO's requests")
+
+
+_pool = _Pool()
+z.add_exit_hook(_pool.stop)
+
+
+def threads() -> int:
+    """Threads of the shared pool now (busy and idle)."""
+    return _pool.threads()
+
+
+class Inbox:
+    """The queries waiting for one HERO, served by ``serve(query)`` on threads of the shared pool,
+    at most ``most`` at a time (1: one after the other, in arrival order). Beyond ``capacity``
+    waiting queries the oldest is dropped: zenoh finalizes it, so its caller hears nobody answered."""
+
+    __slots__ = ("_capacity", "_lock", "_most", "_queue", "_running", "_serve", "_what", "closed", "dropped")
+
+    def __init__(self, serve: Callable[[Any], None], most: int, capacity: int, what: str) -> None:
+        self._serve = serve
+        self._most = most
+        self._capacity = capacity
+        self._what = what
+        self._queue: collections.deque[Any] = collections.deque()
+        self._lock = threading.Lock()
+        self._running = 0
+        self.closed = False
+        self.dropped = 0
+
+    def push(self, query: Any) -> None:
+        """zenoh's thread: queue ``query`` and start one more server if the HERO may run one more."""
+        dropped = None
+        with self._lock:
+            if self.closed:
+                dropped = query
+            else:
+                self._queue.append(query)
+                if len(self._queue) > self._capacity:
+                    dropped = self._queue.popleft()
+                    self.dropped += 1
+                    if self.dropped == 1:
+                        log.warning("HERO %r: more than %d requests wait; dropping the oldest", self._what, self._capacity)
+                start = self._running < self._most
+                if start:
+                    self._running += 1
+        if dropped is not None:
+            _finalize(dropped)
+            return
+        if start:
+            _pool.submit(self._drain)
+
+    def close(self) -> None:
+        """The queryable is gone: queries still waiting are finalized unanswered."""
+        with self._lock:
+            self.closed = True
+            waiting = list(self._queue)
+            self._queue.clear()
+        for query in waiting:
+            _finalize(query)
+
+    def _drain(self) -> None:
+        queue, lock, serve = self._queue, self._lock, self._serve
+        served = 0
+        while True:
+            with lock:
+                if not queue or (served >= TURN and _pool.waiting()):
+                    if queue:  # others wait: queue again behind them
+                        _pool.submit(self._drain)
+                    else:
+                        self._running -= 1
+                    return
+                query = queue.popleft()
+            served += 1
+            serve(query)
+
+
+def _finalize(query: Any) -> None:
+    try:
+        z.drop(query)
+    except Exception:  # the session may be closing
+        log.debug("could not finalize a dropped query", exc_info=True)
+
+
+_dedicated = 0
+_dedicated_lock = threading.Lock()
+
+
+class Requests:
+    """How one HERO receives its queries on ``key``: ``serve(query)`` answers each, at most ``most``
+    at a time, with up to ``capacity`` waiting (beyond, the oldest is finalized unanswered).
+    ``undeclare()`` stops it (``LocalHERO`` undeclares it with its other entities)."""
+
+    def __init__(self, session: Any, key: str, serve: Callable[[Any], None], most: int, capacity: int, what: str) -> None:
+        global _dedicated
+        self._serve = serve
+        self._what = what
+        with _dedicated_lock:
+            self.dedicated = _dedicated < DEDICATED
+            if self.dedicated:
+                _dedicated += 1
+        self._released = not self.dedicated
+        try:
+            if self.dedicated:
+                self._queryable = z.declare_queryable_channel(session, key, capacity)
+                self._channel = z.channel(self._queryable)
+                self._idle: list[None] = []  # one entry per thread waiting in the channel
+                self._count = 0
+                self._most = most
+                self._lock = threading.Lock()
+                self._listen()
+            else:
+                inbox = Inbox(serve, most, capacity, what)
+                self._queryable = z.declare_queryable_callback(session, key, inbox.push, inbox.close)
+        except BaseException:
+            self._release()
+            raise
+
+    def undeclare(self) -> None:
+        try:
+            self._queryable.undeclare()  # wakes the dedicated threads: their channel ends
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        global _dedicated
+        with _dedicated_lock:
+            if not self._released:
+                self._released = True
+                _dedicated -= 1
+
+    def _listen(self) -> None:
+        """Start one more dedicated thread, unless one is listening already or the bound is reached."""
+        with self._lock:
+            if self._idle or self._count >= self._most:
+                return
+            self._count += 1
+            number = self._count
+        z.start_receiver(self._work, f"heros-{self._what}-{number}")
+
+    def _work(self) -> None:
+        channel, idle, serve = self._channel, self._idle, self._serve
+        while True:
+            idle.append(None)  # list append and pop are atomic: no lock on the way of each request
+            query = z.receive(channel)
+            idle.pop()
+            if query is None:  # undeclared: the HERO stopped serving
+                break
+            if not idle:
+                self._listen()  # keep one thread listening while this one serves
+            serve(query)
+            if len(idle) >= 2:  # two others listen: this one ends (after a burst, two are left, which take turns)
+                break
+        with self._lock:
+            self._count -= 1
