@@ -29,7 +29,7 @@ from .capabilities import AttributeCapability, Capability, EventCapability, Meth
 from .event import LocalEventHandler
 from .exceptions import NameTakenError
 from .inspect import force_remote, local_only
-from .peer import HERO, local_hero, local_heros, register_local, unregister_local
+from .peer import HERO, answers, local_hero, local_heros, register_local, unregister_local
 from .references import obj_store, store_object
 from .remote import RemoteHERO
 from .zenoh import ZenohSessionManager
@@ -162,7 +162,7 @@ class LocalHERO(HERO):
         if not alive:
             session = self._session
             self._session_manager.settle(realm, lambda: set(z.tokens(session, keys.health_key(realm), timeout=1.0)))
-            alive = bool(z.tokens(session, keys.health_key(realm, name), timeout=1.0))
+            alive = bool(z.tokens(session, keys.health_key(realm, name), timeout=1.0)) or answers(session, realm, name, 1.0)
         if not alive:
             return
         where = "in this process" if other is not None else "in another process"

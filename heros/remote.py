@@ -30,7 +30,7 @@ from . import zenoh as z
 from .capabilities import AttributeCapability, Capability, MethodCapability
 from .event import RemoteEventHandler, Subscription
 from .exceptions import RemoteTimeoutError, RemoteTransportError, exception_from_payload
-from .peer import HERO, known_descriptor
+from .peer import HERO, answers, known_descriptor
 from .references import METHOD_REF, store_object
 from .render import summary_text
 from .zenoh import ZenohSessionManager
@@ -470,7 +470,7 @@ class RemoteHERO(HERO):
     def _is_alive(self, timeout: float = 1.0) -> bool:
         """Whether the HERO's liveliness token is present now."""
         key = self._endpoints["health"]
-        if z.tokens(self._session, key, timeout=timeout):
+        if z.tokens(self._session, key, timeout=timeout) or answers(self._session, self._realm, self._name, timeout):
             return True
         # A session still meeting its peers may get an empty answer for a token that exists:
         # while it is young, ask until the answer holds (see ``ZenohSessionManager.settle``).
