@@ -190,7 +190,8 @@ class LocalHERO(HERO):
                 getattr(self, cap.name)._heros_bind(self)
         self._heros_check_name(replace)
         self._heros_requests = self._declare(serving.Requests(self._session, f"{self._heros_prefix}/**", self._heros_serve,
-                                                              1 if serial else MAX_WORKERS, MAX_PENDING_REQUESTS, self._name))
+                                                              1 if serial else MAX_WORKERS, MAX_PENDING_REQUESTS, self._name,
+                                                              inline=self._heros_serve_inline))
         # zenoh keeps the query routes of a declared key; otherwise it matches every query for
         # <name>/<member> against <name>/** again (bench/RESULTS.md). Discovery asks with
         # wildcards, which a declared key would not help, so _discover is left out.
@@ -279,6 +280,35 @@ class LocalHERO(HERO):
             z.reply(query, reply_key or key, data, enc)
         except Exception:  # e.g. the session closed while we served
             log.debug("could not answer a query for HERO %s", self._name, exc_info=True)
+
+    def _heros_serve_inline(self, query: Any) -> bool:
+        """zenoh's thread, for a HERO served by the shared pool (``heros.serving``): answer a request
+        for the descriptor or the capability list at once from its cached encoding (it never
+        changes, and sending it never blocks), so that a discovery asking every HERO of a process
+        at once waits for no pool thread. False: anything else, which the pool serves."""
+        key = query.key_expr
+        route = self._heros_routes.get(key)
+        if route is None or route[0] not in _STATIC:
+            return False
+        payload = query.payload
+        if payload is not None and len(payload):
+            return False
+        encoding = query.encoding
+        if encoding == z.PLAIN_ENCODING:
+            cached = self._heros_static.get(route[0])
+            if cached is None:
+                return False
+            data, enc = cached
+        else:
+            data = self._heros_static.get((route[0], cbor.ENCODING))
+            if data is None or str(encoding).startswith(codec.ENCODING):
+                return False
+            enc = cbor.ENCODING
+        try:
+            z.reply(query, route[1] or key, data, enc)
+        except Exception:  # e.g. the session closed meanwhile
+            log.debug("could not answer a query for HERO %s", self._name, exc_info=True)
+        return True
 
     def _heros_fetch(self, member: str, encoding: str) -> tuple[Any, str]:
         """The payload of a request whose caller holds it for us to fetch (a large one, ``heros.bulk``)."""

@@ -14,6 +14,9 @@ until it is empty. The pool keeps a few threads, adds one while every thread is 
 thousand HEROs has about the threads of one serving ten (a thread per HERO before:
 bench/RESULTS.md, "Lab scale").
 
+Requests that never block and whose answer is ready (a HERO's descriptor and capability list,
+encoded once) are answered on zenoh's thread at once: a discovery asks every HERO of a process
+together, and would otherwise wait for pool threads that contend for the GIL with zenoh's thread.
 The hand-over costs a call through the pool about 30 µs more (zenoh's thread takes the GIL, then
 wakes a pool thread that takes it in turn: bench/profile_call.py measured 310 against 275 µs), and
 while another Python thread computes, zenoh's thread waits for the interpreter to switch
@@ -119,10 +122,12 @@ class Inbox:
     at most ``most`` at a time (1: one after the other, in arrival order). Beyond ``capacity``
     waiting queries the oldest is dropped: zenoh finalizes it, so its caller hears nobody answered."""
 
-    __slots__ = ("_capacity", "_lock", "_most", "_queue", "_running", "_serve", "_what", "closed", "dropped")
+    __slots__ = ("_capacity", "_inline", "_lock", "_most", "_queue", "_running", "_serve", "_what", "closed", "dropped")
 
-    def __init__(self, serve: Callable[[Any], None], most: int, capacity: int, what: str) -> None:
+    def __init__(self, serve: Callable[[Any], None], most: int, capacity: int, what: str,
+                 inline: Callable[[Any], bool] | None = None) -> None:
         self._serve = serve
+        self._inline = inline
         self._most = most
         self._capacity = capacity
         self._what = what
@@ -133,7 +138,10 @@ class Inbox:
         self.dropped = 0
 
     def push(self, query: Any) -> None:
-        """zenoh's thread: queue ``query`` and start one more server if the HERO may run one more."""
+        """zenoh's thread: queue ``query`` and start one more server if the HERO may run one more
+        (unless ``inline`` answered it here: a request that never blocks)."""
+        if self._inline is not None and self._inline(query):
+            return
         dropped = None
         with self._lock:
             if self.closed:
@@ -193,9 +201,12 @@ _dedicated_lock = threading.Lock()
 class Requests:
     """How one HERO receives its queries on ``key``: ``serve(query)`` answers each, at most ``most``
     at a time, with up to ``capacity`` waiting (beyond, the oldest is finalized unanswered).
+    ``inline(query)``, for a HERO in the pool, may answer a query on zenoh's thread (True) when
+    that never blocks.
     ``undeclare()`` stops it (``LocalHERO`` undeclares it with its other entities)."""
 
-    def __init__(self, session: Any, key: str, serve: Callable[[Any], None], most: int, capacity: int, what: str) -> None:
+    def __init__(self, session: Any, key: str, serve: Callable[[Any], None], most: int, capacity: int, what: str,
+                 inline: Callable[[Any], bool] | None = None) -> None:
         global _dedicated
         self._serve = serve
         self._what = what
@@ -214,7 +225,7 @@ class Requests:
                 self._lock = threading.Lock()
                 self._listen()
             else:
-                inbox = Inbox(serve, most, capacity, what)
+                inbox = Inbox(serve, most, capacity, what, inline)
                 self._queryable = z.declare_queryable_callback(session, key, inbox.push, inbox.close)
         except BaseException:
             self._release()

@@ -37,6 +37,7 @@ except ImportError:  # pragma: no cover - a zenoh build without shared memory
     _zshm = None  # type: ignore[assignment]
 
 __all__ = [
+    "PLAIN_ENCODING",
     "Reply",
     "Matching",
     "ZenohSessionManager",
@@ -401,6 +402,8 @@ def key_expr(text: str) -> zenoh.KeyExpr:
 
 
 _PLAIN = zenoh.Encoding(codec.ENCODING)
+#: The encoding our peers' requests carry (msgpack), to compare a query's ``encoding`` with.
+PLAIN_ENCODING = _PLAIN
 
 
 def encoding_text(encoding: zenoh.Encoding) -> str:
