@@ -67,8 +67,11 @@ class _Dispatcher:
     def add(self, sub: Subscription) -> None:
         with self._lock:
             self._subs = (*self._subs, sub)
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = z.start_receiver(self._run, "heros-dispatcher")
+            start = self._thread is None or not self._thread.is_alive()
+            if start:
+                self._thread = thread = z.receiver_thread(self._run, "heros-dispatcher")
+        if start:  # with the lock released: a finalizer run on the new thread may remove a subscription
+            thread.start()
         self._wake.set()
 
     def remove(self, sub: Subscription) -> None:

@@ -80,6 +80,7 @@ __all__ = [
     "router_configs",
     "session_manager",
     "start_query",
+    "receiver_thread",
     "start_receiver",
     "tokens",
     "undeclare",
@@ -231,7 +232,9 @@ class ZenohSessionManager:
             timer = threading.Timer(_idle_seconds(), self._close_idle, (realm, session))
             timer.daemon = True
             self._idle[realm] = (session, timer)
-            timer.start()
+        # started with the lock released: a thread's start waits for the new thread, where the
+        # garbage collector may run a finalizer that releases another object here (a deadlock)
+        timer.start()
 
     def _close_idle(self, realm: str, session: zenoh.Session) -> None:
         with self._lock:
@@ -877,9 +880,15 @@ def start_receiver(target: Callable[[], None], name: str) -> threading.Thread:
     Closing the sessions at exit wakes such threads; the exit hook then waits (briefly) for them,
     because a thread still inside zenoh when the interpreter finalizes would abort the process.
     """
+    thread = receiver_thread(target, name)
+    thread.start()
+    return thread
+
+
+def receiver_thread(target: Callable[[], None], name: str) -> threading.Thread:
+    """A thread for ``start_receiver``, made but not started (to start once a lock is released)."""
     thread = threading.Thread(target=target, name=name, daemon=True)
     _receivers.add(thread)
-    thread.start()
     return thread
 
 

@@ -93,9 +93,11 @@ class Poller:
     def add(self, panel: Panel) -> None:
         with self._lock:
             self._panels[id(panel)] = panel
+            thread = None
             if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="heros-panel-poller", daemon=True)
-                self._thread.start()
+                self._thread = thread = threading.Thread(target=self._run, name="heros-panel-poller", daemon=True)
+        if thread is not None:  # with the lock released: a finalizer run on the new thread may remove a panel
+            thread.start()
 
     def remove(self, panel: Panel) -> None:
         with self._lock:

@@ -142,3 +142,30 @@ def test_a_hero_script_that_forgets_to_close_exits_promptly(realm, run_script):
 def test_env_is_what_subprocesses_get():
     assert "tcp/127.0.0.1" in os.environ["HEROS_ZENOH_CONFIG"]
     assert json.loads(os.environ["HEROS_ZENOH_CONFIG"])["scouting"]["multicast"]["enabled"] is False
+
+
+def test_a_finalizer_on_the_idle_timers_thread_can_release_another_object(realm, monkeypatch):
+    """Releasing a realm's last holder starts the idle timer's thread, and ``Thread.start`` waits
+    for that thread; the garbage collector may run a finalizer there that releases another object
+    of the same manager (CI hung for good on this once). The timer starts with the lock released."""
+    import threading
+
+    from heros import HEROPeer
+    from heros import zenoh as hz
+
+    manager = ZenohSessionManager()
+    acquired = []
+
+    class Timer(threading.Timer):
+        def _bootstrap_inner(self) -> None:  # what a finalizer on the new thread does first
+            got = manager._lock.acquire(timeout=5)
+            acquired.append(got)
+            if got:
+                manager._lock.release()
+            super()._bootstrap_inner()
+
+    monkeypatch.setattr(hz.threading, "Timer", Timer)
+    peer = HEROPeer(realm, session_manager=manager)
+    peer._destroy_hero()
+    manager.force_close()
+    assert acquired == [True]
