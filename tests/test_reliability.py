@@ -254,12 +254,23 @@ for i in range(101):
 
 
 def test_opening_and_closing_the_only_proxy_does_not_leak(realm: str, spawn: Any, tmp_path: Path) -> None:
-    for i in range(6):  # six other peers (processes) on the network
-        spawn(realm, "Device:dev" if i == 0 else f"Recorder:peer{i}", wait=i == 5)
-    script = tmp_path / "churn.py"
-    script.write_text(CHURN)
-    env = {k: v for k, v in os.environ.items() if k != "HEROS_SESSION_IDLE"}  # the default grace period
-    out = subprocess.run([sys.executable, str(script), realm], capture_output=True, text=True, timeout=240, env=env, cwd=str(ROOT))
+    # a hub of its own: on the tests' shared hub, gossip links this process to every other test's
+    # processes, whose links come and go and would count as descriptors here
+    from conftest import free_port
+
+    port = free_port()
+    hub = z.open_hub(port)
+    own = {"HEROS_ZENOH_CONFIG": z.loopback_config(port)}
+    try:
+        for i in range(6):  # six other peers (processes) on the network
+            spawn(realm, "Device:dev" if i == 0 else f"Recorder:peer{i}", wait=i == 5, env=own)
+        script = tmp_path / "churn.py"
+        script.write_text(CHURN)
+        env = {k: v for k, v in os.environ.items() if k != "HEROS_SESSION_IDLE"}  # the default grace period
+        out = subprocess.run([sys.executable, str(script), realm], capture_output=True, text=True, timeout=240, env={**env, **own},
+                             cwd=str(ROOT))
+    finally:
+        hub.close()
     assert out.returncode == 0, out.stderr[-2000:]
     (_, fds10, rss10), (_, fds100, rss100) = [tuple(float(x) for x in line.split()) for line in out.stdout.split("\n") if line]
     print(f"100 open/close cycles: fds {fds10:.0f} -> {fds100:.0f}, RSS {rss10} -> {rss100} MiB")
