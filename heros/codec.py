@@ -53,6 +53,7 @@ __all__ = [
     "decode",
     "encode",
     "pack",
+    "pack_plain",
 ]
 
 ENCODING = "application/msgpack"
@@ -263,6 +264,22 @@ def _packer() -> msgpack.Packer:
     except AttributeError:
         packer = _local.packer = msgpack.Packer(strict_types=True, use_bin_type=True, datetime=False)
         return packer
+
+
+def pack_plain(obj: Any) -> bytes | None:
+    """The msgpack bytes of plain data (``encode``'s fast path, its payload byte for byte), or None
+    for anything else. For the hottest callers, such as an event emitted for every reading."""
+    if type(obj) not in _PLAIN_TYPES:
+        return None
+    try:
+        packer = _local.packer
+    except AttributeError:
+        packer = _packer()
+    try:
+        data: bytes = packer.pack(obj)
+        return data
+    except (TypeError, ValueError, OverflowError):  # something not plain inside: the general way
+        return None
 
 
 def encode(obj: Any, store_object: Callable[[Any], list[Any]] | None = None, *, oob: bool = True,

@@ -50,6 +50,10 @@ log = logging.getLogger("heros.event")
 
 
 
+def _hero_name(handler: LocalEventHandler) -> str:
+    return getattr(handler.instance, "_name", "?")
+
+
 def _callback_name(func: Callable[..., Any]) -> str:
     if is_hero_method(func):
         return f"{getattr(func, '__self__')._name}.{func.__name__}"  # noqa: B009 - a RemoteMethod's HERO, untyped here
@@ -149,6 +153,7 @@ class LocalEventHandler:
         self._mirror: Any = None  # the CBOR publisher for upstream subscribers
         self._mirror_matching: Any = None
         self._store: Any = None
+        self._publish: Callable[[Any], None] | None = None
         try:
             sig = inspect.signature(func)
             self.__signature__ = sig.replace(parameters=list(sig.parameters.values())[1:])
@@ -173,37 +178,51 @@ class LocalEventHandler:
         self._mirror, self._mirror_matching = mirror, mirror_matching
         self._matching = matching
         self._publisher = publisher
+        self._publish = self._publishing(publisher, matching, mirror, mirror_matching, self._store)
 
     def _heros_unbind(self) -> None:
         """Stop publishing: the HERO is being destroyed (its publishers go with its session entities)."""
+        self._publish = None
         self._publisher = None
         self._mirror = None
+
+    def _publishing(self, publisher: Any, matching: z.Matching, mirror: Any, mirror_matching: z.Matching,
+                    store: Any) -> Callable[[Any], None]:
+        """The function that publishes one emitted value: everything it needs is bound once here,
+        since it runs for every emission (a 1 kHz stream, or a loop emitting as fast as it can)."""
+        put, has_subscribers, pack_plain, large = publisher.put, z.has_subscribers, codec.pack_plain, z.LARGE
+        name = self.__name__
+
+        def publish(result: Any) -> None:
+            # the listener's flag skips asking zenoh while subscribers exist; it may lag a new one, so ask then
+            if matching.matching or has_subscribers(publisher):
+                try:
+                    data = pack_plain(result)
+                    if data is not None and len(data) < large:
+                        put(data)  # the publisher's own encoding: nothing to send with it
+                    else:
+                        payload, encoding = codec.encode(result, store, join=False)
+                        z.put(publisher, payload, encoding)
+                except Exception:  # the event call itself must succeed
+                    log.warning("event %s.%s: could not publish %r", _hero_name(self), name, type(result).__name__, exc_info=True)
+            # upstream subscribers are rare: while the listener says none, ask zenoh at most every few ms
+            if mirror_matching.matching or (mirror_matching._next_check <= _monotonic() and mirror_matching.confirmed()):
+                try:
+                    z.put_mirror(mirror, cbor.encode(result, store)[0])
+                except Exception:  # the event call itself must succeed
+                    log.warning("event %s.%s: could not publish %r for upstream subscribers", _hero_name(self), name,
+                                type(result).__name__, exc_info=True)
+
+        return publish
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         instance = self._instance()
         if instance is None:
             raise ReferenceError(f"the HERO of event {self.__name__!r} no longer exists")
         result = self.func(instance, *args, **kwargs)
-        publisher = self._publisher  # None until the HERO serves, and again once it is destroyed
-        # the listener's flag skips asking zenoh while subscribers exist; it may lag a new one, so ask then
-        if publisher is not None and (self._matching.matching or z.has_subscribers(publisher)):
-            try:
-                data, encoding = codec.encode(result, self._store, join=False)
-                if encoding is codec.ENCODING and type(data) is bytes and len(data) < z.LARGE:
-                    publisher.put(data)  # the publisher's own encoding: nothing to send with it
-                else:
-                    z.put(publisher, data, encoding)
-            except Exception:  # the event call itself must succeed
-                log.warning("event %s.%s: could not publish %r", instance._name, self.__name__, type(result).__name__, exc_info=True)
-        mirror = self._mirror
-        # upstream subscribers are rare: while the listener says none, ask zenoh at most every few ms
-        if mirror is not None and (self._mirror_matching.matching or (self._mirror_matching._next_check <= _monotonic()
-                                                                      and self._mirror_matching.confirmed())):
-            try:
-                z.put_mirror(mirror, cbor.encode(result, self._store)[0])
-            except Exception:  # the event call itself must succeed
-                log.warning("event %s.%s: could not publish %r for upstream subscribers", instance._name, self.__name__,
-                            type(result).__name__, exc_info=True)
+        publish = self._publish  # None until the HERO serves, and again once it is destroyed
+        if publish is not None:
+            publish(result)
         if self.callbacks._snapshot:
             _run_callbacks(self.callbacks, self, result)
         return result

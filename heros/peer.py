@@ -145,11 +145,15 @@ class HEROPeer:
         return cls._heros_proxy_for(self._session_manager, realm, name)
 
     def _decode(self, payload: bytes, encoding: str | None) -> Any:
+        return self._decoder()(payload, encoding)
+
+    def _decoder(self) -> Callable[[Any, str | None], Any]:
+        """``_decode`` for the calling thread, to keep while it decodes payload after payload."""
         try:
-            decode = self._decoders.decode
+            decode: Callable[[Any, str | None], Any] = self._decoders.decode
         except AttributeError:  # the first payload this thread decodes for this object
             decode = self._decoders.decode = codec.decoder(self._resolver)
-        return decode(payload, encoding)
+        return decode
 
     def _declare(self, entity: Any) -> Any:
         self._declared.append(entity)

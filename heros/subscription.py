@@ -323,6 +323,7 @@ class Subscription:
                 if taken is None:
                     self._closed = True
                 self._running = False
+                _dispatcher.wake()  # look again soon: a stream's next samples are on their way
                 return []
             return taken
 
@@ -338,7 +339,7 @@ class Subscription:
                 _active_changed.notify_all()
 
     def _run_callbacks(self) -> None:
-        decode = self._peer._decode
+        decode = self._peer._decoder()  # this worker's, for every sample of this turn
         callback = self._callback
         with_key = self._with_key
         until = time.monotonic() + SLICE_SECONDS

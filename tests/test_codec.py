@@ -32,6 +32,20 @@ def test_msgpack_types_roundtrip(value):
     assert roundtrip(value) == value
 
 
+@pytest.mark.parametrize("value", [None, True, 7, 2**64 - 1, 1.5, "häß✓", b"\x00", [1, "a", [2.5]], {"a": {"b": [None]}}])
+def test_pack_plain_packs_plain_data_byte_for_byte_as_encode(value):
+    payload, encoding = encode(value)
+    assert encoding == codec.ENCODING
+    assert codec.pack_plain(value) == payload  # a subscriber cannot tell the two apart
+
+
+@pytest.mark.parametrize("value", [2**80, (1, 2), {1, 2}, np.float64(1.5), [1, (2,)], {"a": np.arange(3)}, np.arange(3),
+                                   OrderedDict(a=1)])
+def test_pack_plain_leaves_everything_else_to_encode(value):
+    assert codec.pack_plain(value) is None
+    assert codec.pack_plain(["plain again"]) == encode(["plain again"])[0]  # the thread's packer was reset
+
+
 def test_nan_roundtrips():
     assert np.isnan(roundtrip(float("nan")))
 

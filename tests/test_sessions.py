@@ -9,6 +9,7 @@ import pytest
 import zenoh
 
 from heros import RemoteHERO
+from heros import zenoh as z
 from heros.exceptions import ConfigError
 from heros.helper import generate_multicast_address
 from heros.zenoh import ZenohSessionManager, _build_config, session_manager
@@ -67,6 +68,15 @@ def test_config_precedence(monkeypatch):
     monkeypatch.setenv("HEROS_SEP_MULTICAST", "0")
     assert json.loads(_build_config("lab", {}).get_json("scouting/multicast/address")) == json.loads(
         zenoh.Config().get_json("scouting/multicast/address"))
+
+
+def test_data_queue_is_longer_unless_the_configuration_sets_one(monkeypatch):
+    monkeypatch.setenv("HEROS_ZENOH_CONFIG", '{mode: "peer", scouting: {multicast: {enabled: false}}}')
+    assert json.loads(zenoh.Config().get_json(z.DATA_QUEUE_KEY)) == z.ZENOH_DATA_QUEUE  # zenoh's own default
+    assert json.loads(_build_config("lab", {}).get_json(z.DATA_QUEUE_KEY)) == z.DATA_QUEUE_BATCHES
+    monkeypatch.setenv("HEROS_ZENOH_CONFIG", '{transport: {link: {tx: {queue: {size: {data: 5}}}}}}')
+    assert json.loads(_build_config("lab", {}).get_json(z.DATA_QUEUE_KEY)) == 5
+    assert json.loads(_build_config("lab", {z.DATA_QUEUE_KEY: 3}).get_json(z.DATA_QUEUE_KEY)) == 3  # update_config wins
 
 
 def test_update_config_applies_to_new_sessions():
