@@ -48,6 +48,10 @@ SPILL_CHUNK = 4
 STUCK_SECONDS = 0.05
 #: How long a worker serves one busy subscription before it lets another waiting one have a turn.
 SLICE_SECONDS = 0.02
+#: A worker that took this many samples at once is behind a stream: finding the channel empty, it
+#: looks again after each of these pauses (seconds) before it gives its turn back.
+STREAMING_BATCH = 8
+LINGER_PAUSES = (0.00005, 0.0001, 0.0002, 0.0004)
 #: The dispatcher's pauses while no channel has samples: short after activity, growing when idle
 #: (the longest is the most a sample can wait before its subscription's worker starts).
 MIN_PAUSE, MAX_PAUSE = 0.0001, 0.002
@@ -304,8 +308,10 @@ class Subscription:
 
     # --- a worker of the pool -------------------------------------------------------------------
 
-    def _next(self) -> list[Sample]:
-        """Worker: the next samples in order (the queue first, then zenoh's channel); empty: done."""
+    def _next(self, finish: bool = True) -> list[Sample] | None:
+        """Worker: the next samples in order (the queue first, then zenoh's channel). None: done,
+        nothing waits; an empty list: nothing waits now, and the worker still has the turn
+        (``finish=False``, to look again shortly)."""
         with self._lock:
             pending = self._pending
             if pending:
@@ -319,13 +325,15 @@ class Subscription:
                                                                     skip_mirrors=self._skip_mirrors, max_bytes=self._max_bytes // 8,
                                                                     assembler=self._assembler)
             self._last_take = time.monotonic()
-            if not taken:
-                if taken is None:
-                    self._closed = True
-                self._running = False
-                _dispatcher.wake()  # look again soon: a stream's next samples are on their way
+            if taken:
+                return taken
+            if taken is None:
+                self._closed = True
+            elif not finish:
                 return []
-            return taken
+            self._running = False
+        _dispatcher.wake()  # look again soon: a stream's next samples are on their way
+        return None
 
     def _work(self) -> None:
         global _active
@@ -343,13 +351,23 @@ class Subscription:
         callback = self._callback
         with_key = self._with_key
         until = time.monotonic() + SLICE_SECONDS
+        pauses = 0  # looks taken at an empty channel in a row
+        streaming = False
         while not z.exiting():
             if time.monotonic() > until and _workers.waiting():
                 _workers.submit(self._work)  # others wait: take turns (still running: nobody else starts it)
                 return
-            batch = self._next()
-            if not batch:
+            # a stream that keeps this worker busy: a few short looks before giving the turn back,
+            # since a turn handed back costs the dispatcher's round trip while zenoh's channel fills
+            batch = self._next(finish=not streaming or pauses >= len(LINGER_PAUSES) or _workers.waiting())
+            if batch is None:
                 return
+            if not batch:
+                time.sleep(LINGER_PAUSES[pauses])
+                pauses += 1
+                continue
+            pauses = 0
+            streaming = len(batch) >= STREAMING_BATCH
             for key, payload, encoding in batch:
                 try:
                     value = decode(payload, encoding)

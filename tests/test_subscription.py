@@ -68,6 +68,24 @@ def test_each_subscription_keeps_its_order(dev: Any) -> None:
     sub_b.close()
 
 
+def test_a_worker_behind_a_stream_gives_its_turn_back_once_the_stream_stops(dev: Any) -> None:
+    from heros import subscription
+
+    got: list[int] = []
+    sub = tools.subscribe(dev, "burst_item", got.append)
+    primed(dev, [got], lambda v: dev.emit_burst(1), 0)
+    for _ in range(3):  # bursts with pauses between them: the worker looks again, then lets go
+        got.clear()
+        dev.emit_burst(3000)
+        assert wait_until(lambda: len(got) >= 3000, 20)
+        assert got[-3000:] == list(range(3000))
+        # looking again lasts well under a millisecond (LINGER_PAUSES); then the worker is free
+        assert sum(subscription.LINGER_PAUSES) < 0.002
+        assert wait_until(lambda: not sub._running, 2), "the worker kept the subscription's turn after the stream stopped"
+    assert sub.dropped == 0
+    sub.close()
+
+
 def test_a_stalled_best_effort_callback_is_bounded_in_bytes_and_counts_what_it_dropped(dev: Any) -> None:
     gate = threading.Event()
     got: list[int] = []
