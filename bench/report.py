@@ -34,7 +34,7 @@ ROWS: list[tuple[str, str, str, float, str, tuple[str, str], tuple[str, ...] | N
     ("events_best_rate", "events best effort, received", "1/s", 1, "higher", ("events_best", "rate_per_s"), ("events_best", "rate_per_s", "events_best"), ("min_floor", 0.8)),
     ("events_best_coded", "events best effort, received (floor: coded with msgpack both ways)", "1/s", 1, "higher", ("events_best", "rate_per_s"), ("events_best", "rate_per_s", "events_best_coded", "floor_coded"), None),
     ("events_best_loss", "events best effort, lost", "%", 100, "lower", ("events_best", "loss"), ("events_best", "loss", "events_best"), None),
-    ("events_reliable_rate", "events reliable, received (floor: best effort)", "1/s", 1, "higher", ("events_reliable", "rate_per_s"), ("events_best", "rate_per_s", "events_best"), ("min_floor", 0.8)),
+    ("events_reliable_rate", "events reliable, received (floor: reliable)", "1/s", 1, "higher", ("events_reliable", "rate_per_s"), ("events_reliable", "rate_per_s", "events_reliable"), ("min_floor", 0.8)),
     ("events_reliable_coded", "events reliable, received (floor: reliable, coded with msgpack both ways)", "1/s", 1, "higher", ("events_reliable", "rate_per_s"), ("events_reliable", "rate_per_s", "events_reliable_coded", "floor_coded"), None),
     ("events_reliable_loss", "events reliable, lost", "%", 100, "lower", ("events_reliable", "loss"), ("events_reliable", "loss", "events_reliable"), ("zero", 0)),
     ("connect_cold", "connect, new process (session open incl.)", "ms", 1000, "lower", ("connect_cold", "median_s"), None, None),

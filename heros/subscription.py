@@ -368,7 +368,11 @@ class Subscription:
                 continue
             pauses = 0
             streaming = len(batch) >= STREAMING_BATCH
+            handed = 0
             for key, payload, encoding in batch:
+                if self._closed:  # closed meanwhile: not one more callback
+                    break
+                handed += 1
                 try:
                     value = decode(payload, encoding)
                 except Exception:
@@ -381,10 +385,11 @@ class Subscription:
                         callback(value)
                 except Exception:  # a failing callback must not end the subscription
                     log.exception("%s: callback raised", self._what)
-            self.received += len(batch)
+            self.received += handed
 
     def close(self) -> None:
-        """Stop receiving (idempotent); samples already queued are dropped."""
+        """Stop receiving (idempotent); samples already queued are dropped, and once this returns
+        the callback is not called again (a call that had already begun finishes)."""
         _dispatcher.remove(self)
         with self._lock:
             self._closed = True

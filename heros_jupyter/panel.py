@@ -412,10 +412,13 @@ class EventView:
         self.widget = w.VBox([w.HBox([self.html, self.progress, self.plot_button]), self.extra])
         self.widget.add_class("heros-event-view")
         self.widget.add_class(f"heros-event-view-{cap.name}")
+        self.closed = False
         self._subscription = tools.subscribe(proxy, cap.name, self._on_event)
 
     def _on_event(self, value: Any) -> None:
         """Dispatcher thread: count, remember, and hand a render to the coalescing buffer."""
+        if self.closed:
+            return
         with self._lock:
             self.count += 1
             self.last = value
@@ -430,6 +433,8 @@ class EventView:
 
     def _show_image(self, frame: Any) -> None:
         """Loop thread: frames go to the image view (made for the first one)."""
+        if self.closed:  # a frame that was on its way when the view closed
+            return
         if self.image is None:
             self.image = ImageView(self._bridge)
             self.extra.children = (*self.extra.children, self.image.widget)
@@ -452,6 +457,8 @@ class EventView:
             self.plot.redraw()
 
     def _render(self, _: Any) -> None:
+        if self.closed:
+            return
         now = time.monotonic()
         with self._lock:
             count, last = self.count, self.last
@@ -481,6 +488,7 @@ class EventView:
         )
 
     def close(self) -> None:
+        self.closed = True
         self._subscription.close()
         if self.plot is not None:
             self.plot.close()

@@ -86,6 +86,33 @@ def test_a_worker_behind_a_stream_gives_its_turn_back_once_the_stream_stops(dev:
     sub.close()
 
 
+def test_no_callback_runs_once_close_has_returned(dev: Any) -> None:
+    got: list[int] = []
+    recording = threading.Event()
+    inside, release = threading.Event(), threading.Event()
+
+    def callback(value: int) -> None:
+        if not recording.is_set():
+            return
+        got.append(value)
+        if len(got) == 50:  # hold the worker inside a callback, its batch of samples in hand
+            inside.set()
+            release.wait(10)
+
+    seen: list[int] = []
+    sub = tools.subscribe(dev, "burst_item", lambda v: (seen.append(v), callback(v)))
+    primed(dev, [seen], lambda v: dev.emit_burst(1), 0)
+    recording.set()
+    done = threading.Event()
+    threading.Thread(target=lambda: (dev.emit_burst.with_timeout(60)(3000), done.set()), daemon=True).start()
+    assert inside.wait(10)
+    sub.close()  # while the worker is inside the 50th callback
+    release.set()
+    assert done.wait(30)  # the emitter got rid of the rest (nobody subscribes any more)
+    assert wait_until(lambda: not sub._running, 5)
+    assert len(got) == 50, f"{len(got) - 50} callbacks ran after close() returned"
+
+
 def test_a_stalled_best_effort_callback_is_bounded_in_bytes_and_counts_what_it_dropped(dev: Any) -> None:
     gate = threading.Event()
     got: list[int] = []
