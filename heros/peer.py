@@ -164,7 +164,7 @@ class HEROPeer:
         if getattr(self, "_hero_destroyed", True):
             return
         self._hero_destroyed = True
-        for entity in reversed(self._declared):
+        for entity in reversed(list(self._declared)):  # a subscription leaves the list as it closes
             z.undeclare(entity)
         self._declared.clear()
         self._session_manager.release_session(self)

@@ -241,7 +241,7 @@ class Subscription:
         self._subscriber = z.declare_subscriber_channel(peer._session, key, FIFO_CAPACITY if reliable else RING_CAPACITY,
                                                         block=reliable)
         self._channel = z.channel(self._subscriber)
-        peer._declare(self._subscriber)
+        peer._declare(self)  # the peer's end closes it (``undeclare``)
         _dispatcher.add(self)
 
     @property
@@ -396,7 +396,13 @@ class Subscription:
             self._pending.clear()
             self._pending_bytes = 0
         z.undeclare(self._subscriber)
+        if self._reliable:  # zenoh may be waiting for room in the channel: give it, or its link stalls
+            z.discard(self._channel)
         try:
-            self._peer._declared.remove(self._subscriber)
+            self._peer._declared.remove(self)
         except ValueError:
             pass
+
+    def undeclare(self) -> None:
+        """``close``: what the peer calls for everything it declared when it is destroyed."""
+        self.close()

@@ -1095,6 +1095,19 @@ def tokens(session: zenoh.Session, key: str, *, timeout: float) -> list[str]:
     return list(keys)
 
 
+def discard(chan: Any) -> int:
+    """Drop every sample waiting in a subscriber's ``channel``; how many. For a blocking (FIFO)
+    channel that was full when its subscriber was undeclared: zenoh's receiving thread may wait in
+    it for room, and would wait for good (the session's link stalls, queries over it go unanswered)."""
+    dropped = 0
+    try:
+        while chan.try_recv() is not None:
+            dropped += 1
+    except zenoh.ZError:  # closed: nothing can wait in it
+        pass
+    return dropped
+
+
 def undeclare(entity: Any) -> None:
     """Undeclare a zenoh entity, ignoring one whose session is already closed."""
     try:
