@@ -105,7 +105,8 @@ def subscribe(proxy: RemoteHERO, event: str, callback: Callable[[Any], None], *,
 
     ``reliable`` (default: as the event was declared) pushes back on the HERO when the callback
     falls ``max_samples`` samples or ``max_bytes`` bytes behind; best effort drops the oldest and
-    counts them in ``Subscription.dropped``. ``close()`` the subscription to stop.
+    counts them in ``Subscription.dropped``. ``close()`` the subscription to stop: once it returns,
+    ``callback`` is not called again.
     """
     cap = capability(proxy, event)
     if cap is None or cap.flavor != "event":
