@@ -48,9 +48,11 @@ SPILL_CHUNK = 4
 STUCK_SECONDS = 0.05
 #: How long a worker serves one busy subscription before it lets another waiting one have a turn.
 SLICE_SECONDS = 0.02
-#: A worker that took this many samples at once is behind a stream: finding the channel empty, it
-#: looks again after each of these pauses (seconds) before it gives its turn back.
-STREAMING_BATCH = 8
+#: A worker that handled this many samples in its turn serves a stream: finding the channel empty,
+#: it looks again after each of these pauses (seconds) before it gives its turn back. (A stream of
+#: a few kHz, whose samples come one at a time, does not linger: its pauses would cost more than
+#: the dispatcher's round trip.)
+STREAMING_SAMPLES = 32
 LINGER_PAUSES = (0.00005, 0.0001, 0.0002, 0.0004)
 #: The dispatcher's pauses while no channel has samples: short after activity, growing when idle
 #: (the longest is the most a sample can wait before its subscription's worker starts).
@@ -332,7 +334,6 @@ class Subscription:
             elif not finish:
                 return []
             self._running = False
-        _dispatcher.wake()  # look again soon: a stream's next samples are on their way
         return None
 
     def _work(self) -> None:
@@ -352,14 +353,14 @@ class Subscription:
         with_key = self._with_key
         until = time.monotonic() + SLICE_SECONDS
         pauses = 0  # looks taken at an empty channel in a row
-        streaming = False
+        handled = 0  # samples this turn
         while not z.exiting():
             if time.monotonic() > until and _workers.waiting():
                 _workers.submit(self._work)  # others wait: take turns (still running: nobody else starts it)
                 return
             # a stream that keeps this worker busy: a few short looks before giving the turn back,
             # since a turn handed back costs the dispatcher's round trip while zenoh's channel fills
-            batch = self._next(finish=not streaming or pauses >= len(LINGER_PAUSES) or _workers.waiting())
+            batch = self._next(finish=handled < STREAMING_SAMPLES or pauses >= len(LINGER_PAUSES) or _workers.waiting())
             if batch is None:
                 return
             if not batch:
@@ -367,7 +368,7 @@ class Subscription:
                 pauses += 1
                 continue
             pauses = 0
-            streaming = len(batch) >= STREAMING_BATCH
+            handled += len(batch)
             handed = 0
             for key, payload, encoding in batch:
                 if self._closed:  # closed meanwhile: not one more callback
