@@ -292,13 +292,10 @@ def encode(obj: Any, store_object: Callable[[Any], list[Any]] | None = None, *, 
     The payload is ``bytes``; with ``join=False``, a payload with out-of-band arrays is left as
     its ``Buffers`` (the arrays not copied yet).
     """
-    if type(obj) in _PLAIN_TYPES:
-        # Fast path: plain data packs without the ext hook; anything else inside falls through.
-        try:
-            return (getattr(_local, "packer", None) or _packer()).pack(obj), ENCODING
-        except (TypeError, ValueError, OverflowError):
-            pass
-    elif type(obj) is np.ndarray and oob and obj.nbytes >= OOB_THRESHOLD:
+    plain = pack_plain(obj)  # fast path: plain data packs without the ext hook
+    if plain is not None:
+        return plain, ENCODING
+    if type(obj) is np.ndarray and oob and obj.nbytes >= OOB_THRESHOLD:
         encoded = _encode_array(obj)
         if encoded is not None:
             return (b"".join(encoded[0].pieces) if join else encoded[0]), encoded[1]

@@ -110,8 +110,8 @@ def test_no_callback_runs_once_close_has_returned(dev: Any) -> None:
     assert wait_until(lambda: len(sub._pending) >= 10, 10)  # the queue is full: the rest waits in zenoh's channel
     sub.close()  # while the worker is inside the 50th callback
     release.set()
+    assert wait_until(lambda: not sub._running, 5)  # the worker's turn is over: whatever it would run, it ran
     assert len(got) == 50, f"{len(got) - 50} callbacks ran after close() returned"
-    assert wait_until(lambda: not sub._running, 5)
     # zenoh was waiting for room in the closed subscription's channel: close() gave it, so the link
     # lives on (else the emitter stalls and the HERO's replies never arrive)
     assert done.wait(30)
