@@ -105,6 +105,47 @@ def test_same_host_payloads_go_through_shared_memory_both_ways(bulk_hero: Any) -
     assert z.shared_memory()["used"] >= mine + 2  # the caller's upload
 
 
+def test_medium_payloads_take_the_small_pool_and_overflow_into_the_large_one(bulk_hero: Any) -> None:
+    import heros.zenoh as z
+
+    cam, _ = bulk_hero
+    n = 3 << 19  # 1.5 MiB: with its header still within NEAR_MAX_BYTES
+    before = cam.shared_memory()
+    for seed in range(3):
+        assert digest(cam.make(n, seed)) == digest(pattern(n, seed))
+    after = cam.shared_memory()
+    assert after["small"] == before["small"] + 3 and after["used"] == before["used"] + 3
+    mine = z.shared_memory()
+    assert cam.digest(pattern(n, 7)) == digest(pattern(n, 7))  # the caller's small pool
+    assert z.shared_memory()["small"] == mine["small"] + 1
+    # more in flight than the small pool holds: a stalled callback leaves frames waiting in zenoh's channel
+    got: list[str] = []
+    done, release = threading.Event(), threading.Event()
+    count = 12
+
+    def on_frame(value: Any) -> None:
+        release.wait(10)
+        got.append(digest(value))
+        if len(got) == count:
+            done.set()
+
+    sub = subscribe(cam, "frame_out", on_frame, reliable=True)
+    try:
+        time.sleep(0.3)  # the subscriber's declaration reaches the HERO's publisher (no event to await)
+        calling = threading.Thread(target=lambda: cam.publish(n, 50, count))
+        calling.start()
+        time.sleep(0.5)
+        release.set()
+        calling.join(30)
+        assert done.wait(30), f"{len(got)} of {count} frames arrived"
+        assert got == [digest(pattern(n, 50 + i)) for i in range(count)]
+        final = cam.shared_memory()
+        assert final["used"] == after["used"] + count and final["full"] == 0
+        assert final["small"] >= after["small"] + 1
+    finally:
+        sub.close()
+
+
 def test_without_shared_memory_payloads_still_arrive_in_parts(realm: str, spawn: Any, run_script: Any) -> None:
     """A peer whose zenoh has shared memory off (as a peer on another host): the HERO's shared
     memory buffers reach it over the network, and its own payloads go as bytes."""
@@ -119,7 +160,7 @@ cam = RemoteHERO("cam", realm={realm!r})
 n = {3 * PART + 11}
 assert digest(cam.make(n, 5)) == digest(pattern(n, 5))
 assert cam.digest(pattern(n, 6)) == digest(pattern(n, 6))
-assert z.shared_memory() == {{"size": 0, "used": 0, "full": 0}}, z.shared_memory()
+assert z.shared_memory() == {{"size": 0, "used": 0, "small": 0, "full": 0}}, z.shared_memory()
 print("OK")
 """, env={"HEROS_ZENOH_CONFIG": json.dumps(config)}, timeout=120)
     assert result.returncode == 0 and "OK" in result.stdout, result.stderr[-2000:]
@@ -133,7 +174,7 @@ def test_heros_shm_mb_bounds_the_pool_and_zero_turns_it_off(realm: str, spawn: A
         for hero in (small, none):
             assert digest(hero.make(3 * PART, 9)) == digest(pattern(3 * PART, 9))
         assert small.shared_memory()["size"] == 16 << 20 and small.shared_memory()["used"] >= 3
-        assert none.shared_memory() == {"size": 0, "used": 0, "full": 0}
+        assert none.shared_memory() == {"size": 0, "used": 0, "small": 0, "full": 0}
     finally:
         small._destroy_hero()
         none._destroy_hero()
