@@ -124,11 +124,31 @@ class Floor:
         reply = self.session.get(f"{self.base}/upload", payload=zenoh.ZBytes(arr.tobytes()), encoding=ENCODING).recv()
         assert int(reply.ok.payload.to_bytes()) == arr.nbytes
 
-    def events(self, mode: str, n: int, *, coded: bool = False) -> dict[str, float]:
+    def events(self, mode: str, n: int, *, coded: bool = False, shaped: bool = False) -> dict[str, float]:
         """Raw pub/sub: samples taken by zenoh-python's callback thread; ``coded``: each value packed by
-        the publisher and unpacked by the subscriber (msgpack), as a HEROS event must be."""
+        the publisher and unpacked by the subscriber (msgpack), as a HEROS event must be; ``shaped``
+        (coded too): the samples wait in a zenoh channel (FIFO of 256 samples when reliable, a ring
+        otherwise, as a HERO subscription's) that a Python thread drains, as a HERO subscription
+        must run so that no callback holds zenoh's own thread."""
         counter = EventCounter()
-        if coded:
+        if shaped:
+            import threading
+
+            import msgpack
+
+            unpackb = msgpack.unpackb
+            handler = zenoh.handlers.FifoChannel(256) if mode == "reliable" else zenoh.handlers.RingChannel(100_000)
+            sub = self.session.declare_subscriber(f"{self.base}/ev" if mode == "best" else f"{self.base}/evr", handler)
+
+            def drain() -> None:
+                try:
+                    for sample in sub:
+                        counter(unpackb(sample.payload.to_bytes()))
+                except zenoh.ZError:  # undeclared
+                    pass
+
+            threading.Thread(target=drain, daemon=True).start()
+        elif coded:
             import msgpack
 
             unpackb = msgpack.unpackb
@@ -139,7 +159,7 @@ class Floor:
                                                   lambda sample: counter(sample.payload.to_bytes()))
         time.sleep(0.3)  # let the subscription reach the publisher's session
         try:
-            return counter.run("floor", f"{mode} encoded" if coded else mode, n)
+            return counter.run("floor", f"{mode} encoded" if coded or shaped else mode, n)
         finally:
             sub.undeclare()
 

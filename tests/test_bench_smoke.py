@@ -60,6 +60,9 @@ def test_every_hero_scenario_reports_positive_numbers(quick_run: dict, impl: str
         assert r["sent"] > 0 and 0 <= r["received"] <= r["sent"] and _positive(r["rate_per_s"]), (name, r)
         assert 0 <= r["loss"] <= 1
     assert results["events_reliable"]["lost"] == 0
+    for name in ("events_best", "events_reliable") if impl == "ours" else ():  # beside the floors coded as an event must be
+        for floor in ("floor_coded", "floor_shaped"):  # (msgpack, which upstream's virtualenv lacks)
+            assert _positive(results[name][floor]["rate_per_s"]) and results[name][floor]["lost"] >= 0, (name, floor)
     assert _positive(results["connect_cold"]["median_s"])
     assert _positive(results["discovery_cold"]["median_s"]) and results["discovery_cold"]["heros"] == 50
     assert _positive(results["discovery_warm"]["median_s"])
