@@ -250,6 +250,15 @@ class Subscription:
     def dropped(self) -> int:
         return self._dropped + self._assembler.dropped
 
+    @property
+    def callback(self) -> Callable[..., None]:
+        """The function called for each sample; set it to call another one from the next sample on."""
+        return self._callback
+
+    @callback.setter
+    def callback(self, callback: Callable[..., None]) -> None:
+        self._callback = callback
+
     # --- the dispatcher thread ------------------------------------------------------------------
 
     def _watch(self, now: float) -> int:
@@ -349,7 +358,6 @@ class Subscription:
 
     def _run_callbacks(self) -> None:
         decode = self._peer._decoder()  # this worker's, for every sample of this turn
-        callback = self._callback
         with_key = self._with_key
         until = time.monotonic() + SLICE_SECONDS
         pauses = 0  # looks taken at an empty channel in a row
@@ -379,11 +387,11 @@ class Subscription:
                 except Exception:
                     log.exception("%s: could not decode a sample", self._what)
                     continue
-                try:
+                try:  # (read for each sample: it may be set meanwhile)
                     if with_key:
-                        callback(key, value)
+                        self._callback(key, value)
                     else:
-                        callback(value)
+                        self._callback(value)
                 except Exception:  # a failing callback must not end the subscription
                     log.exception("%s: callback raised", self._what)
             self.received += handed

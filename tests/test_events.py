@@ -138,6 +138,40 @@ def test_a_remote_callback_that_raises_does_not_stop_the_others(realm, spawn, ca
         assert any(".changed raised" in r.getMessage() for r in caplog.records)
 
 
+def test_callbacks_connected_and_disconnected_one_by_one_get_exactly_what_follows(realm, spawn, caplog):
+    """One callback is called directly by the subscription, several through the event's own loop:
+    each change of the set takes effect from the next sample on, and a lone callback that raises
+    is logged like any other."""
+    spawn(realm, "Device:dev")
+    bad_seen: list = []
+
+    def bad(value):
+        bad_seen.append(value)
+        raise ZeroDivisionError("bad callback")
+
+    with RemoteHERO("dev", realm=realm) as dev, caplog.at_level(logging.ERROR, logger="heros"):
+        dev.changed.connect(bad)
+        assert dev.emit_changed(0) == 0
+        assert wait_until(lambda: bad_seen == [0]), bad_seen
+        assert wait_until(lambda: any("dev.changed" in r.getMessage() and "raised" in r.getMessage() and r.exc_info
+                                      for r in caplog.records))  # logged once the callback has raised
+        a, wait_a = collect(1)
+        dev.changed.connect(a)
+        dev.emit_changed(1)
+        assert wait_a() == [1] and wait_until(lambda: bad_seen == [0, 1]), bad_seen
+        assert dev.changed.disconnect(bad)
+        dev.emit_changed(2)
+        assert wait_until(lambda: len(wait_a()) == 2)
+        b, wait_b = collect(1)
+        dev.changed.connect(b)
+        dev.emit_changed(3)
+        assert wait_b() == [3]
+        assert dev.changed.disconnect(a)
+        dev.emit_changed(4)
+        assert wait_until(lambda: len(wait_b()) == 2)
+        assert wait_b() == [3, 4] and wait_a() == [1, 2, 3] and bad_seen == [0, 1]
+
+
 CONNECT_AND_EXIT = """
 from heros import RemoteHERO
 alice = RemoteHERO("alice", realm={realm!r})
