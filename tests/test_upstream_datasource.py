@@ -78,11 +78,27 @@ class Gauge(PolledLocalDatasourceHERO):
         return [1.5, 2.5]
 
 
+def connect_upstream(up: Any, statement: str) -> bool:
+    """Run ``statement`` (which makes an upstream proxy) in the upstream process; False if the HERO
+    was not found (yet), any other error raises."""
+    from upstream import UpstreamError
+
+    try:
+        up.exec(statement)
+    except UpstreamError as exc:
+        if exc.type != "NameError":
+            raise
+        return False
+    return True
+
+
 def test_our_datasource_readings_reach_upstreams_observer_and_proxies(realm: str, spawn_upstream: Any) -> None:
     up = spawn_upstream(realm)
     up.exec("got = Collector(); obs = DatasourceObserver('*', realm=realm); obs.register_observable_data_callback(got)")
     with Thermometer("thermo", realm=realm) as thermo:
-        up.exec("thermo = RemoteHERO('thermo', realm=realm); via_proxy = Collector(); thermo.observable_data.connect(via_proxy)")
+        # upstream's RemoteHERO looks once: it raises NameError while its session has not heard of the new HERO yet
+        assert wait_until(lambda: connect_upstream(up, "thermo = RemoteHERO('thermo', realm=realm)"))
+        up.exec("via_proxy = Collector(); thermo.observable_data.connect(via_proxy)")
         # until upstream's subscriptions are in place (the observer's and the proxy's)
         assert wait_until(lambda: (thermo.measure(0.0), up.eval("len(got.get()) > 0 and len(via_proxy.get()) > 0"))[1])
         returned = thermo.observable_data({"T1": (40.0, "degC"), "T2": 7})
