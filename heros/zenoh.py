@@ -495,12 +495,16 @@ class _SharedMemory:
         near = NEAR_POOL_BYTES if size >= bulk.POOL_MIN_BYTES else 0  # not in a budget cut down by HEROS_SHM_MB
         try:
             provider = _zshm.ShmProvider.default_backend(size - near)
-            if near:
-                self._near = _zshm.ShmProvider.default_backend(near)
         except Exception as exc:  # noqa: BLE001 - no shared memory here: payloads go as bytes
             log.info("no shared memory for large payloads (%s); they go over the network", exc)
             return None
-        self.size = size
+        self.size = size - near
+        if near:
+            try:
+                self._near = _zshm.ShmProvider.default_backend(near)
+                self.size = size
+            except Exception:  # the large pool takes every payload then
+                log.debug("no small shared memory pool", exc_info=True)
         return provider
 
     def buffer(self, pieces: list[Any], start: int, end: int, size: int) -> Any:
