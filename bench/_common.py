@@ -128,9 +128,11 @@ class EventCounter:
             self.count += 1
             self.last = now
 
-    def run(self, target: str, mode: str, n: int, idle: float = 1.0) -> dict[str, float]:
-        """Ask ``target`` to emit ``n`` samples, wait until all arrived (or none for ``idle`` s), summarize."""
-        answer = ask(target, f"emit {n} {mode}").split()
+    def run(self, target: str, mode: str, n: int, idle: float = 1.0, asker: Any = None) -> dict[str, float]:
+        """Ask ``target`` to emit ``n`` samples, wait until all arrived (or none for ``idle`` s), summarize.
+
+        ``asker(target, command)`` relays the command (default ``ask``: through run.py)."""
+        answer = (asker or ask)(target, f"emit {n} {mode}").split()
         sent, emit_seconds = int(answer[1]), float(answer[2])
         idle_since, seen = time.monotonic(), -1
         while True:

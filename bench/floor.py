@@ -14,6 +14,7 @@ import os
 import struct
 import sys
 import time
+from typing import Any
 
 import numpy as np
 import zenoh
@@ -124,7 +125,7 @@ class Floor:
         reply = self.session.get(f"{self.base}/upload", payload=zenoh.ZBytes(arr.tobytes()), encoding=ENCODING).recv()
         assert int(reply.ok.payload.to_bytes()) == arr.nbytes
 
-    def events(self, mode: str, n: int, *, coded: bool = False, shaped: bool = False) -> dict[str, float]:
+    def events(self, mode: str, n: int, *, coded: bool = False, shaped: bool = False, asker: Any = None) -> dict[str, float]:
         """Raw pub/sub: samples taken by zenoh-python's callback thread; ``coded``: each value packed by
         the publisher and unpacked by the subscriber (msgpack), as a HEROS event must be; ``shaped``
         (coded too): the samples wait in a zenoh channel (FIFO of 256 samples when reliable, a ring
@@ -159,7 +160,7 @@ class Floor:
                                                   lambda sample: counter(sample.payload.to_bytes()))
         time.sleep(0.3)  # let the subscription reach the publisher's session
         try:
-            return counter.run("floor", f"{mode} encoded" if coded or shaped else mode, n)
+            return counter.run("floor", f"{mode} encoded" if coded or shaped else mode, n, asker=asker)
         finally:
             sub.undeclare()
 

@@ -126,3 +126,18 @@ def test_the_event_profile_reports_the_cost_per_event_on_both_sides() -> None:
     assert sorted(report["subscriber_ns"]) == ["bare", "subscription"]
     for side in report.values():
         assert all(_positive(v) for v in side.values()), report
+
+
+def test_the_event_cpu_measure_reports_cpu_per_event_of_both_processes(tmp_path: Path) -> None:
+    out = tmp_path / "event_cpu.json"
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "event_cpu.py"), "--rounds", "1", "--events", "50000",
+                           "--out", str(out)], capture_output=True, text=True, timeout=120, cwd=str(ROOT))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "| ours |" in proc.stdout and "| shaped |" in proc.stdout
+    report = json.loads(out.read_text())
+    for side in ("ours", "shaped"):
+        (run,) = report["runs"][side]
+        assert run["lost"] == 0 and _positive(run["rate_per_s"]), (side, run)
+        assert _positive(run["subscriber_us"]) and _positive(run["emitter_us"]), (side, run)
+        assert run["emitter_threads_us"] and all(v > 0 for v in run["emitter_threads_us"].values()), (side, run)
+        assert _positive(report["median"][side]["cores"])
