@@ -43,8 +43,8 @@ sys.path.insert(0, str(HERE.parent))
 
 from _common import EventCounter  # noqa: E402
 from floor import Floor  # noqa: E402
+from heros_worker import first_contact  # noqa: E402
 
-from heros import RemoteHERO  # noqa: E402
 from heros.zenoh import loopback_config, open_hub  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
@@ -122,14 +122,7 @@ def measure(mode: str, rounds: int, events: int) -> dict[str, Any]:
     hero_server = Server(["heros_worker.py", "serve", realm], env)
     floor_server = Server(["floor.py", "serve", floor_realm], env)
     try:
-        deadline = time.monotonic() + 15
-        while True:  # the peers may still be finding each other through the hub
-            try:
-                proxy = RemoteHERO("bench0", realm=realm)
-                break
-            except NameError:
-                if time.monotonic() > deadline:
-                    raise
+        proxy = first_contact(realm)
         floor = Floor(proxy._session, floor_realm)
         floor.wait()
         event = proxy.tick if mode == "best" else proxy.tick_r

@@ -141,9 +141,11 @@ class Floor:
             handler = zenoh.handlers.FifoChannel(256) if mode == "reliable" else zenoh.handlers.RingChannel(100_000)
             sub = self.session.declare_subscriber(f"{self.base}/ev" if mode == "best" else f"{self.base}/evr", handler)
 
+            channel = sub.handler  # not the subscriber: a thread waiting in its recv would keep it from undeclaring
+
             def drain() -> None:
                 try:
-                    for sample in sub:
+                    for sample in channel:
                         counter(unpackb(sample.payload.to_bytes()))
                 except zenoh.ZError:  # undeclared
                     pass

@@ -126,19 +126,24 @@ def _transfer(size: int, ours: list[int], floor: list[int]) -> dict:
     return {**mib_stats(size, ours), "floor": mib_stats(size, floor)}
 
 
+def first_contact(realm: str, name: str = "bench0", timeout: float = 15.0) -> RemoteHERO:
+    """A proxy of ``name``, asked for again until found: the peers may still be finding each other
+    through the hub (upstream's RemoteHERO raises NameError at once then)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return RemoteHERO(name, realm=realm)
+        except NameError:
+            if time.monotonic() > deadline:
+                raise
+
+
 def client(realm: str, floor_realm: str, scenarios: list[str], n: int, sizes: list[int], transfers: dict[int, int], events: int,
            connects: int, rounds: int) -> None:
     # Holds the realm's session for the whole run: upstream's session manager counts referrers by
     # equality, so destroying a second proxy of bench0 would otherwise close the session under the first.
     keeper = HEROPeer(realm=realm)
-    deadline = time.monotonic() + 15
-    while True:  # first contact: the peers may still be finding each other through the hub
-        try:
-            proxy = RemoteHERO("bench0", realm=realm)
-            break
-        except NameError:
-            if time.monotonic() > deadline:
-                raise
+    proxy = first_contact(realm)
     # the floor, measured in alternating blocks through this very session
     floor = Floor(keeper._session, floor_realm)
     floor.wait()

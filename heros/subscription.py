@@ -217,13 +217,15 @@ class Subscription:
         messages it lost parts of (``heros.bulk``).
     received
         Samples handed to the callback.
+    callback
+        The function called for each sample; set it to call another one from the next sample on.
     """
 
     def __init__(self, peer: Any, key: str, callback: Callable[..., None], what: str, *, reliable: bool = False,
                  with_key: bool = True, skip_mirrors: bool = False, max_samples: int = MAX_QUEUED_SAMPLES,
                  max_bytes: int = MAX_QUEUED_BYTES) -> None:
         self._peer = peer
-        self._callback = callback
+        self.callback = callback
         self._what = what
         self._with_key = with_key
         self._skip_mirrors = skip_mirrors
@@ -249,15 +251,6 @@ class Subscription:
     @property
     def dropped(self) -> int:
         return self._dropped + self._assembler.dropped
-
-    @property
-    def callback(self) -> Callable[..., None]:
-        """The function called for each sample; set it to call another one from the next sample on."""
-        return self._callback
-
-    @callback.setter
-    def callback(self, callback: Callable[..., None]) -> None:
-        self._callback = callback
 
     # --- the dispatcher thread ------------------------------------------------------------------
 
@@ -389,9 +382,9 @@ class Subscription:
                     continue
                 try:  # (read for each sample: it may be set meanwhile)
                     if with_key:
-                        self._callback(key, value)
+                        self.callback(key, value)
                     else:
-                        self._callback(value)
+                        self.callback(value)
                 except Exception:  # a failing callback must not end the subscription
                     log.exception("%s: callback raised", self._what)
             self.received += handed

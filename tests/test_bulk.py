@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pytest
 import zenoh
+from jupyter_helpers import wait_until
 from servers import digest, pattern
 
 from heros import RemoteHERO, bulk, codec, keys
@@ -45,6 +46,22 @@ def shm_files_of(pid: int) -> set[str]:
     except OSError:
         return set()
     return set(re.findall(r"(/dev/shm/\d+\.zenoh)", maps))
+
+
+def frame_collector(count: int, hold: threading.Event | None = None) -> tuple[Any, list[str], threading.Event]:
+    """A callback recording the digest of each frame (after ``hold`` is set, if given; bounded), the
+    digests, and an event set once ``count`` frames arrived."""
+    got: list[str] = []
+    done = threading.Event()
+
+    def on_frame(value: Any) -> None:
+        if hold is not None:
+            hold.wait(10)
+        got.append(digest(value))
+        if len(got) == count:
+            done.set()
+
+    return on_frame, got, done
 
 
 # --- whole, both ways ---------------------------------------------------------------------------------
@@ -119,22 +136,15 @@ def test_medium_payloads_take_the_small_pool_and_overflow_into_the_large_one(bul
     assert cam.digest(pattern(n, 7)) == digest(pattern(n, 7))  # the caller's small pool
     assert z.shared_memory()["small"] == mine["small"] + 1
     # more in flight than the small pool holds: a stalled callback leaves frames waiting in zenoh's channel
-    got: list[str] = []
-    done, release = threading.Event(), threading.Event()
-    count = 12
-
-    def on_frame(value: Any) -> None:
-        release.wait(10)
-        got.append(digest(value))
-        if len(got) == count:
-            done.set()
-
+    count, release = 12, threading.Event()
+    on_frame, got, done = frame_collector(count, hold=release)
     sub = subscribe(cam, "frame_out", on_frame, reliable=True)
     try:
         time.sleep(0.3)  # the subscriber's declaration reaches the HERO's publisher (no event to await)
         calling = threading.Thread(target=lambda: cam.publish(n, 50, count))
         calling.start()
-        time.sleep(0.5)
+        # six frames out (the small pool of 8 MiB holds five) while the callback still holds the first
+        wait_until(lambda: cam.shared_memory()["used"] >= after["used"] + 6, 30, "six frames sent")
         release.set()
         calling.join(30)
         assert done.wait(30), f"{len(got)} of {count} frames arrived"
@@ -186,15 +196,8 @@ def test_heros_shm_mb_bounds_the_pool_and_zero_turns_it_off(realm: str, spawn: A
 @pytest.mark.parametrize("reliable", [False, True])
 def test_events_in_parts_arrive_whole_and_in_order(bulk_hero: Any, reliable: bool) -> None:
     cam, _ = bulk_hero
-    got: list[str] = []
-    done = threading.Event()
     n, count = 2 * PART + 3, 5
-
-    def on_frame(value: Any) -> None:
-        got.append(digest(value))
-        if len(got) == count:
-            done.set()
-
+    on_frame, got, done = frame_collector(count)
     sub = subscribe(cam, "frame_out", on_frame, reliable=reliable)
     try:
         time.sleep(0.3)  # the subscriber's declaration reaches the HERO's publisher (no event to await)
