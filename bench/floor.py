@@ -130,7 +130,9 @@ class Floor:
         the publisher and unpacked by the subscriber (msgpack), as a HEROS event must be; ``shaped``
         (coded too): the samples wait in a zenoh channel (FIFO of 256 samples when reliable, a ring
         otherwise, as a HERO subscription's) that a Python thread drains, as a HERO subscription
-        must run so that no callback holds zenoh's own thread."""
+        must run so that no callback holds zenoh's own thread. The thread takes the waiting samples
+        with ``try_recv`` and waits in ``recv`` only when there are none (a ``recv`` for every
+        sample, as iterating the channel does, gave 4-6 % fewer events/s in alternating rounds)."""
         counter = EventCounter()
         if shaped:
             import threading
@@ -144,8 +146,14 @@ class Floor:
             channel = sub.handler  # not the subscriber: a thread waiting in its recv would keep it from undeclaring
 
             def drain() -> None:
+                # what waits is taken without a wait (try_recv: no GIL released and taken back per
+                # sample); recv only once the channel is empty, so the thread sleeps until the next
+                try_recv, recv = channel.try_recv, channel.recv
                 try:
-                    for sample in channel:
+                    while True:
+                        sample = try_recv()
+                        if sample is None:
+                            sample = recv()
                         counter(unpackb(sample.payload.to_bytes()))
                 except zenoh.ZError:  # undeclared
                     pass

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
+import time
 
 import pytest
 import zenoh
@@ -83,6 +85,25 @@ def test_update_config_applies_to_new_sessions():
     manager = ZenohSessionManager()
     manager.update_config({"scouting/gossip/enabled": True})
     assert manager._config_dict == {"scouting/gossip/enabled": True}
+
+
+def test_a_young_session_settles_on_what_its_probes_saw_together():
+    """zenoh's liveliness answers can leave tokens out at random: answers that differ but add
+    nothing new must not keep a young session from settling (before, each restarted the wait)."""
+    manager = ZenohSessionManager()
+    manager._opened_at["lab"] = time.monotonic()  # as if its session had just been opened
+    answers = itertools.chain([set(), {"a"}, {"a", "b"}], itertools.cycle([{"a"}, set(), {"b"}]))
+    asked = []
+
+    def probe() -> set[str]:
+        asked.append(time.monotonic())
+        return next(answers)
+
+    assert manager.settle("lab", probe) == {"a", "b"}
+    # settled once what they saw stopped growing, long before the session's age would end it
+    assert len(asked) <= 3 + 20 and asked[-1] - asked[2] < z.SETTLE_SECONDS / 2, len(asked)
+    assert manager.settle("lab", probe) is None  # settled for good: no more probes
+    assert len(asked) <= 23
 
 
 def test_malformed_config_raises_a_clear_error(monkeypatch):
