@@ -378,11 +378,10 @@ def subscribe_event(proxy: Any, event: str, callback: Callable[[Any], None], *, 
     and ``max_bytes``; ``close()`` the subscription to stop.
     """
     proxy._heros_connect()
-    if proxy._heros_upstream:
-        key = keys.member_key(proxy._realm, proxy._name, event)
-    else:
-        key = keys.event_key(proxy._realm, proxy._name, event)
-    return Subscription(proxy, key, callback, f"event {proxy._name}.{event}", reliable=reliable, with_key=False, **bounds)
+    native = not proxy._heros_upstream
+    key = (keys.event_key if native else keys.member_key)(proxy._realm, proxy._name, event)
+    return Subscription(proxy, key, callback, f"event {proxy._name}.{event}", reliable=reliable, with_key=False, native=native,
+                        **bounds)
 
 
 # ``heros.event`` is this function once ``heros`` is imported (upstream's layout too), so let

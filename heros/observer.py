@@ -223,7 +223,8 @@ class EventObserver(HEROPeer):
         self._event_name = event_name
         self._event_callbacks: dict[str, Callable[[str, Any], Any]] = {}
         what = f"EventObserver {object_selector}/{event_name}"
-        self._subscription = Subscription(self, keys.event_key(realm, object_selector, event_name), self._handle_event, what)
+        self._subscription = Subscription(self, keys.event_key(realm, object_selector, event_name), self._handle_event, what,
+                                          native=True)
         self._upstream_subscription = Subscription(self, keys.member_key(realm, object_selector, event_name), self._handle_event,
                                                    what, skip_mirrors=True)
 

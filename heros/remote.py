@@ -465,7 +465,7 @@ class RemoteHERO(HERO):
         if not isinstance(cap, AttributeCapability):
             raise AttributeError(self._heros_no_member(name) if cap is None else f"{name!r} of HERO {self._name!r} is not an attribute")
         key = keys.attr_change_key(self._realm, self._name, name)
-        return Subscription(self, key, callback, f"attribute {self._name}.{name}", with_key=False)
+        return Subscription(self, key, callback, f"attribute {self._name}.{name}", with_key=False, native=True)
 
     def _is_alive(self, timeout: float = 1.0) -> bool:
         """Whether the HERO's liveliness token is present now."""

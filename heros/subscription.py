@@ -207,6 +207,9 @@ class Subscription:
         Hand the sample's key to the callback.
     skip_mirrors
         Leave out the CBOR copies our HEROs publish for upstream subscribers.
+    native
+        ``key`` is one of our own keys (events and attribute changes in msgpack), where a sample
+        that carries no attachment is plain msgpack (``heros.zenoh.NOT_PLAIN``).
     max_samples, max_bytes
         Bounds of the queue kept for a slow callback.
 
@@ -222,13 +225,14 @@ class Subscription:
     """
 
     def __init__(self, peer: Any, key: str, callback: Callable[..., None], what: str, *, reliable: bool = False,
-                 with_key: bool = True, skip_mirrors: bool = False, max_samples: int = MAX_QUEUED_SAMPLES,
+                 with_key: bool = True, skip_mirrors: bool = False, native: bool = False, max_samples: int = MAX_QUEUED_SAMPLES,
                  max_bytes: int = MAX_QUEUED_BYTES) -> None:
         self._peer = peer
         self.callback = callback
         self._what = what
         self._with_key = with_key
         self._skip_mirrors = skip_mirrors
+        self._native = native
         self._reliable = reliable
         self._max_samples = max_samples
         self._max_bytes = max_bytes
@@ -290,7 +294,7 @@ class Subscription:
             if self._reliable and self._full():
                 break
             taken = z.take(self._channel, min(SPILL_CHUNK, limit - moved), with_key=self._with_key, skip_mirrors=self._skip_mirrors,
-                           assembler=self._assembler)
+                           native=self._native, assembler=self._assembler)
             if taken is None:
                 self._closed = True
                 break
@@ -326,8 +330,8 @@ class Subscription:
                     _dispatcher.wake()  # room again: take more before zenoh pushes back
                 return batch
             taken = None if self._closed or z.exiting() else z.take(self._channel, BATCH, with_key=self._with_key,
-                                                                    skip_mirrors=self._skip_mirrors, max_bytes=self._max_bytes // 8,
-                                                                    assembler=self._assembler)
+                                                                    skip_mirrors=self._skip_mirrors, native=self._native,
+                                                                    max_bytes=self._max_bytes // 8, assembler=self._assembler)
             self._last_take = time.monotonic()
             if taken:
                 return taken

@@ -137,7 +137,7 @@ def watch_attributes(proxy: RemoteHERO, callback: Callable[[str, Any], None]) ->
             callback(name, value)
 
     key = keys.attr_change_key(proxy._realm, proxy._name, "*")
-    return Subscription(proxy, key, on_change, f"attributes of {proxy._name}", with_key=True)
+    return Subscription(proxy, key, on_change, f"attributes of {proxy._name}", with_key=True, native=True)
 
 
 def value_event(proxy: RemoteHERO, name: str) -> str | None:

@@ -872,16 +872,23 @@ def receive(chan: Any) -> Any:
 #: The attachment of an event sample a HERO of ours publishes in CBOR for upstream subscribers:
 #: our own subscribers get the same event in msgpack and skip this copy.
 MIRROR = b"heros:mirror"
+#: The attachment of every sample published on our own keys (events and attribute changes in
+#: msgpack) whose payload is not plain msgpack: in parts, with arrays out of band, or in any other
+#: encoding. A sample there without an attachment is plain msgpack, so our subscribers read its
+#: encoding only when it is marked: reading a sample's encoding costs about four times reading
+#: its attachment, and a tenth of the events/s a subscription can take (bench/RESULTS.md).
+NOT_PLAIN = b"heros:encoding"
 
 
-def take(chan: Any, limit: int, *, with_key: bool, skip_mirrors: bool = False,
+def take(chan: Any, limit: int, *, with_key: bool, skip_mirrors: bool = False, native: bool = False,
          max_bytes: int | None = None, assembler: bulk.Assembler | None = None) -> list[tuple[str | None, Any, str]] | None:
     """Up to ``limit`` samples (and about ``max_bytes`` of payload) waiting in a subscriber's
     ``channel``, without waiting, as ``(key, payload, encoding text)``; None once the subscriber is
     undeclared. ``key`` is None unless ``with_key`` (reading it costs a conversion per sample);
-    ``skip_mirrors`` leaves out the CBOR copies our HEROs publish for upstream subscribers. Parts
-    of large messages go to ``assembler`` (without one they are left out), and a message comes
-    out once complete (its payload a memoryview).
+    ``skip_mirrors`` leaves out the CBOR copies our HEROs publish for upstream subscribers;
+    ``native``: the subscriber listens on our own keys only, where a sample without attachment is
+    plain msgpack (see ``NOT_PLAIN``). Parts of large messages go to ``assembler`` (without one
+    they are left out), and a message comes out once complete (its payload a memoryview).
 
     This runs for every sample a subscription gets, so it reads each sample's fields inline.
     """
@@ -894,6 +901,13 @@ def take(chan: Any, limit: int, *, with_key: bool, skip_mirrors: bool = False,
             sample = try_recv()
             if sample is None:
                 break
+            if native and sample.attachment is None:  # plain msgpack: no encoding to read
+                payload = sample.payload.to_bytes()
+                append(((str(sample.key_expr) if with_key else None), payload, plain_text))
+                room -= len(payload)
+                if room <= 0:
+                    break
+                continue
             if skip_mirrors:
                 attachment = sample.attachment
                 if attachment is not None and attachment.to_bytes() == MIRROR:
@@ -1066,10 +1080,18 @@ def put(publisher: Any, payload: Any, encoding: str) -> None:
     """Publish ``payload`` (``bytes`` or ``codec.Buffers``); a large one through shared memory,
     and in parts when larger still (see ``heros.bulk``; our subscribers put them together)."""
     if type(payload) is bytes and len(payload) < LARGE:
-        publisher.put(payload, encoding=_wire_encoding(encoding))
+        _put(publisher, payload, encoding)
         return
     for data, enc in outgoing(payload, encoding, parts=encoding.startswith(codec.ENCODING)):
-        publisher.put(data, encoding=_wire_encoding(enc))
+        _put(publisher, data, enc)
+
+
+def _put(publisher: Any, data: Any, encoding: str) -> None:
+    """One publication; anything but plain msgpack is marked (``NOT_PLAIN``)."""
+    if encoding is codec.ENCODING:
+        publisher.put(data, encoding=_PLAIN)
+    else:
+        publisher.put(data, encoding=as_encoding(encoding), attachment=NOT_PLAIN)
 
 
 def put_mirror(publisher: Any, payload: bytes) -> None:

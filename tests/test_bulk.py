@@ -24,6 +24,7 @@ from jupyter_helpers import wait_until
 from servers import digest, pattern
 
 from heros import RemoteHERO, bulk, codec, keys
+from heros import zenoh as hz
 from heros.exceptions import CodecError
 from heros.tools import subscribe
 
@@ -218,14 +219,17 @@ def test_a_malformed_part_is_left_out_and_the_next_event_still_arrives(bulk_hero
     try:
         time.sleep(0.3)
         key = keys.event_key(realm, "cam", "frame_out")
-        with caplog.at_level(logging.WARNING, logger="heros.zenoh"):
+        with caplog.at_level(logging.WARNING):
             for enc in ("application/msgpack;part=a,b", "application/msgpack;part=m,0,10", "application/msgpack;part=m,8,4",
                         "application/msgpack;part=m,0,99999999999999"):
-                session.put(key, b"\x00" * 16, encoding=zenoh.Encoding(enc))
+                session.put(key, b"\x00" * 16, encoding=zenoh.Encoding(enc), attachment=hz.NOT_PLAIN)
+            # unmarked, a sample on our key is plain msgpack (as our HEROs publish): this one is not
+            session.put(key, b"\x00" * 16, encoding=zenoh.Encoding("application/msgpack;part=m,0,16"))
             cam.publish(10, 1, 1)
             assert arrived.wait(10)
         assert len(got) == 1 and digest(got[0]) == digest(pattern(10, 1))
         assert sum("malformed part" in r.getMessage() for r in caplog.records) == 4
+        assert sum("could not decode a sample" in r.getMessage() for r in caplog.records) == 1
     finally:
         session.close()
         sub.close()

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 import time
 
+import numpy as np
 import pytest
+import zenoh
 
-from heros import EventObserver, LocalHERO, RemoteHERO, event
+from heros import EventObserver, LocalHERO, RemoteHERO, event, keys
+from heros import zenoh as hz
 from heros.event import reliable
 
 
@@ -267,6 +271,41 @@ def test_attribute_changes_are_published_for_remote_and_local_writes(realm, spaw
         sub.close()
         with pytest.raises(AttributeError, match="not an attribute"):
             dev._watch_attribute("add", print)
+
+
+def test_what_is_not_plain_msgpack_is_marked_and_every_kind_arrives_on_our_keys(realm, spawn):
+    """Our subscribers read a sample's encoding only when it carries ``NOT_PLAIN`` (heros.zenoh):
+    plain values go unmarked, arrays out of band and anything in another encoding are marked, and
+    all of them arrive as they were sent, in events and in attribute changes alike."""
+    spawn(realm, "Device:dev")
+    session = zenoh.open(zenoh.Config.from_json5(os.environ["HEROS_ZENOH_CONFIG"]))
+    raw: queue.SimpleQueue = queue.SimpleQueue()
+    watcher = session.declare_subscriber(keys.event_key(realm, "dev", "changed"),
+                                         lambda s: raw.put((s.attachment.to_bytes() if s.attachment is not None else None, str(s.encoding))))
+    try:
+        with RemoteHERO("dev", realm=realm) as dev:
+            values = [1.5, {"a": [1, 2]}, np.arange(8192.0), np.arange(4.0), "text"]  # the large array goes out of band
+            cb, wait = collect(len(values))
+            dev.changed.connect(cb)
+            changes, wait_changes = collect(2)
+            dev._watch_attribute("items", changes)
+            time.sleep(0.3)  # the subscriptions reach the HERO's session
+            for value in values:
+                dev.emit_changed(value)
+            seen = wait()
+            for got, sent in zip(seen, values, strict=True):
+                np.testing.assert_equal(got, sent)
+            marks = [raw.get(timeout=10) for _ in values]
+            assert [mark for mark, _ in marks] == [None, None, hz.NOT_PLAIN, None, None], marks
+            assert all(encoding.startswith("application/msgpack") for _, encoding in marks)
+            dev.items = [np.arange(5000.0)]
+            dev.items = [7]
+            got_items = wait_changes()
+            np.testing.assert_equal(got_items[0], [np.arange(5000.0)])
+            assert got_items[1] == [7]
+    finally:
+        watcher.undeclare()
+        session.close()
 
 
 def test_events_on_a_hero_of_this_process_publish_to_remote_subscribers(realm):
