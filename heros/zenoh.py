@@ -876,7 +876,8 @@ MIRROR = b"heros:mirror"
 #: msgpack) whose payload is not plain msgpack: in parts, with arrays out of band, or in any other
 #: encoding. A sample there without an attachment is plain msgpack, so our subscribers read its
 #: encoding only when it is marked: reading a sample's encoding costs about four times reading
-#: its attachment, and a tenth of the events/s a subscription can take (bench/RESULTS.md).
+#: its attachment, and reading it for every sample cost a subscription 7-13 % of its events/s
+#: (bench/RESULTS.md).
 NOT_PLAIN = b"heros:encoding"
 
 
