@@ -369,10 +369,14 @@ _FLAVORS: dict[str, Any] = {"attribute": AttributeCapability, "method": MethodCa
 
 
 def _is_integer(v: Any) -> bool:
+    if type(v) is int:  # the common case first: the check runs for every argument of every call
+        return True
     return isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_))
 
 
 def _is_real(v: Any) -> bool:
+    if type(v) is float or type(v) is int:
+        return True
     return isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_))
 
 

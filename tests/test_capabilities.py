@@ -6,6 +6,7 @@ import enum
 import inspect
 from typing import Annotated, ClassVar, Literal, Optional
 
+import numpy as np
 import pytest
 
 from heros.capabilities import (
@@ -15,6 +16,7 @@ from heros.capabilities import (
     MethodCapability,
     Parameter,
     scan,
+    value_check,
 )
 from heros.event import event
 from heros.inspect import force_remote, local_only
@@ -224,3 +226,16 @@ def test_a_member_whose_signature_cannot_be_read_is_skipped():
     found = {c.name for c in scan(Odd(), frozenset())}
     assert "builtin" in found
 
+
+
+@pytest.mark.parametrize("type_text, accepted, refused", [
+    ("int", [5, -1, 2**70, np.int64(5), np.uint8(3)], [True, np.bool_(True), 1.0, "1", None]),
+    ("float", [1.5, 1, np.float32(0.5), np.int16(2)], [False, np.bool_(False), "1.5", 1j, None]),
+])
+def test_type_checks_take_numbers_of_every_kind_and_refuse_bools(type_text, accepted, refused):
+    check = value_check(type_text, {}, "argument 'x' of f()")
+    for value in accepted:
+        check(value)
+    for value in refused:
+        with pytest.raises(TypeError, match="argument 'x' of f"):
+            check(value)
