@@ -279,8 +279,8 @@ class ZenohSessionManager:
         for ``SETTLE_STABLE`` seconds (or the session is old enough).
 
         Together, because zenoh's answer to a liveliness query can leave out tokens that the
-        session knows, at random: probes of sessions 10-150 ms old answered 0, 9, 27 or 44 of 50
-        tokens between answers of all 50, and every such answer started the stable time anew.
+        session knows, at random: probes of sessions up to about 80 ms old answered 0, 9, 27 or 44 of
+        50 tokens between answers of all 50, and every such answer started the stable time anew.
         """
         with self._lock:
             opened = self._opened_at.get(realm)
