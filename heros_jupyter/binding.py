@@ -99,6 +99,7 @@ class AttributeBinding:
         self._pending: Any = _NOTHING
         self._queued: Any = _NOTHING
         self._remote_while_pending: Any = _NOTHING
+        self._writes_begun = 0  # a read begun before the latest write began may hold an older value
         self.confirmed: Any = _NOTHING
         self.writes = 0
         self.refused = 0
@@ -178,6 +179,7 @@ class AttributeBinding:
                 self._queued = value
                 return
             self._pending = value
+            self._writes_begun += 1
         self._mark_pending(value)
         self._submit(self._write, value)
 
@@ -196,6 +198,8 @@ class AttributeBinding:
             following = self._queued
             self._queued = _NOTHING
             self._pending = following
+            if following is not _NOTHING:
+                self._writes_begun += 1
             remote = self._remote_while_pending
             self._remote_while_pending = _NOTHING
         if self._closed:
@@ -207,7 +211,9 @@ class AttributeBinding:
             return
         self._show_state("")  # success: an earlier error of this row is over
         if remote is not _NOTHING and not _same(remote, value):
-            self._apply(remote)  # someone else wrote after us: theirs is the value now
+            # another value came while ours was on its way: someone else's later write, or one
+            # older than ours (a poll sent before it, the publication of an earlier write): ask
+            self._submit(self.refresh)
 
     def _failed(self, value: Any, exc: BaseException) -> None:
         with self._lock:
@@ -237,12 +243,19 @@ class AttributeBinding:
         """Worker thread: read the remote value and show it (the poll, and after a failed write)."""
         if self._closed:
             return
+        begun = self._writes_begun
         try:
             value = getattr(self.proxy, self.name)
         except Exception as exc:  # noqa: BLE001
             self._bridge.post(("attr-error", id(self)), self._read_failed, exc)
             return
-        self._bridge.post(("attr", id(self)), self._apply_remote, value)
+        self._bridge.post(("attr", id(self)), self._apply_read, (value, begun))
+
+    def _apply_read(self, read: tuple[Any, int]) -> None:
+        value, begun = read
+        if begun != self._writes_begun:
+            return  # a write began after this read was sent: its acknowledgement (or the next poll) decides
+        self._apply_remote(value)
 
     def _read_failed(self, exc: BaseException) -> None:
         if not self._closed:

@@ -128,6 +128,29 @@ def test_widget_write_is_pending_until_acknowledged(realm: str, jspawn: Any, loo
     assert server.wait_line("OK") == "OK 12.5"
 
 
+def test_a_value_read_before_a_write_never_replaces_it(realm: str, jspawn: Any, loop: Any, ctx: PanelContext, make_panel: Any) -> None:
+    """A poll sent before a write can answer after it (and an older publication can arrive while it
+    is on its way): the widget keeps the written value, and the HERO's own value decides after."""
+    server = jspawn(realm, "Laser:laser")
+    pool = ManualPool()
+    panel = make_panel("laser", realm, PanelContext(ctx.bridge, pool.submit, ctx.connect, call_timeout=5, poll_interval=0))
+    binding = panel.bindings["power"]
+    slider = binding.control.widget
+    before = binding._writes_begun
+    on_loop(loop, lambda: setattr(slider, "value", 12.5))
+    on_loop(loop, lambda: binding._apply_read((0.0, before)))  # a read begun before the write, answered now
+    on_loop(loop, lambda: binding._apply_remote(3.0))  # a value that came while the write was on its way
+    assert slider.value == 12.5
+    pool.release()
+    wait_until(lambda: not binding.pending and binding.writes == 1, 5, "the write's acknowledgement")
+    server.send("eval heroes['laser'].power")
+    assert server.wait_line("OK") == "OK 12.5"
+    # the value that came meanwhile is not shown: the binding asked the HERO again, which holds ours
+    wait_until(lambda: on_loop(loop, lambda: slider.value) == 12.5 and binding.confirmed == 12.5, 5, "the HERO's value")
+    on_loop(loop, lambda: binding._apply_read((0.0, before)))  # the stale read, once more, after the write
+    assert on_loop(loop, lambda: slider.value) == 12.5
+
+
 def test_failed_write_reverts_and_says_why(spawn: Any, realm: str, loop: Any, make_panel: Any) -> None:
     spawn(realm, "Device:dev")
     panel = make_panel("dev", realm)
