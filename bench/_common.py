@@ -1,4 +1,4 @@
-"""Helpers shared by every benchmark worker: timing statistics, RSS, and the line protocol.
+"""Helpers shared by every benchmark worker: timing statistics, RSS and CPU, free ports, and the line protocol.
 
 Workers run in different virtualenvs (ours, upstream HEROS, Pyro5/RPyC), so this module uses
 the standard library only. A worker talks to ``run.py`` in lines on stdout: ``READY <json>`` once
@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
-__all__ = ["EventCounter", "ask", "latency_stats", "paired", "rate", "ready", "result", "rss_bytes", "timed", "wait_until"]
+__all__ = ["EventCounter", "ask", "free_port", "latency_stats", "paired", "process_cpu", "rate", "ready", "result", "rss_bytes",
+           "threads_cpu", "timed", "wait_until"]
 
 
 def latency_stats(samples_ns: list[int]) -> dict[str, float]:
@@ -40,6 +43,34 @@ def rss_bytes() -> int:
     with open("/proc/self/statm") as f:
         pages = int(f.read().split()[1])
     return pages * os.sysconf("SC_PAGE_SIZE")
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now (for a zenoh hub)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def threads_cpu(pid: int | str = "self") -> dict[tuple[str, str], float]:
+    """CPU seconds (user + system) of each live thread of ``pid``, by (thread id, name) (Linux)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            stat = (task / "stat").read_text()
+        except OSError:  # ended meanwhile
+            continue
+        name = stat[stat.index("(") + 1:stat.rindex(")")]
+        fields = stat.rsplit(")", 1)[1].split()
+        out[(task.name, name)] = (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
+def process_cpu(pid: int | str = "self") -> float:
+    """CPU seconds (user + system) of ``pid`` in all, threads that ended included (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _line(tag: str, payload: Any) -> None:

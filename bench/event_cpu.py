@@ -30,7 +30,6 @@ import json
 import os
 import re
 import secrets
-import socket
 import statistics
 import subprocess
 import sys
@@ -41,40 +40,11 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from _common import EventCounter  # noqa: E402
+from _common import EventCounter, free_port, process_cpu, threads_cpu  # noqa: E402
 from floor import Floor  # noqa: E402
 from heros_worker import first_contact  # noqa: E402
 
 from heros.zenoh import loopback_config, open_hub  # noqa: E402
-
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def threads_cpu(pid: int | str = "self") -> dict[tuple[str, str], float]:
-    """CPU seconds (user + system) of each thread of ``pid``, by (thread id, name)."""
-    out = {}
-    base = Path(f"/proc/{pid}/task")
-    for task in base.iterdir():
-        try:
-            stat = (task / "stat").read_text()
-        except OSError:  # ended meanwhile
-            continue
-        name = stat[stat.index("(") + 1:stat.rindex(")")]
-        fields = stat.rsplit(")", 1)[1].split()
-        out[(task.name, name)] = (int(fields[11]) + int(fields[12])) / TICK
-    return out
-
-
-def process_cpu(pid: int | str = "self") -> float:
-    """CPU seconds of ``pid`` in all, threads that ended included."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
 
 
 def by_name(before: dict[tuple[str, str], float], after: dict[tuple[str, str], float]) -> dict[str, float]:
@@ -114,7 +84,7 @@ class Server:
 
 
 def measure(mode: str, rounds: int, events: int) -> dict[str, Any]:
-    hub_port = _free_port()
+    hub_port = free_port()
     hub = open_hub(hub_port)
     env = {**os.environ, "HEROS_ZENOH_CONFIG": loopback_config(hub_port), "PYTHONUNBUFFERED": "1"}
     os.environ["HEROS_ZENOH_CONFIG"] = env["HEROS_ZENOH_CONFIG"]

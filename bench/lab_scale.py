@@ -50,7 +50,6 @@ import queue
 import random
 import re
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -59,6 +58,8 @@ import time
 import uuid
 from pathlib import Path
 from typing import Any, ClassVar
+
+from _common import free_port, process_cpu  # bench/, the script's own folder
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -651,22 +652,17 @@ class _Runner:
         return "".join(self.iopub.streams.get(msg_id, []))
 
 
-def _cpu_ticks(pid: int) -> int:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
-
-
 def _window(pid: int, iopub: _IopubCounter, seconds: float) -> dict[str, Any]:
     """The kernel's CPU, iopub messages and threads over ``seconds``."""
-    t0, c0 = time.monotonic(), _cpu_ticks(pid)
+    t0, c0 = time.monotonic(), process_cpu(pid)
     peak = 0
     while time.monotonic() - t0 < seconds:
         time.sleep(0.25)
         peak = max(peak, _threads(pid))
-    t1, c1 = time.monotonic(), _cpu_ticks(pid)
+    t1, c1 = time.monotonic(), process_cpu(pid)
     span = t1 - t0
     kinds = iopub.between(t0, t1)
-    return {"seconds": span, "cpu_percent": 100.0 * (c1 - c0) / os.sysconf("SC_CLK_TCK") / span,
+    return {"seconds": span, "cpu_percent": 100.0 * (c1 - c0) / span,
             "iopub_per_s": sum(kinds.values()) / span, "comm_msg_per_s": kinds.get("comm_msg", 0) / span,
             "iopub_by_type": kinds, "threads": peak}
 
@@ -805,12 +801,6 @@ def render(data: dict[str, Any]) -> str:
 # --- main -----------------------------------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _on_signal(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
@@ -871,7 +861,7 @@ def main() -> int:
 
     signal.signal(signal.SIGTERM, _on_signal)
     work = Path(subprocess.check_output(["mktemp", "-d", "/tmp/lab-scale-XXXXXX"], text=True).strip())
-    port = _free_port()
+    port = free_port()
     bench = LabScale(args, work, loopback_config(port))
     if "upstream" in impls and set(scenarios) - {"kernel"}:
         if args.upstream_python:

@@ -35,7 +35,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
 import zenoh  # noqa: E402
-from _common import latency_stats  # noqa: E402
+from _common import latency_stats, threads_cpu  # noqa: E402
 from floor import CALL_REPLY, CALL_REQUEST, ENCODING  # noqa: E402
 
 REALM = "profile"
@@ -44,16 +44,8 @@ REALM = "profile"
 def _cpu(pid: int) -> dict[str, float]:
     """CPU seconds used so far by each thread name of process ``pid``."""
     out: dict[str, float] = {}
-    tick = os.sysconf("SC_CLK_TCK")
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        try:
-            with open(f"/proc/{pid}/task/{tid}/stat") as f:
-                stat = f.read()
-        except OSError:  # the thread ended
-            continue
-        name = stat[stat.index("(") + 1:stat.rindex(")")]
-        fields = stat[stat.rindex(")") + 2:].split()
-        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    for (_, name), seconds in threads_cpu(pid).items():
+        out[name] = out.get(name, 0.0) + seconds
     return out
 
 

@@ -19,7 +19,6 @@ import json
 import os
 import platform
 import selectors
-import socket
 import subprocess
 import sys
 import tempfile
@@ -32,6 +31,7 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
 
+from _common import free_port  # noqa: E402
 from report import compare, render_markdown, shm_rows  # noqa: E402
 
 UPSTREAM_REQUIREMENT = "heros==2026.2.2"
@@ -143,7 +143,7 @@ class Bench:
         self.p = profile
         self.work = work
         self.venv_dir = venv_dir
-        self.port = _free_port()
+        self.port = free_port()
         self.env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "HEROS_SEP_MULTICAST", "PYTHONHOME")}
         from heros.zenoh import loopback_config
 
@@ -338,12 +338,6 @@ def _dev_shm_used_mib() -> float:
 
 def _realm() -> str:
     return f"b{uuid.uuid4().hex[:10]}"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _seconds_stats(values: list[float]) -> dict[str, Any]:
