@@ -11,9 +11,10 @@ hub. Five servers answer `add(1, 2)`:
 - ``floor-thread``: raw zenoh, the query taken from a channel by a Python thread, as our HEROs do
   (the cost of never running a call on zenoh's threads);
 - ``floor-shaped``: raw zenoh shaped as a HERO must be, and nothing else: a wildcard queryable
-  (``<name>/**``, the method's key declared) drained by a Python thread, the request's bytes
-  msgpack-decoded, ``add`` called, the result msgpack-encoded and replied with the encoding; the
-  client encodes the arguments and decodes the reply (the floor any HERO on zenoh-python reaches);
+  (``<name>/**``; the method's key anchored with a liveliness token, ``heros.zenoh.anchor_key``)
+  drained by a Python thread, the request's bytes msgpack-decoded, ``add`` called, the result
+  msgpack-encoded and replied with the encoding; the client encodes the arguments and decodes the
+  reply (the floor any HERO on zenoh-python reaches);
 - ``heros-raw``: our HERO, asked with the floor's raw ``session.get`` (the serving side alone);
 - ``heros``: our HERO through ``RemoteHERO`` (both sides).
 
@@ -68,7 +69,7 @@ def _serve_floor() -> None:
     import msgpack
 
     shaped = session.declare_queryable("profile/shaped/**", zenoh.handlers.RingChannel(1000), complete=True)
-    declared = session.declare_keyexpr("profile/shaped/add")
+    anchor = session.liveliness().declare_token("profile/shaped/add")
     methods = {"add": lambda a, b: a + b}
 
     def work_shaped() -> None:
@@ -91,7 +92,7 @@ def _serve_floor() -> None:
     inline.undeclare()
     channel.undeclare()
     shaped.undeclare()
-    session.undeclare(declared)
+    anchor.undeclare()
     session.close()
 
 

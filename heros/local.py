@@ -192,11 +192,10 @@ class LocalHERO(HERO):
         self._heros_requests = self._declare(serving.Requests(self._session, f"{self._heros_prefix}/**", self._heros_serve,
                                                               1 if serial else MAX_WORKERS, MAX_PENDING_REQUESTS, self._name,
                                                               inline=self._heros_serve_inline))
-        # zenoh keeps the query routes of a declared key; otherwise it matches every query for
-        # <name>/<member> against <name>/** again (bench/RESULTS.md). Discovery asks with
-        # wildcards, which a declared key would not help, so _discover is left out.
-        for member in [c.name for c in self.capabilities if not isinstance(c, EventCapability)] + [keys.CAPABILITIES]:
-            self._declare(z.declare_key(self._session, f"{self._heros_prefix}/{member}"))
+        # zenoh keeps the route of a query only for a key some declaration made known; otherwise it
+        # matches every call of <name>/<member> against <name>/** again, on both sides (z.anchor_key)
+        for member in [c.name for c in self.capabilities if not isinstance(c, EventCapability)]:
+            self._declare(z.anchor_key(self._session, f"{self._heros_prefix}/{member}"))
         register_local(self)
         # attribute writes are published from now on; the publishers are declared now, so that by the
         # first write zenoh knows whether anybody listens (through a router it learns that a little later)

@@ -43,8 +43,8 @@ __all__ = [
     "ZenohSessionManager",
     "add_exit_hook",
     "all_replies",
+    "anchor_key",
     "config_text",
-    "declare_key",
     "declare_link_watch",
     "declare_liveliness_watch",
     "declare_publisher",
@@ -1000,28 +1000,19 @@ def query_parts(q: Any) -> tuple[Any, bytes | None, str | None]:
     return q.key_expr, payload.to_bytes(), codec.ENCODING if encoding == _PLAIN else str(encoding)
 
 
-class DeclaredKey:
-    """A key declared to zenoh for repeated use; ``undeclare`` it with the entities it serves."""
-
-    __slots__ = ("_session", "key_expr")
-
-    def __init__(self, session: zenoh.Session, key: str) -> None:
-        self._session = session
-        self.key_expr = session.declare_keyexpr(key)
-
-    def undeclare(self) -> None:
-        self._session.undeclare(self.key_expr)
-
-
 @_no_panics
-def declare_key(session: zenoh.Session, key: str) -> DeclaredKey:
-    """Declare a concrete key that a wildcard queryable serves (a HERO's ``<name>/**`` serves
-    ``<name>/<member>``).
+def anchor_key(session: zenoh.Session, key: str) -> Any:
+    """Make ``key``, a concrete key that a wildcard queryable serves (a HERO's ``<name>/**``
+    serves ``<name>/<member>``), known to every peer's zenoh: a liveliness token on it.
 
-    zenoh then keeps the routes of queries for that key, where it would otherwise match each
-    one against the wildcard again, on both sides (the gain per call is in bench/RESULTS.md).
+    zenoh keeps the route of a query only for a key that some declaration put in its routing
+    tables; a query for a key nothing declared is matched against every queryable again, in the
+    caller's process and in the server's (about 8 µs a call here, bench/RESULTS.md). A queryable's
+    wildcard declares only itself. A key declared with ``Session.declare_keyexpr`` stays in its
+    own session; a token reaches every peer (and goes when the process dies). Nothing is ever
+    sent to it, and nobody watches member keys for liveliness (observers watch ``*/_health``).
     """
-    return DeclaredKey(session, key)
+    return session.liveliness().declare_token(key)
 
 
 @_no_panics

@@ -55,21 +55,41 @@ def test_a_hero_is_reachable_from_its_own_process_and_stops_with_destroy(realm):
         assert not any(t.name.startswith("heros-c-") for t in threading.enumerate())  # and so are its workers
 
 
-def test_the_keys_a_hero_declares_to_zenoh_go_with_it(realm, caplog):
-    """Every key a peer queries one by one is declared (zenoh then keeps its query routes), and
-    undeclared with the HERO, also when its session closed first."""
+def test_every_key_a_peer_calls_is_known_to_the_other_peers_and_goes_with_the_hero(realm, caplog):
+    """Each method and attribute key is anchored with a liveliness token (zenoh then keeps the
+    route of a call on both sides, instead of matching it against ``<name>/**`` every time): a
+    separate session sees exactly those keys, and none once the HERO is gone; undeclaring them
+    is quiet also when the HERO's session closed first."""
+    import os
+
+    import zenoh
+
     from heros import zenoh as z
 
-    hero = Counter("c", realm=realm)
-    declared = sorted(str(e.key_expr) for e in hero._declared if isinstance(e, z.DeclaredKey))
-    members = ("_capabilities", "_connect_local_hero_callback", "_disconnect_local_hero_callback", "_get_local_hero_callbacks", "bump", "count")
-    assert declared == [f"@object/{realm}/c/{m}" for m in members]
-    hero._destroy_hero()
-    assert hero._declared == []
+    members = ("_connect_local_hero_callback", "_disconnect_local_hero_callback", "_get_local_hero_callbacks", "bump", "count")
+    expected = [f"@object/{realm}/c/{m}" for m in members]
+    other = zenoh.open(zenoh.Config.from_json5(os.environ["HEROS_ZENOH_CONFIG"]))
+    try:
+        def seen() -> list[str]:
+            return sorted(k for k in z.tokens(other, f"@object/{realm}/c/*", timeout=2.0) if not k.endswith("/_health"))
+
+        hero = Counter("c", realm=realm)
+        deadline = time.monotonic() + 10
+        while seen() != expected and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert seen() == expected
+        hero._destroy_hero()
+        assert hero._declared == []
+        deadline = time.monotonic() + 10
+        while seen() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert seen() == []
+    finally:
+        other.close()
     with caplog.at_level(logging.WARNING, logger="heros"):
-        other = Counter("d", realm=realm)
-        other._session.close()
-        other._destroy_hero()
+        closed = Counter("d", realm=realm)
+        closed._session.close()
+        closed._destroy_hero()
     assert not [r for r in caplog.records if "could not undeclare" in r.getMessage()]
 
 
