@@ -21,7 +21,7 @@ import json
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from . import bulk, cbor, codec, keys, serving
 from . import zenoh as z
@@ -268,6 +268,9 @@ class LocalHERO(HERO):
                     data, enc = codec.encode(self._heros_call(member, decode(payload, encoding)), self._heros_store, join=False)
                 elif kind is AttributeCapability and not payload:
                     data, enc = codec.encode(self._heros_read(member), self._heros_store, join=False)
+                elif kind is AttributeCapability and payload is not None and len(payload) <= self._hero_max_request_bytes:
+                    self._heros_write(cast(AttributeCapability, self._heros_caps[member]), decode(payload, encoding))
+                    data, enc = _ACK
                 else:
                     data, enc = self._heros_answer(member, payload or None, encoding)
             except BaseException as exc:  # noqa: BLE001 - every failure becomes an error reply
@@ -541,6 +544,8 @@ _SPECIAL: dict[str, Callable[[LocalHERO, Any, Any], Any]] = {
 _STATIC = frozenset({keys.DISCOVER, keys.CAPABILITIES})
 
 #: Result types that are never awaitable (saves asking ``inspect`` on every call).
+#: The answer to a write: None, encoded once.
+_ACK = codec.encode(None)
 _PLAIN_RESULTS = frozenset({int, float, bool, str, bytes, list, dict, tuple, type(None)})
 
 #: Members of LocalHERO itself; never exposed (unless force_remote).

@@ -343,13 +343,16 @@ class RemoteHERO(HERO):
     def _heros_request(self, key: Any, member: str, value: Any, timeout: float | None, write: bool = False) -> Any:
         if self._hero_destroyed:
             raise RemoteTransportError(f"proxy of HERO {self._name!r} is closed; cannot access {member!r}")
-        timeout = self._timeout if timeout is None else timeout
-        if value is None and not write:  # a read: no payload; ours are asked to answer in msgpack
-            payload, encoding = None, (None if self._heros_upstream else codec.ENCODING)
-        elif self._heros_upstream:
-            payload, encoding = cbor.encode(value, _STORE_UNCOUNTED)
+        if timeout is None:
+            timeout = self._timeout
+        if self._heros_upstream:
+            payload, encoding = (None, None) if value is None and not write else cbor.encode(value, _STORE_UNCOUNTED)
+        elif value is None and not write:  # a read: no payload; ours are asked to answer in msgpack
+            payload, encoding = None, codec.ENCODING
         else:
-            payload, encoding = codec.encode(value, _STORE_UNCOUNTED, join=False)
+            payload, encoding = codec.pack_plain(value), codec.ENCODING  # plain data, as most calls carry
+            if payload is None:
+                payload, encoding = codec.encode(value, _STORE_UNCOUNTED, join=False)
         try:
             reply = z.query(self._session, key, payload, encoding, timeout=timeout)
         except TimeoutError:
@@ -362,7 +365,11 @@ class RemoteHERO(HERO):
                 "(is it still running?)"
             )
         if reply.ok:
-            return self._decode(reply.payload, reply.encoding)
+            try:
+                decode = self._decoders.decode  # this thread's (``_decoder``), without two calls to get it
+            except AttributeError:
+                decode = self._decoder()
+            return decode(reply.payload, reply.encoding)
         try:
             error = self._decode(reply.payload, reply.encoding)
         except Exception as exc:  # noqa: BLE001

@@ -592,11 +592,12 @@ class Reply:
 
     __slots__ = ("_key_expr", "encoding", "ok", "payload")
 
-    def __init__(self, reply: Any) -> None:
+    def __init__(self, reply: Any, keyed: bool = True) -> None:
         sample = reply.ok
         if sample is not None:
             self.ok = True
-            self._key_expr = sample.key_expr  # not the sample: it would hold a second copy of the payload
+            # not the sample: it would hold a second copy of the payload (``keyed=False``: the key is not needed)
+            self._key_expr = sample.key_expr if keyed else None
             self.payload = sample.payload.to_bytes()
             encoding = sample.encoding  # (encoding_text, without a call: every call's reply comes here)
             self.encoding = codec.ENCODING if encoding == _PLAIN else str(encoding)
@@ -609,7 +610,7 @@ class Reply:
 
     @property
     def key(self) -> str | None:
-        """The key the reply came from (None for an error reply)."""
+        """The key the reply came from (None for an error reply, or one made with ``keyed=False``)."""
         return None if self._key_expr is None else str(self._key_expr)
 
 
@@ -684,7 +685,7 @@ def query(session: zenoh.Session, selector: Any, payload: Any = None, encoding: 
             reply = replies.recv()
         except zenoh.ZError:  # closed without any reply: no queryable matched
             return None
-        result = Reply(reply)
+        result = Reply(reply, keyed=False)
         if not result.ok and result.payload == b"Timeout":
             raise TimeoutError(str(selector))
         if result.encoding is not codec.ENCODING and bulk.is_part(result.encoding):
