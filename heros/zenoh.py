@@ -646,8 +646,10 @@ def all_replies(channel: Any) -> list[Reply]:
     return replies
 
 
-def query(session: zenoh.Session, selector: Any, payload: Any = None, encoding: str | None = None, *, timeout: float) -> Reply | None:
-    """Send one query and return its reply (None: nobody answered; TimeoutError: too late).
+def query(session: zenoh.Session, selector: Any, payload: Any = None, encoding: str | None = None, *, timeout: float,
+          keyed: bool = False) -> Reply | None:
+    """Send one query and return its reply (None: nobody answered; TimeoutError: too late); with
+    ``keyed``, the reply keeps the key it came from (``Reply.key``).
 
     An ``encoding`` without a payload still travels (the peer sees an empty payload of that
     encoding): that is how a read says which codec to answer in. Every call and attribute access
@@ -685,7 +687,7 @@ def query(session: zenoh.Session, selector: Any, payload: Any = None, encoding: 
             reply = replies.recv()
         except zenoh.ZError:  # closed without any reply: no queryable matched
             return None
-        result = Reply(reply, keyed=False)
+        result = Reply(reply, keyed)
         if not result.ok and result.payload == b"Timeout":
             raise TimeoutError(str(selector))
         if result.encoding is not codec.ENCODING and bulk.is_part(result.encoding):

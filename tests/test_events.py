@@ -273,6 +273,48 @@ def test_attribute_changes_are_published_for_remote_and_local_writes(realm, spaw
             dev._watch_attribute("add", print)
 
 
+class SlowToPublish(LocalHERO):
+    """Its publications wait for ``release``: a remote write must be answered all the same."""
+
+    level: int = 0
+
+    def __init__(self, name: str, realm: str) -> None:
+        self.release = threading.Event()
+        self.published: queue.SimpleQueue[str] = queue.SimpleQueue()
+        super().__init__(name, realm=realm)
+
+    @property
+    def checked(self) -> int:
+        return self.level
+
+    @checked.setter
+    def checked(self, value: int) -> None:
+        self.level = value
+        if value < 0:
+            raise ValueError(f"checked must not be negative, got {value}")
+
+    def _heros_publish_attribute(self, name: str) -> None:
+        self.release.wait(20)
+        self.published.put(name)
+        super()._heros_publish_attribute(name)
+
+
+def test_a_remote_write_is_answered_before_its_value_is_published(realm):
+    """The writer does not wait for the publication to the watchers, which follows the answer; a
+    write that fails after it changed a watched attribute still publishes that change."""
+    with SlowToPublish("slow", realm) as hero, RemoteHERO("slow", realm=realm) as proxy:
+        changes, wait = collect(2)
+        proxy._watch_attribute("level", changes)
+        proxy.level = 5  # answered while the publication waits
+        assert hero.level == 5 and hero.published.empty()
+        hero.release.set()
+        assert hero.published.get(timeout=20) == "level"
+        with pytest.raises(ValueError, match="must not be negative"):
+            proxy.checked = -1
+        assert hero.published.get(timeout=20) == "level"  # what the setter changed before it failed
+        assert wait() == [5, -1]
+
+
 def test_what_is_not_plain_msgpack_is_marked_and_every_kind_arrives_on_our_keys(realm, spawn):
     """Our subscribers read a sample's encoding only when it carries ``NOT_PLAIN`` (heros.zenoh):
     plain values go unmarked, arrays out of band and anything in another encoding are marked, and

@@ -116,12 +116,14 @@ def test_upstream_selectors_are_answered_on_the_members_own_key_every_time(serve
     session = session_manager.request_session(holder, realm)
     try:
         for _ in range(3):
-            call = z.query(session, member_key(realm, "dev", "add") + "/**", msgpack.packb([[2, 3], {}]), "application/msgpack", timeout=10)
-            read = z.query(session, member_key(realm, "dev", "gain") + "/**", timeout=10)
+            call = z.query(session, member_key(realm, "dev", "add") + "/**", msgpack.packb([[2, 3], {}]), "application/msgpack",
+                           timeout=10, keyed=True)
+            read = z.query(session, member_key(realm, "dev", "gain") + "/**", timeout=10, keyed=True)
             assert call is not None and call.ok and codec.decode(call.payload, call.encoding) == 5
             assert read is not None and read.ok and codec.decode(read.payload, read.encoding) == 1.5
             assert (call.key, read.key) == (member_key(realm, "dev", "add"), member_key(realm, "dev", "gain"))
-            exact = z.query(session, member_key(realm, "dev", "add"), msgpack.packb([[1, 1], {}]), "application/msgpack", timeout=10)
+            exact = z.query(session, member_key(realm, "dev", "add"), msgpack.packb([[1, 1], {}]), "application/msgpack", timeout=10,
+                            keyed=True)
             assert exact is not None and exact.key == member_key(realm, "dev", "add")
             assert codec.decode(exact.payload, exact.encoding) == 2
             everyone = [r for r in z.query_all(session, keys.discover_selector(realm), timeout=10) if r.key == member_key(realm, "dev", "_discover")]
