@@ -201,7 +201,8 @@ def test_the_routes_a_hero_keeps_do_not_grow_with_wildcard_names(realm):
     try:
         session = hero._session
         for pattern in ("adder", "ad$*", "a$*r", "$*der", "*", "adder", "ad$*"):
-            reply = z.query(session, f"@object/{realm}/{pattern}/add", msgpack.packb([[1, 2], {}]), "application/msgpack", timeout=10)
+            reply = z.query(session, f"@object/{realm}/{pattern}/add", msgpack.packb([[1, 2], {}]), "application/msgpack", timeout=10,
+                            keyed=True)
             assert reply is not None and reply.ok and codec.decode(reply.payload, reply.encoding) == 3
             assert reply.key == member_key(realm, "adder", "add")  # answered on its own key
         kept = sorted(str(k) for k in hero._heros_routes)
