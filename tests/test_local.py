@@ -56,38 +56,44 @@ def test_a_hero_is_reachable_from_its_own_process_and_stops_with_destroy(realm):
 
 
 def test_every_key_a_peer_calls_is_known_to_the_other_peers_and_goes_with_the_hero(realm, caplog):
-    """Each method and attribute key is anchored with a liveliness token (zenoh then keeps the
-    route of a call on both sides, instead of matching it against ``<name>/**`` every time): a
-    separate session sees exactly those keys, and none once the HERO is gone; undeclaring them
-    is quiet also when the HERO's session closed first."""
+    """The key of a method or attribute is anchored with a liveliness token once a peer asks for
+    it (zenoh then keeps the route of a call on both sides, instead of matching it against
+    ``<name>/**`` every time): a separate session sees exactly the keys called, none of the
+    members nobody asked for, and none once the HERO is gone; undeclaring them is quiet also when
+    the HERO's session closed first."""
     import os
 
     import zenoh
 
     from heros import zenoh as z
 
-    members = ("_connect_local_hero_callback", "_disconnect_local_hero_callback", "_get_local_hero_callbacks", "bump", "count")
-    expected = [f"@object/{realm}/c/{m}" for m in members]
     other = zenoh.open(zenoh.Config.from_json5(os.environ["HEROS_ZENOH_CONFIG"]))
     try:
         def seen() -> list[str]:
             return sorted(k for k in z.tokens(other, f"@object/{realm}/c/*", timeout=2.0) if not k.endswith("/_health"))
 
+        def wait_for(expected: list[str]) -> None:
+            deadline = time.monotonic() + 10
+            while seen() != expected and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert seen() == expected
+
         hero = Counter("c", realm=realm)
-        deadline = time.monotonic() + 10
-        while seen() != expected and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert seen() == expected
+        with RemoteHERO("c", realm=realm) as proxy:
+            assert proxy.count == 0  # the capability list and the descriptor are not anchored
+            wait_for([f"@object/{realm}/c/count"])
+            for _ in range(3):
+                proxy.bump()
+            wait_for([f"@object/{realm}/c/bump", f"@object/{realm}/c/count"])
         hero._destroy_hero()
         assert hero._declared == []
-        deadline = time.monotonic() + 10
-        while seen() and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert seen() == []
+        wait_for([])
     finally:
         other.close()
     with caplog.at_level(logging.WARNING, logger="heros"):
         closed = Counter("d", realm=realm)
+        with RemoteHERO("d", realm=realm) as proxy:
+            proxy.bump()
         closed._session.close()
         closed._destroy_hero()
     assert not [r for r in caplog.records if "could not undeclare" in r.getMessage()]
