@@ -247,7 +247,7 @@ class LocalHERO(HERO):
 
     def _heros_serve(self, query: Any) -> None:
         """A thread of ``heros.serving``: answer one query."""
-        decode = self._decode
+        decode = self._decoder()  # this thread's: ``_decode`` would ask for it again
         later: list[tuple[LocalHERO, str]] | None = None
         try:
             key, payload, encoding = z.query_parts(query)
@@ -580,7 +580,6 @@ _SPECIAL: dict[str, Callable[[LocalHERO, Any, Any], Any]] = {
 #: Answers that never change while a HERO serves; encoded once.
 _STATIC = frozenset({keys.DISCOVER, keys.CAPABILITIES})
 
-#: Result types that are never awaitable (saves asking ``inspect`` on every call).
 class _PublishLater(threading.local):
     """The attribute writes whose publication waits until the request that made them is answered
     (None: publish at once), per serving thread."""
@@ -592,6 +591,7 @@ _publish_later = _PublishLater()
 
 #: The answer to a write: None, encoded once.
 _ACK = codec.encode(None)
+#: Result types that are never awaitable (saves asking ``inspect`` on every call).
 _PLAIN_RESULTS = frozenset({int, float, bool, str, bytes, list, dict, tuple, type(None)})
 
 #: Members of LocalHERO itself; never exposed (unless force_remote).

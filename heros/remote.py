@@ -365,11 +365,7 @@ class RemoteHERO(HERO):
                 "(is it still running?)"
             )
         if reply.ok:
-            try:
-                decode = self._decoders.decode  # this thread's (``_decoder``), without two calls to get it
-            except AttributeError:
-                decode = self._decoder()
-            return decode(reply.payload, reply.encoding)
+            return self._decoder()(reply.payload, reply.encoding)  # (``_decode`` is one call more)
         try:
             error = self._decode(reply.payload, reply.encoding)
         except Exception as exc:  # noqa: BLE001
