@@ -350,9 +350,7 @@ class RemoteHERO(HERO):
         elif value is None and not write:  # a read: no payload; ours are asked to answer in msgpack
             payload, encoding = None, codec.ENCODING
         else:
-            payload, encoding = codec.pack_plain(value), codec.ENCODING  # plain data, as most calls carry
-            if payload is None:
-                payload, encoding = codec.encode(value, _STORE_UNCOUNTED, join=False)
+            payload, encoding = codec.encode(value, _STORE_UNCOUNTED, join=False)
         try:
             reply = z.query(self._session, key, payload, encoding, timeout=timeout)
         except TimeoutError:

@@ -7,6 +7,7 @@ import threading
 import time
 
 import pytest
+from jupyter_helpers import wait_until
 
 from heros import LocalHERO, RemoteHERO, RemoteTransportError
 from heros.observer import HEROObserver
@@ -73,10 +74,7 @@ def test_every_key_a_peer_calls_is_known_to_the_other_peers_and_goes_with_the_he
             return sorted(k for k in z.tokens(other, f"@object/{realm}/c/*", timeout=2.0) if not k.endswith("/_health"))
 
         def wait_for(expected: list[str]) -> None:
-            deadline = time.monotonic() + 10
-            while seen() != expected and time.monotonic() < deadline:
-                time.sleep(0.02)
-            assert seen() == expected
+            wait_until(lambda: seen() == expected, 10, f"the member tokens {expected}")
 
         hero = Counter("c", realm=realm)
         with RemoteHERO("c", realm=realm) as proxy:
