@@ -128,7 +128,7 @@ class Floor:
     def events(self, mode: str, n: int, *, coded: bool = False, shaped: bool = False, asker: Any = None) -> dict[str, float]:
         """Raw pub/sub: samples taken by zenoh-python's callback thread; ``coded``: each value packed by
         the publisher and unpacked by the subscriber (msgpack), as a HEROS event must be; ``shaped``
-        (coded too): the samples wait in a zenoh channel (FIFO of 256 samples when reliable, a ring
+        (coded too): the samples wait in a zenoh channel (FIFO of 1,024 samples when reliable, a ring
         otherwise, as a HERO subscription's) that a Python thread drains, as a HERO subscription
         must run so that no callback holds zenoh's own thread. The thread takes the waiting samples
         with ``try_recv`` and waits in ``recv`` only when there are none (a ``recv`` for every
@@ -140,7 +140,7 @@ class Floor:
             import msgpack
 
             unpackb = msgpack.unpackb
-            handler = zenoh.handlers.FifoChannel(256) if mode == "reliable" else zenoh.handlers.RingChannel(100_000)
+            handler = zenoh.handlers.FifoChannel(1024) if mode == "reliable" else zenoh.handlers.RingChannel(100_000)
             sub = self.session.declare_subscriber(f"{self.base}/ev" if mode == "best" else f"{self.base}/evr", handler)
 
             channel = sub.handler  # not the subscriber: a thread waiting in its recv would keep it from undeclaring

@@ -7,7 +7,8 @@ travels as parts of at most that size, each marked in its encoding (``<encoding>
 
 - a reply, as several replies to the one query;
 - an event or attribute change, as several publications (parts of different messages may
-  interleave: each part names its message);
+  interleave: each part names its message); a reliable event's parts are of at most
+  ``RELIABLE_PART_BYTES``, which bounds what a reliable subscriber that falls behind holds;
 - a request (a call's arguments, a written value), as a query that names where the caller holds
   the parts (``<encoding>;upload=<key>,<size>``); the HERO fetches them with one query, which the
   caller answers with the parts while it waits for its answer.
@@ -36,6 +37,7 @@ from .exceptions import CodecError
 
 __all__ = [
     "PART_BYTES",
+    "RELIABLE_PART_BYTES",
     "POOL_ENV",
     "pool_size",
     "SHARED_MIN_BYTES",
@@ -50,6 +52,9 @@ __all__ = [
 
 #: Payloads larger than this travel in parts of this size (our peers only).
 PART_BYTES = 4 << 20
+#: Parts of a reliable event: smaller, since a subscriber that falls behind holds up to
+#: ``heros.subscription.FIFO_CAPACITY`` of them in zenoh's channel (1,024 samples: at most 2 GiB).
+RELIABLE_PART_BYTES = 2 << 20
 #: Payloads of at least this size are copied into shared memory (smaller ones: zenoh's own
 #: transport already moves them through its shared memory pool between peers of one host).
 SHARED_MIN_BYTES = 512 << 10
@@ -92,14 +97,14 @@ def is_upload(encoding: str) -> bool:
     return _UPLOAD in encoding
 
 
-def plan(size: int, encoding: str) -> list[tuple[int, int, str]]:
-    """How a payload of ``size`` bytes travels: ``(start, end, encoding)`` of each part (one part,
-    with the encoding unchanged, when it fits in one)."""
-    if size <= PART_BYTES:
+def plan(size: int, encoding: str, part_bytes: int = PART_BYTES) -> list[tuple[int, int, str]]:
+    """How a payload of ``size`` bytes travels: ``(start, end, encoding)`` of each part of at most
+    ``part_bytes`` (one part, with the encoding unchanged, when it fits in one)."""
+    if size <= part_bytes:
         return [(0, size, encoding)]
     message = f"{_prefix}{next(_ids):x}"
-    return [(start, min(start + PART_BYTES, size), f"{encoding}{_PART}{message},{start},{size}")
-            for start in range(0, size, PART_BYTES)]
+    return [(start, min(start + part_bytes, size), f"{encoding}{_PART}{message},{start},{size}")
+            for start in range(0, size, part_bytes)]
 
 
 def slices(pieces: list[Any], start: int, end: int) -> Iterator[Any]:

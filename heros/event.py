@@ -28,7 +28,7 @@ from collections.abc import Callable
 from time import monotonic as _monotonic
 from typing import Any
 
-from . import cbor, codec, keys
+from . import bulk, cbor, codec, keys
 from . import zenoh as z
 from .inspect import HERO_EVENT_ATTRIBUTE, is_hero_method
 from .references import EVENT_REF, store_object
@@ -192,6 +192,7 @@ class LocalEventHandler:
         since it runs for every emission (a 1 kHz stream, or a loop emitting as fast as it can)."""
         put, has_subscribers, pack_plain, large = publisher.put, z.has_subscribers, codec.pack_plain, z.LARGE
         name = self.__name__
+        part_bytes = bulk.RELIABLE_PART_BYTES if self.reliable else bulk.PART_BYTES
 
         def publish(result: Any) -> None:
             # the listener's flag skips asking zenoh while subscribers exist; it may lag a new one, so ask then
@@ -202,7 +203,7 @@ class LocalEventHandler:
                         put(data)  # the publisher's own encoding: nothing to send with it
                     else:
                         payload, encoding = codec.encode(result, store, join=False)
-                        z.put(publisher, payload, encoding)
+                        z.put(publisher, payload, encoding, part_bytes=part_bytes)
                 except Exception:  # the event call itself must succeed
                     log.warning("event %s.%s: could not publish %r", _hero_name(self), name, type(result).__name__, exc_info=True)
             # upstream subscribers are rare: while the listener says none, ask zenoh at most every few ms

@@ -36,11 +36,15 @@ MAX_QUEUED_SAMPLES = 100_000
 #: Bytes of payload a subscription keeps for a slow callback, at most.
 MAX_QUEUED_BYTES = 64 * 2**20
 #: zenoh channel sizes: a best-effort ring absorbs bursts between two looks of the dispatcher; a
-#: reliable FIFO is short, so that back-pressure starts once the subscription's own queue is full.
+#: reliable FIFO is short, so that back-pressure starts soon after the subscription's own queue is
+#: full. Not shorter: zenoh's receiving thread waits whenever the FIFO is full, and the wake-ups of
+#: a FIFO of 256 cost a stream about a tenth of its rate on two cores (bench/RESULTS.md). Our HEROs
+#: cut a reliable event into parts of ``bulk.RELIABLE_PART_BYTES``, so a subscriber that falls
+#: behind holds at most 2 GiB in this FIFO.
 RING_CAPACITY = 100_000
-FIFO_CAPACITY = 256
+FIFO_CAPACITY = 1024
 #: Samples taken from a channel in one go (by the dispatcher or a callback worker).
-BATCH = 256
+BATCH = 1024
 #: Samples the dispatcher moves to a slow subscription's queue before it checks the bounds again.
 SPILL_CHUNK = 4
 #: A callback worker that has not taken a sample for this long is busy in a callback: the

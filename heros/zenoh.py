@@ -521,7 +521,7 @@ class _SharedMemory:
         if provider is None:
             return None
         buf = None
-        if end - start <= NEAR_MAX_BYTES and self._near is not None:
+        if size <= NEAR_MAX_BYTES and self._near is not None:  # whole payloads only, not parts of a larger one
             try:
                 buf = self._near.alloc(end - start, _zshm.GarbageCollect())
                 self.small += 1
@@ -548,8 +548,8 @@ class _SharedMemory:
         return zenoh.ZBytes(buf)
 
 
-#: The small pool of ``_SharedMemory``, and the payloads (or parts) that take its buffers: a
-#: 1 MiB array and its header, with room to spare.
+#: The small pool of ``_SharedMemory``, and the payloads that take its buffers (whole ones, not
+#: the parts of a larger one): a 1 MiB array and its header, with room to spare.
 NEAR_POOL_BYTES = 8 << 20
 NEAR_MAX_BYTES = 2 << 20
 _shared = _SharedMemory()
@@ -567,16 +567,17 @@ def shared_memory() -> dict[str, Any]:
     return {"size": _shared.size, "used": _shared.used, "small": _shared.small, "full": _shared.full}
 
 
-def outgoing(payload: Any, encoding: str, *, parts: bool) -> Iterator[tuple[Any, str]]:
+def outgoing(payload: Any, encoding: str, *, parts: bool, part_bytes: int = bulk.PART_BYTES) -> Iterator[tuple[Any, str]]:
     """How ``payload`` (``bytes`` or ``codec.Buffers``) goes to zenoh: ``(data, encoding)`` for each
-    message, in shared memory when large, in parts (``parts``, our peers only) when larger still.
+    message, in shared memory when large, in parts of at most ``part_bytes`` (``parts``, our peers
+    only) when larger still.
 
     Each part is made as it is asked for, so a sender that sends it before asking for the next
     lets the receiver free shared memory while later parts are made.
     """
     pieces = payload.pieces if type(payload) is codec.Buffers else [payload]
     size = len(payload)
-    for start, end, enc in (bulk.plan(size, encoding) if parts else [(0, size, encoding)]):
+    for start, end, enc in (bulk.plan(size, encoding, part_bytes) if parts else [(0, size, encoding)]):
         data = _shared.buffer(pieces, start, end, size) if end - start >= bulk.SHARED_MIN_BYTES else None
         if data is None:
             data = pieces[0] if len(pieces) == 1 and (start, end) == (0, size) else b"".join(bulk.slices(pieces, start, end))
@@ -1071,13 +1072,14 @@ class Matching:
 MATCHING_RECHECK = 0.005
 
 
-def put(publisher: Any, payload: Any, encoding: str) -> None:
+def put(publisher: Any, payload: Any, encoding: str, *, part_bytes: int = bulk.PART_BYTES) -> None:
     """Publish ``payload`` (``bytes`` or ``codec.Buffers``); a large one through shared memory,
-    and in parts when larger still (see ``heros.bulk``; our subscribers put them together)."""
+    and in parts of at most ``part_bytes`` when larger still (see ``heros.bulk``; our subscribers
+    put them together)."""
     if type(payload) is bytes and len(payload) < LARGE:
         _put(publisher, payload, encoding)
         return
-    for data, enc in outgoing(payload, encoding, parts=encoding.startswith(codec.ENCODING)):
+    for data, enc in outgoing(payload, encoding, parts=encoding.startswith(codec.ENCODING), part_bytes=part_bytes):
         _put(publisher, data, enc)
 
 

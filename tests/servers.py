@@ -300,9 +300,15 @@ class Bulk(LocalHERO):
     def frame_out(self, arr: np.ndarray) -> np.ndarray:
         return arr
 
-    def publish(self, n: int, seed: int, count: int) -> int:
+    @event.reliable
+    @event
+    def frame_out_r(self, arr: np.ndarray) -> np.ndarray:
+        return arr
+
+    def publish(self, n: int, seed: int, count: int, reliable: bool = False) -> int:
+        emit = self.frame_out_r if reliable else self.frame_out
         for i in range(count):
-            self.frame_out(pattern(n, seed + i))
+            emit(pattern(n, seed + i))
         return count
 
     def shared_memory(self) -> dict:

@@ -207,15 +207,47 @@ def test_events_in_parts_arrive_whole_and_in_order(bulk_hero: Any, reliable: boo
     cam, _ = bulk_hero
     n, count = 2 * PART + 3, 5
     on_frame, got, done = frame_collector(count)
-    sub = subscribe(cam, "frame_out", on_frame, reliable=reliable)
+    sub = subscribe(cam, "frame_out_r" if reliable else "frame_out", on_frame, reliable=reliable)
     try:
         time.sleep(0.3)  # the subscriber's declaration reaches the HERO's publisher (no event to await)
-        assert cam.publish(n, 40, count) == count
+        assert cam.publish(n, 40, count, reliable) == count
         assert done.wait(30), f"{len(got)} of {count} frames arrived"
         assert got == [digest(pattern(n, 40 + i)) for i in range(count)]
         assert sub.dropped == 0
     finally:
         sub.close()
+
+
+def test_a_reliable_event_travels_in_smaller_parts(bulk_hero: Any, realm: str) -> None:
+    """A reliable subscriber that falls behind holds up to ``FIFO_CAPACITY`` samples in zenoh's
+    channel: a reliable event's parts are of ``RELIABLE_PART_BYTES``, which bounds that memory."""
+    from heros import subscription
+
+    assert subscription.FIFO_CAPACITY * bulk.RELIABLE_PART_BYTES <= 2 << 30
+    cam, _ = bulk_hero
+    n = 2 * PART + 3
+    sizes: dict[str, list[int]] = {"frame_out": [], "frame_out_r": []}
+    session = zenoh.open(zenoh.Config.from_json5(os.environ["HEROS_ZENOH_CONFIG"]))
+    lock = threading.Lock()
+
+    def record(sample: Any) -> None:
+        with lock:
+            sizes[str(sample.key_expr).rsplit("/", 1)[1]].append(len(sample.payload))
+
+    subs = [session.declare_subscriber(keys.event_key(realm, "cam", name), record) for name in sizes]
+    try:
+        time.sleep(0.3)  # the subscriptions reach the HERO's publishers (no event to await)
+        cam.publish(n, 1, 1)
+        cam.publish(n, 2, 1, True)
+        wait_until(lambda: sum(sizes["frame_out"]) >= n and sum(sizes["frame_out_r"]) >= n, 20, "every part")
+        with lock:
+            assert max(sizes["frame_out"]) == PART and len(sizes["frame_out"]) == 3
+            assert max(sizes["frame_out_r"]) == bulk.RELIABLE_PART_BYTES < PART
+            assert len(sizes["frame_out_r"]) == -(-n // bulk.RELIABLE_PART_BYTES)
+    finally:
+        for sub in subs:
+            sub.undeclare()
+        session.close()
 
 
 def test_a_malformed_part_is_left_out_and_the_next_event_still_arrives(bulk_hero: Any, realm: str, caplog: Any) -> None:
