@@ -12,7 +12,8 @@ Each subscription keeps its order and its bounds. When its callback is slow (a s
 a camera's frames), the dispatcher moves the waiting samples into the subscription's own queue,
 bounded by ``max_samples`` and ``max_bytes``: a best-effort subscription then drops the oldest and
 counts them (``dropped``); a reliable one stops taking, so zenoh's channel (``FIFO_CAPACITY``
-samples more) fills and pushes back on the publisher (back-pressure).
+samples more) fills and pushes back on the publisher (back-pressure). Either is logged once per
+subscription.
 """
 
 from __future__ import annotations
@@ -271,6 +272,10 @@ class Subscription:
             if now - self._last_take < STUCK_SECONDS:
                 return 0  # the worker keeps up on its own
             if self._reliable and self._full():
+                if not self._warned:  # once: a stuck callback now stalls the publisher (and zenoh's link to it)
+                    self._warned = True
+                    log.warning("%s: the callback falls behind; the publisher waits for it (%d samples queued, %d bytes)",
+                                self._what, len(self._pending), self._pending_bytes)
                 return 0  # back-pressure: leave the samples in zenoh's (short) channel
             with self._lock:
                 moved = self._spill()

@@ -3,6 +3,7 @@ and bytes (best effort drops and counts, reliable pushes back), thread count ind
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -140,7 +141,8 @@ def test_a_stalled_best_effort_callback_is_bounded_in_bytes_and_counts_what_it_d
     sub.close()
 
 
-def test_a_stalled_reliable_callback_pushes_back_and_loses_nothing(dev: Any) -> None:
+def test_a_stalled_reliable_callback_pushes_back_and_loses_nothing(dev: Any, caplog: Any) -> None:
+    caplog.set_level(logging.WARNING, logger="heros.subscription")
     gate = threading.Event()
     got: list[int] = []
 
@@ -158,6 +160,9 @@ def test_a_stalled_reliable_callback_pushes_back_and_loses_nothing(dev: Any) -> 
     threading.Thread(target=lambda: (dev.emit_burst.with_timeout(60)(5000), done.set()), daemon=True).start()
     time.sleep(0.5)  # the emitter would finish 5000 events in well under this if nothing pushed back
     assert not done.is_set()
+    warned = [r.getMessage() for r in caplog.records if "the publisher waits for it" in r.getMessage()]
+    assert len(warned) == 1 and "event dev.burst_item" in warned[0]
+    assert int(warned[0].split("(")[1].split()[0]) >= 50  # the queue's bound was reached (taken a few at a time)
     gate.set()
     assert done.wait(60)
     assert wait_until(lambda: len(got) >= 5000, 30)
