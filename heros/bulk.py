@@ -53,8 +53,8 @@ __all__ = [
 #: Payloads larger than this travel in parts of this size (our peers only).
 PART_BYTES = 4 << 20
 #: Parts of a reliable event: smaller, since a subscriber that falls behind holds up to
-#: ``heros.subscription.FIFO_CAPACITY`` of them in zenoh's channel (1,024 samples: at most 2 GiB).
-RELIABLE_PART_BYTES = 2 << 20
+#: ``heros.subscription.FIFO_CAPACITY`` of them in zenoh's channel (1,024 samples: at most 1 GiB).
+RELIABLE_PART_BYTES = 1 << 20
 #: Payloads of at least this size are copied into shared memory (smaller ones: zenoh's own
 #: transport already moves them through its shared memory pool between peers of one host).
 SHARED_MIN_BYTES = 512 << 10

@@ -41,7 +41,7 @@ MAX_QUEUED_BYTES = 64 * 2**20
 #: full. Not shorter: zenoh's receiving thread waits whenever the FIFO is full, and the wake-ups of
 #: a FIFO of 256 cost a stream about a tenth of its rate on two cores (bench/RESULTS.md). Our HEROs
 #: cut a reliable event into parts of ``bulk.RELIABLE_PART_BYTES``, so a subscriber that falls
-#: behind holds at most 2 GiB in this FIFO.
+#: behind holds at most 1 GiB of their parts in this FIFO (as 256 parts of 4 MiB did before).
 RING_CAPACITY = 100_000
 FIFO_CAPACITY = 1024
 #: Samples taken from a channel in one go (by the dispatcher or a callback worker).

@@ -223,7 +223,7 @@ def test_a_reliable_event_travels_in_smaller_parts(bulk_hero: Any, realm: str) -
     channel: a reliable event's parts are of ``RELIABLE_PART_BYTES``, which bounds that memory."""
     from heros import subscription
 
-    assert subscription.FIFO_CAPACITY * bulk.RELIABLE_PART_BYTES <= 2 << 30
+    assert subscription.FIFO_CAPACITY * bulk.RELIABLE_PART_BYTES <= 1 << 30
     cam, _ = bulk_hero
     n = 2 * PART + 3
     sizes: dict[str, list[int]] = {"frame_out": [], "frame_out_r": []}
