@@ -14,6 +14,14 @@ bounded by ``max_samples`` and ``max_bytes``: a best-effort subscription then dr
 counts them (``dropped``); a reliable one stops taking, so zenoh's channel (``FIFO_CAPACITY``
 samples more) fills and pushes back on the publisher (back-pressure). Either is logged once per
 subscription.
+
+Back-pressure stops zenoh's receiving thread for the whole link to the publisher's process: its
+replies to calls wait too, and zenoh closes a link whose publisher stayed blocked for 5 s
+(``wait_before_close``), losing whatever was under way. So a reliable subscription pushes back
+while its callback gets on, however slowly (it then takes from its queue a few samples at a time,
+``QUEUE_BATCH``, making room at every few callbacks); once one callback has not returned for
+``PUSH_BACK_SECONDS``, it drops the oldest as a best-effort one does (counted in ``dropped``,
+logged once as an error) until the callback returns.
 """
 
 from __future__ import annotations
@@ -46,11 +54,18 @@ RING_CAPACITY = 100_000
 FIFO_CAPACITY = 1024
 #: Samples taken from a channel in one go (by the dispatcher or a callback worker).
 BATCH = 1024
+#: Samples a worker takes from the subscription's own queue in one go: few, so that a reliable
+#: subscription pushing back makes room in it (and takes from zenoh's channel) at every few
+#: callbacks, not once per ``BATCH`` of them.
+QUEUE_BATCH = 64
 #: Samples the dispatcher moves to a slow subscription's queue before it checks the bounds again.
 SPILL_CHUNK = 4
 #: A callback worker that has not taken a sample for this long is busy in a callback: the
 #: dispatcher then keeps its channel drained into the bounded queue.
 STUCK_SECONDS = 0.05
+#: How long a reliable subscription pushes back while one callback does not return, before it drops
+#: the oldest instead (below zenoh's 5 s, after which zenoh closes the link to the publisher).
+PUSH_BACK_SECONDS = 2.0
 #: How long a worker serves one busy subscription before it lets another waiting one have a turn.
 SLICE_SECONDS = 0.02
 #: A worker that handled this many samples in its turn serves a stream: finding the channel empty,
@@ -249,6 +264,10 @@ class Subscription:
         self._closed = False
         self._warned = False
         self._dropped = 0
+        self._held_since: float | None = None  # a reliable subscription pushes back since then,
+        self._held_received = 0  # and its callback had been handed this many samples
+        self._shedding = False  # it pushed back too long: drops the oldest until the callback returns
+        self._shed_logged = False
         self._assembler = bulk.Assembler()
         self.received = 0
         self._subscriber = z.declare_subscriber_channel(peer._session, key, FIFO_CAPACITY if reliable else RING_CAPACITY,
@@ -270,13 +289,23 @@ class Subscription:
             return 0
         if self._running:
             if now - self._last_take < STUCK_SECONDS:
+                self._held_since, self._shedding = None, False
                 return 0  # the worker keeps up on its own
             if self._reliable and self._full():
-                if not self._warned:  # once: a stuck callback now stalls the publisher (and zenoh's link to it)
-                    self._warned = True
-                    log.warning("%s: the callback falls behind; the publisher waits for it (%d samples queued, %d bytes)",
-                                self._what, len(self._pending), self._pending_bytes)
-                return 0  # back-pressure: leave the samples in zenoh's (short) channel
+                received = self.received
+                if self._held_since is None or received != self._held_received:  # the callback got on: push back
+                    self._held_since, self._held_received, self._shedding = now, received, False
+                if now - self._held_since < PUSH_BACK_SECONDS:
+                    if not self._warned:  # once: a stuck callback now stalls the publisher (and zenoh's link to it)
+                        self._warned = True
+                        log.warning("%s: the callback falls behind; the publisher waits for it (%d samples queued, %d bytes)",
+                                    self._what, len(self._pending), self._pending_bytes)
+                    return 0  # back-pressure: leave the samples in zenoh's (short) channel
+                self._shedding = True
+                if not self._shed_logged:
+                    self._shed_logged = True
+                    log.error("%s: the callback has not returned for %.0f s; dropping the oldest samples until it does (the "
+                              "publisher's link would stall, and zenoh close it)", self._what, now - self._held_since)
             with self._lock:
                 moved = self._spill()
             return moved
@@ -299,8 +328,9 @@ class Subscription:
         bounds. Taken a few at a time, so that large payloads never pile up far past the bound."""
         pending = self._pending
         moved = 0
+        keep_all = self._reliable and not self._shedding
         while moved < limit:
-            if self._reliable and self._full():
+            if keep_all and self._full():
                 break
             taken = z.take(self._channel, min(SPILL_CHUNK, limit - moved), with_key=self._with_key, skip_mirrors=self._skip_mirrors,
                            native=self._native, assembler=self._assembler)
@@ -313,7 +343,7 @@ class Subscription:
                 pending.append(sample)
                 self._pending_bytes += len(sample[1])
             moved += len(taken)
-            if not self._reliable:
+            if not keep_all:
                 while len(pending) > self._max_samples or self._pending_bytes > self._max_bytes:
                     self._pending_bytes -= len(pending.popleft()[1])
                     self._dropped += 1
@@ -332,7 +362,7 @@ class Subscription:
         with self._lock:
             pending = self._pending
             if pending:
-                n = min(len(pending), BATCH)
+                n = min(len(pending), QUEUE_BATCH)
                 batch = [pending.popleft() for _ in range(n)]
                 self._pending_bytes -= sum(len(s[1]) for s in batch)
                 if self._reliable:
@@ -383,11 +413,10 @@ class Subscription:
                 continue
             pauses = 0
             handled += len(batch)
-            handed = 0
             for key, payload, encoding in batch:
                 if self._closed:  # closed meanwhile: not one more callback
                     break
-                handed += 1
+                self.received += 1  # at once: the dispatcher reads it to tell a slow callback from a stuck one
                 try:
                     value = decode(payload, encoding)
                 except Exception:
@@ -400,7 +429,6 @@ class Subscription:
                         self.callback(value)
                 except Exception:  # a failing callback must not end the subscription
                     log.exception("%s: callback raised", self._what)
-            self.received += handed
 
     def close(self) -> None:
         """Stop receiving (idempotent); samples already queued are dropped, and once this returns

@@ -170,6 +170,68 @@ def test_a_stalled_reliable_callback_pushes_back_and_loses_nothing(dev: Any, cap
     sub.close()
 
 
+def test_a_reliable_callback_stuck_too_long_drops_the_oldest_and_the_link_lives(dev: Any, caplog: Any, monkeypatch: Any) -> None:
+    """Pushing back stops zenoh's receiving thread for the whole link (replies too), and zenoh closes
+    a link whose publisher waited 5 s: a callback that does not return for ``PUSH_BACK_SECONDS``
+    makes the subscription drop the oldest instead, and every sample is accounted for."""
+    from heros import subscription
+
+    monkeypatch.setattr(subscription, "PUSH_BACK_SECONDS", 0.5)
+    caplog.set_level(logging.WARNING, logger="heros.subscription")
+    gate = threading.Event()
+    got: list[int] = []
+    stuck = threading.Event()
+
+    def callback(value: int) -> None:
+        if value == 1:  # the burst's second sample (priming emits only 0)
+            stuck.set()
+            gate.wait(60)
+        got.append(value)
+
+    primes = []  # priming emits until the subscription hears one (it reaches the HERO a little after)
+    sub = tools.subscribe(dev, "burst_item", callback, max_samples=50)
+    try:
+        assert wait_until(lambda: (primes.append(dev.emit_burst(1)), got)[1], 10)
+        done = threading.Event()
+        threading.Thread(target=lambda: (dev.emit_burst.with_timeout(60)(20000), done.set()), daemon=True).start()
+        assert stuck.wait(10)
+        assert wait_until(lambda: sub.dropped > 0, 10), "the subscription kept pushing back"
+        assert dev.add(1) == 3  # the link to the HERO lives while the callback is still stuck
+        assert done.wait(20)  # and the emitter no longer waits for it
+        errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+        assert len(errors) == 1 and "event dev.burst_item: the callback has not returned" in errors[0]
+        gate.set()
+        assert wait_until(lambda: len(got) + sub.dropped >= len(primes) + 20000, 20)  # every sample: handed or dropped
+        assert len(got) + sub.dropped == len(primes) + 20000
+        burst = got[got.index(1):]  # from the sample it was stuck on: the newest, in order
+        assert burst[-1] == 19999 and burst == sorted(set(burst))
+    finally:
+        gate.set()
+        sub.close()
+
+
+def test_a_slow_reliable_callback_that_gets_on_loses_nothing(dev: Any, monkeypatch: Any) -> None:
+    """Slow is not stuck: a callback that returns, however slowly, keeps the push-back going."""
+    from heros import subscription
+
+    monkeypatch.setattr(subscription, "PUSH_BACK_SECONDS", 0.3)
+    got: list[int] = []
+
+    def slow(value: int) -> None:
+        time.sleep(0.005)
+        got.append(value)
+
+    primes = []  # priming emits until the subscription hears one (each a 0)
+    sub = tools.subscribe(dev, "burst_item", slow, max_samples=10)
+    try:
+        assert wait_until(lambda: (primes.append(dev.emit_burst(1)), got)[1], 10)
+        assert dev.emit_burst.with_timeout(60)(400) == 400  # 2 s of callbacks: far longer than PUSH_BACK_SECONDS
+        assert wait_until(lambda: len(got) >= len(primes) + 400, 30)
+        assert got[len(primes):] == list(range(400)) and sub.dropped == 0
+    finally:
+        sub.close()
+
+
 def test_one_subscription_watches_every_attribute(dev: Any) -> None:
     changes: list = []
     before = len(dev._declared)
