@@ -580,6 +580,7 @@ _SPECIAL: dict[str, Callable[[LocalHERO, Any, Any], Any]] = {
 #: Answers that never change while a HERO serves; encoded once.
 _STATIC = frozenset({keys.DISCOVER, keys.CAPABILITIES})
 
+
 class _PublishLater(threading.local):
     """The attribute writes whose publication waits until the request that made them is answered
     (None: publish at once), per serving thread."""

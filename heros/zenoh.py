@@ -1016,7 +1016,7 @@ def anchor_key(session: zenoh.Session, key: str) -> Any:
     own session; a token reaches every peer (and goes when the process dies). Nothing is ever
     sent to it, and nobody watches member keys for liveliness (observers watch ``*/_health``).
     """
-    return session.liveliness().declare_token(key)
+    return declare_token(session, key)
 
 
 @_no_panics
