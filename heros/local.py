@@ -293,27 +293,35 @@ class LocalHERO(HERO):
 
     def _heros_serve_inline(self, query: Any) -> bool:
         """zenoh's thread, for a HERO served by the shared pool (``heros.serving``): answer a request
-        for the descriptor or the capability list at once from its cached encoding (it never
-        changes, and sending it never blocks), so that a discovery asking every HERO of a process
-        at once waits for no pool thread. False: anything else, which the pool serves."""
+        for the descriptor or the capability list at once (encoded on the first request for each
+        codec, then from the cache: it never changes, and encoding and sending it never block), so
+        that a discovery asking every HERO of a process at once waits for no pool thread, and
+        starts none. False: anything else, which the pool serves (also a failure to encode, which
+        the pool answers with the error)."""
         key = query.key_expr
         route = self._heros_routes.get(key)
-        if route is None or route[0] not in _STATIC:
+        if route is None:  # (a static member is never anchored: finding its route declares nothing)
+            if keys.parse_member(str(key), self._heros_prefix) not in _STATIC:
+                return False
+            route = self._heros_route(key)
+            if route is None:
+                return False
+        member = route[0]
+        if member not in _STATIC:
             return False
         payload = query.payload
         if payload is not None and len(payload):
             return False
         encoding = query.encoding
-        if encoding == z.PLAIN_ENCODING:
-            cached = self._heros_static.get(route[0])
-            if cached is None:
+        try:
+            if encoding == z.PLAIN_ENCODING:
+                data, enc = self._heros_answer(member, None, codec.ENCODING)
+            elif str(encoding).startswith(codec.ENCODING):
                 return False
-            data, enc = cached
-        else:
-            data = self._heros_static.get((route[0], cbor.ENCODING))
-            if data is None or str(encoding).startswith(codec.ENCODING):
-                return False
-            enc = cbor.ENCODING
+            else:
+                data, enc = self._heros_static_cbor(member), cbor.ENCODING
+        except Exception:  # noqa: BLE001 - the pool serves it again, and answers with the error
+            return False
         try:
             z.reply(query, route[1] or key, data, enc)
         except Exception:  # e.g. the session closed meanwhile
@@ -330,19 +338,23 @@ class LocalHERO(HERO):
     def _heros_serve_upstream(self, query: Any, member: str, reply_key: Any, payload: bytes | None, encoding: str | None) -> None:
         """Answer a request of an upstream HEROS peer: CBOR in, CBOR out (``application/cbor``)."""
         try:
-            static = self._heros_static.get((member, cbor.ENCODING))
-            if static is not None:
-                data = static
+            if member in _STATIC:
+                data = self._heros_static_cbor(member)
             else:
                 data = cbor.encode(self._heros_handle(member, payload or None, encoding), self._heros_store)[0]
-                if member in _STATIC:
-                    self._heros_static[(member, cbor.ENCODING)] = data
         except BaseException as exc:  # noqa: BLE001 - every failure becomes an error reply
             if not isinstance(exc, Exception):
                 log.warning("HERO %s.%s raised %s", self._name, member, type(exc).__name__)
             z.reply_error(query, cbor.encode(exc)[0], cbor.ENCODING)
             return
         z.reply(query, reply_key, data, cbor.ENCODING)
+
+    def _heros_static_cbor(self, member: str) -> bytes:
+        """The descriptor or the capability list in CBOR, for upstream peers: encoded once."""
+        data = self._heros_static.get((member, cbor.ENCODING))
+        if data is None:
+            data = self._heros_static[(member, cbor.ENCODING)] = cbor.encode(self._heros_handle(member, None, None), self._heros_store)[0]
+        return data
 
     def _heros_route(self, key: Any) -> tuple[str, Any, type | None] | None:
         """What a query for ``key`` (a key expression) asks: (member, the key to reply on, the
