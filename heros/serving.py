@@ -9,7 +9,7 @@ one): two take turns, and after a burst the extra threads end as soon as two lis
 Every further HERO gets an ``Inbox``: zenoh hands each query to ``Inbox.push`` on zenoh's own
 thread, which appends it and, while the HERO serves fewer requests at a time than it may, hands
 the inbox to a thread of the shared pool; that thread serves the inbox's queries in arrival order
-until it is empty. The pool keeps a few threads, adds one at a time while every thread is busy (up to
+until it is empty. The pool keeps a few threads, adds one while every thread is busy (up to
 ``MAX_THREADS``) and lets a thread go after ``IDLE_SECONDS`` without work. So a process serving a
 thousand HEROs has about the threads of one serving ten (a thread per HERO before:
 bench/RESULTS.md, "Lab scale").
@@ -54,21 +54,12 @@ TURN = 64
 
 
 class _Pool:
-    """Threads that run inboxes' ``_drain``; grows while all are busy, shrinks when they idle.
-
-    It grows one thread at a time: a thread is started only while none is starting, and a thread
-    that takes a job while others still wait, none idles and none starts, starts the next. A burst
-    of short jobs (a discovery asks every HERO of a process at once) is drained by the threads at
-    hand and a few more, not by a thread per job; long jobs (calls that wait on hardware) still get
-    a thread each, a thread start (about 0.1 ms) apart.
-    """
+    """Threads that run inboxes' ``_drain``; grows while all are busy, shrinks when they idle."""
 
     def __init__(self) -> None:
         self._jobs: collections.deque[Callable[[], None]] = collections.deque()
         self._cond = threading.Condition(threading.Lock())
-        self._idle = 0  # threads waiting in ``_cond``
-        self._wakes = 0  # of them, those notified and not yet awake: not free for another job
-        self._starting = 0  # threads started that have not yet taken a job
+        self._idle = 0
         self._count = 0
         self._serial = 0
         self._stopping = False
@@ -76,30 +67,19 @@ class _Pool:
     def submit(self, job: Callable[[], None]) -> None:
         with self._cond:
             self._jobs.append(job)
-            if self._idle > self._wakes:
-                self._wakes += 1
+            if self._idle >= len(self._jobs):
                 self._cond.notify()
                 return
-            number = self._grow()
-        if number:  # (else a thread starting, or one finishing its job, takes this one)
-            self._spawn(number)
-
-    def _grow(self) -> int:
-        """Under the lock: the number of one more thread to start, or 0 when none is to start."""
-        if self._starting or self._count >= MAX_THREADS or self._stopping:
-            return 0
-        self._count += 1
-        self._starting += 1
-        self._serial += 1
-        return self._serial
-
-    def _spawn(self, number: int) -> None:
+            if self._count >= MAX_THREADS or self._stopping:
+                return  # a thread that finishes its job takes this one
+            self._count += 1
+            self._serial += 1
+            number = self._serial
         try:
             z.start_receiver(self._run, f"heros-serve-{number}")
-        except BaseException:  # (no thread to be had): the next submit may try again
+        except BaseException:  # no thread to be had: a thread that finishes its job takes this one
             with self._cond:
                 self._count -= 1
-                self._starting -= 1
             raise
 
     def waiting(self) -> bool:
@@ -116,12 +96,8 @@ class _Pool:
 
     def _run(self) -> None:
         cond = self._cond
-        starting = True
         while True:
             with cond:
-                if starting:
-                    starting = False
-                    self._starting -= 1
                 while not self._jobs:
                     if self._stopping:
                         self._count -= 1
@@ -129,18 +105,10 @@ class _Pool:
                     self._idle += 1
                     woken = cond.wait(IDLE_SECONDS)
                     self._idle -= 1
-                    if self._wakes:  # (a thread that timed out as it was notified takes the wake too)
-                        self._wakes -= 1
                     if not woken and not self._jobs and self._count > BASE_THREADS:
                         self._count -= 1
                         return
                 job = self._jobs.popleft()
-                number = self._grow() if self._jobs and self._idle <= self._wakes else 0
-            try:
-                if number:  # others wait and no thread is free: start the next one
-                    self._spawn(number)
-            except BaseException:
-                log.exception("could not start a thread to serve HEROs' requests")
             try:
                 job()
             except BaseException:  # a thread of the pool must survive anything a job does
