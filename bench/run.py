@@ -388,6 +388,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--venv-dir", type=Path, help="keep the upstream and RPC virtualenvs here and reuse them")
     parser.add_argument("--iterations", type=int, help="override the number of timed calls per latency scenario")
     parser.add_argument("--events", type=int, help="override the number of events per event scenario")
+    parser.add_argument("--rounds", type=int, help="override the event rounds per side (alternating with the floors; median reported)")
     parser.add_argument("--transfers", help="override the timed transfers per array size, e.g. 200,12")
     parser.add_argument("--scenarios", help="comma-separated client scenarios to keep (default: all), e.g. call,attr_get,rtt_recv")
     args = parser.parse_args(argv)
@@ -400,6 +401,8 @@ def main(argv: list[str] | None = None) -> int:
         profile["n"] = args.iterations
     if args.events:
         profile["events"] = args.events
+    if args.rounds:
+        profile["rounds"] = args.rounds
     if args.transfers:
         profile["transfers"] = [int(t) for t in args.transfers.split(",")]
     if args.scenarios:
