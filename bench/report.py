@@ -279,7 +279,8 @@ def render_markdown(data: dict[str, Any]) -> str:
         misses = sum(int(v.get("observer_misses", 0)) for v in results.get(impl, {}).values() if isinstance(v, dict))
         if misses:
             lines += ["", f"{impl}: {misses} HEROObserver(s) missed running HEROs in their initial snapshot and were "
-                      "replaced (their time is not in the figures; see the report)."]
+                      "replaced (the cold discovery from a new process counts their wait, as its user would wait; the "
+                      "other figures leave them out)."]
     for impl in ("ours", "upstream"):
         failed = results.get(impl, {}).get("connect_cold", {}).get("failed_first_attempts")
         if failed:
