@@ -121,10 +121,13 @@ def timed(n: int, fn: Any, warmup: int | None = None) -> list[int]:
     return samples
 
 
-def paired(n: int, fn: Any, floor_fn: Any, *, block: int = 250, warmup: int = 200) -> tuple[list[int], list[int]]:
+def paired(n: int, fn: Any, floor_fn: Any, *, block: int = 250, warmup: int = 200,
+           floor_times: int = 1) -> tuple[list[int], list[int]]:
     """Time ``fn`` and ``floor_fn`` in alternating blocks, so that both see the same machine load.
 
-    Returns (samples of fn, samples of floor_fn), ``n`` each, in nanoseconds.
+    Returns (samples of fn, samples of floor_fn), ``n`` and ``n * floor_times`` of them, in
+    nanoseconds. ``floor_times`` > 1 steadies the floor of a scenario with few samples of its own
+    (a connect takes a session's worth of work; its floor is one round trip).
     """
     timed(0, fn, warmup=warmup)
     timed(0, floor_fn, warmup=warmup)
@@ -132,11 +135,11 @@ def paired(n: int, fn: Any, floor_fn: Any, *, block: int = 250, warmup: int = 20
     floor: list[int] = []
     for i, start in enumerate(range(0, n, block)):
         k = min(block, n - start)
-        order = [(ours, fn), (floor, floor_fn)]
+        order = [(ours, fn, k), (floor, floor_fn, k * floor_times)]
         if i % 2:
             order.reverse()
-        for samples, func in order:
-            samples.extend(timed(k, func, warmup=0))
+        for samples, func, count in order:
+            samples.extend(timed(count, func, warmup=0))
     return ours, floor
 
 

@@ -157,12 +157,12 @@ def client(realm: str, floor_realm: str, scenarios: list[str], n: int, sizes: li
         if scenario == "connect_warm":
             def connect() -> None:
                 RemoteHERO("bench0", realm=realm)._destroy_hero()
-            result(scenario, _with_floor(*paired(connects, connect, floor.call, block=max(1, connects // 10), warmup=2)))
+            result(scenario, _with_floor(*paired(connects, connect, floor.call, block=max(1, connects // 10), warmup=2, floor_times=10)))
         elif scenario == "connect_observed":
             observer, misses = _observer_seeing(realm, 1)
             def connect_known() -> None:
                 observer.get_object("bench0")._destroy_hero()
-            stats = _with_floor(*paired(connects, connect_known, floor.call, block=max(1, connects // 10), warmup=2))
+            stats = _with_floor(*paired(connects, connect_known, floor.call, block=max(1, connects // 10), warmup=2, floor_times=10))
             result(scenario, {**stats, "observer_misses": misses})
             observer._destroy_hero()
         elif scenario == "call":
