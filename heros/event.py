@@ -205,14 +205,16 @@ class LocalEventHandler:
                         payload, encoding = codec.encode(result, store, join=False)
                         z.put(publisher, payload, encoding, part_bytes=part_bytes)
                 except Exception:  # the event call itself must succeed
-                    log.warning("event %s.%s: could not publish %r", _hero_name(self), name, type(result).__name__, exc_info=True)
+                    if not z.exiting():  # (at exit the sessions close under a thread still emitting)
+                        log.warning("event %s.%s: could not publish %r", _hero_name(self), name, type(result).__name__, exc_info=True)
             # upstream subscribers are rare: while the listener says none, ask zenoh at most every few ms
             if mirror_matching.matching or (mirror_matching._next_check <= _monotonic() and mirror_matching.confirmed()):
                 try:
                     z.put_mirror(mirror, cbor.encode(result, store)[0])
                 except Exception:  # the event call itself must succeed
-                    log.warning("event %s.%s: could not publish %r for upstream subscribers", _hero_name(self), name,
-                                type(result).__name__, exc_info=True)
+                    if not z.exiting():
+                        log.warning("event %s.%s: could not publish %r for upstream subscribers", _hero_name(self), name,
+                                    type(result).__name__, exc_info=True)
 
         return publish
 

@@ -370,7 +370,16 @@ def add_exit_hook(hook: Callable[[float], None]) -> None:
     _exit_hooks.append(hook)
 
 
+#: Threads inside ``query`` or ``query_all`` now (an entry each), and whether the process exits.
+_inside: list[None] = []
+_closing = False
+#: Seconds the exit waits, after closing the sessions, for daemon threads of the user's to leave zenoh.
+EXIT_GRACE = 0.02
+
+
 def _close_all() -> None:
+    global _closing
+    _closing = True  # no query starts from now on
     _exiting.set()
     deadline = time.monotonic() + 2.0
     for hook in list(_exit_hooks):
@@ -381,7 +390,21 @@ def _close_all() -> None:
     for manager in list(_managers):
         manager.force_close()
     for thread in list(_receivers):  # woken by the close; one busy in a user's method is not waited for long
+        if thread.ident is None:  # made but not started yet: it starts into a closed session and ends
+            continue
         thread.join(max(0.0, deadline - time.monotonic()))
+    # A query waits in zenoh without the GIL; a thread of the user's (a daemon polling an instrument)
+    # that is still there when the interpreter finalizes aborts the process as it takes the GIL back
+    # ("FATAL: exception not rethrown"). The close woke them: wait until they have left.
+    while _inside and time.monotonic() < deadline:
+        time.sleep(0.001)
+    # Other calls (an event emitted, a value published) return at once from a closed session, but a
+    # daemon thread of the user's may have been inside one as it closed: a moment's grace lets it out
+    # (in a script whose daemon threads called and emitted as it ended, 2-3 of 60 exits aborted
+    # without it, none of 80 with it).
+    me = threading.current_thread()
+    if any(t.daemon and t is not me and t not in _receivers and t.is_alive() for t in threading.enumerate()):
+        time.sleep(EXIT_GRACE)
 
 
 session_manager = ZenohSessionManager()
@@ -658,45 +681,51 @@ def query(session: zenoh.Session, selector: Any, payload: Any = None, encoding: 
     payload (``bytes`` or ``codec.Buffers``) goes through shared memory, a larger one of ours as an
     upload; a reply in parts is put back together (``heros.bulk``).
     """
-    upload = None
+    _inside.append(None)  # (list append and pop are atomic: see ``_close_all``)
     try:
-        enc = _PLAIN if encoding is codec.ENCODING else None if encoding is None else as_encoding(encoding)
-        if payload is None:
-            replies = session.get(selector, timeout=timeout, consolidation=_NO_CONSOLIDATION) if enc is None else \
-                session.get(selector, encoding=enc, timeout=timeout, consolidation=_NO_CONSOLIDATION)
-        else:
-            if type(payload) is not bytes or len(payload) >= LARGE:
-                assert encoding is not None
-                if len(payload) > bulk.PART_BYTES and encoding.startswith(codec.ENCODING):
-                    upload = _uploads_of(session, str(selector)).add(payload, encoding)
-                    payload, enc = b"", as_encoding(upload.encoding)
-                else:
-                    payload = next(outgoing(payload, encoding, parts=False))[0]
-            replies = session.get(selector, payload=payload, encoding=enc, timeout=timeout, consolidation=_NO_CONSOLIDATION)
-    except zenoh.ZError as exc:
-        if upload is not None:
-            upload.done()
-        raise RemoteTransportError(f"cannot query {str(selector)!r}: {exc}") from None
-    except BaseException as exc:
-        if upload is not None:
-            upload.done()
-        if _is_panic(exc):
-            raise RemoteTransportError(f"zenoh failed to query {str(selector)[:200]!r}: {exc}") from None
-        raise
-    try:
+        if _closing:
+            raise RemoteTransportError(f"cannot query {str(selector)!r}: the process is exiting")
+        upload = None
         try:
-            reply = replies.recv()
-        except zenoh.ZError:  # closed without any reply: no queryable matched
-            return None
-        result = Reply(reply, keyed)
-        if not result.ok and result.payload == b"Timeout":
-            raise TimeoutError(str(selector))
-        if result.encoding is not codec.ENCODING and bulk.is_part(result.encoding):
-            _rest_of(result, replies, str(selector))
-        return result
+            enc = _PLAIN if encoding is codec.ENCODING else None if encoding is None else as_encoding(encoding)
+            if payload is None:
+                replies = session.get(selector, timeout=timeout, consolidation=_NO_CONSOLIDATION) if enc is None else \
+                    session.get(selector, encoding=enc, timeout=timeout, consolidation=_NO_CONSOLIDATION)
+            else:
+                if type(payload) is not bytes or len(payload) >= LARGE:
+                    assert encoding is not None
+                    if len(payload) > bulk.PART_BYTES and encoding.startswith(codec.ENCODING):
+                        upload = _uploads_of(session, str(selector)).add(payload, encoding)
+                        payload, enc = b"", as_encoding(upload.encoding)
+                    else:
+                        payload = next(outgoing(payload, encoding, parts=False))[0]
+                replies = session.get(selector, payload=payload, encoding=enc, timeout=timeout, consolidation=_NO_CONSOLIDATION)
+        except zenoh.ZError as exc:
+            if upload is not None:
+                upload.done()
+            raise RemoteTransportError(f"cannot query {str(selector)!r}: {exc}") from None
+        except BaseException as exc:
+            if upload is not None:
+                upload.done()
+            if _is_panic(exc):
+                raise RemoteTransportError(f"zenoh failed to query {str(selector)[:200]!r}: {exc}") from None
+            raise
+        try:
+            try:
+                reply = replies.recv()
+            except zenoh.ZError:  # closed without any reply: no queryable matched
+                return None
+            result = Reply(reply, keyed)
+            if not result.ok and result.payload == b"Timeout":
+                raise TimeoutError(str(selector))
+            if result.encoding is not codec.ENCODING and bulk.is_part(result.encoding):
+                _rest_of(result, replies, str(selector))
+            return result
+        finally:
+            if upload is not None:
+                upload.done()
     finally:
-        if upload is not None:
-            upload.done()
+        _inside.pop()
 
 
 _NO_CONSOLIDATION = zenoh.ConsolidationMode.NONE
@@ -806,7 +835,13 @@ def fetch_upload(session: zenoh.Session, encoding: str, realm: str, limit: int) 
 
 def query_all(session: zenoh.Session, selector: str, *, timeout: float, encoding: str | None = None) -> list[Reply]:
     """Ask every matching queryable and collect all replies (``encoding``: the codec to answer in)."""
-    return all_replies(start_query(session, selector, None, encoding, timeout=timeout, target_all=True))
+    _inside.append(None)
+    try:
+        if _closing:
+            raise RemoteTransportError(f"cannot query {selector!r}: the process is exiting")
+        return all_replies(start_query(session, selector, None, encoding, timeout=timeout, target_all=True))
+    finally:
+        _inside.pop()
 
 
 def query_stream(session: zenoh.Session, selector: str, *, timeout: float, encoding: str | None = None) -> queue.SimpleQueue[Reply | None]:

@@ -170,6 +170,64 @@ def test_a_hero_script_that_forgets_to_close_exits_promptly(realm, run_script):
     assert result.returncode == 0 and result.stdout.strip() == "served", result.stderr
 
 
+BUSY_AT_EXIT = """
+import sys, threading, time
+from heros import LocalHERO, RemoteHERO, event
+
+realm = {realm!r}
+
+
+class Src(LocalHERO):
+    @event
+    def tick(self, x: float) -> float:
+        return x
+
+
+src = Src("src", realm=realm)
+dev = RemoteHERO("dev", realm=realm)
+got, calls = [], []
+RemoteHERO("src", realm=realm).tick.connect(got.append)
+
+
+def emit():
+    while True:
+        src.tick(1.0)
+
+
+def call():
+    while True:
+        calls.append(dev.add(1))
+
+
+for target in (emit, call, call, lambda: dev.sleep(5.0)):
+    threading.Thread(target=target, daemon=True).start()
+deadline = time.monotonic() + 10
+while (len(got) < 1000 or len(calls) < 20) and time.monotonic() < deadline:
+    time.sleep(0.01)
+print(len(got) >= 1000, len(calls) >= 20, flush=True)
+# the script ends here, its daemon threads in the middle of calls and emissions, one waiting in a long call
+"""
+
+
+def test_a_script_ending_while_its_daemon_threads_call_and_emit_exits_cleanly(realm, spawn, run_script):
+    """A daemon thread inside zenoh when the interpreter finalizes aborts the process ("FATAL:
+    exception not rethrown", SIGABRT) as it takes the GIL back. The exit waits for the threads in a
+    query to leave it (no query starts once the exit has begun) and gives the others a moment: 2-3
+    of 60 such exits aborted before, and an exit hook could fail on a thread not yet started."""
+    import time
+
+    spawn(realm, "Device:dev")
+    for run in range(6):
+        t0 = time.monotonic()
+        result = run_script(BUSY_AT_EXIT.format(realm=realm), timeout=30)
+        took = time.monotonic() - t0
+        assert result.returncode == 0, (run, result.returncode, result.stderr[-2000:])
+        assert result.stdout.split() == ["True", "True"], (run, result.stdout, result.stderr[-2000:])
+        assert "FATAL" not in result.stderr and "cannot join thread" not in result.stderr, result.stderr[-2000:]
+        assert "could not publish" not in result.stderr, result.stderr[-2000:]  # nothing to warn of at exit
+        assert took < 5.0, took  # the call waiting for 5 s does not hold the exit
+
+
 def test_env_is_what_subprocesses_get():
     assert "tcp/127.0.0.1" in os.environ["HEROS_ZENOH_CONFIG"]
     assert json.loads(os.environ["HEROS_ZENOH_CONFIG"])["scouting"]["multicast"]["enabled"] is False
