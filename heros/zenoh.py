@@ -370,7 +370,8 @@ def add_exit_hook(hook: Callable[[float], None]) -> None:
     _exit_hooks.append(hook)
 
 
-#: Threads inside ``query`` or ``query_all`` now (an entry each), and whether the process exits.
+#: Threads inside ``query`` or ``query_all`` now (an entry each), and whether the process exits
+#: (``exiting()`` as a plain flag: every call reads it).
 _inside: list[None] = []
 _closing = False
 #: Seconds the exit waits, after closing the sessions, for daemon threads of the user's to leave zenoh.

@@ -171,7 +171,7 @@ def test_a_hero_script_that_forgets_to_close_exits_promptly(realm, run_script):
 
 
 BUSY_AT_EXIT = """
-import sys, threading, time
+import threading
 from heros import LocalHERO, RemoteHERO, event
 
 realm = {realm!r}
@@ -186,7 +186,16 @@ class Src(LocalHERO):
 src = Src("src", realm=realm)
 dev = RemoteHERO("dev", realm=realm)
 got, calls = [], []
-RemoteHERO("src", realm=realm).tick.connect(got.append)
+busy = threading.Event()  # set once events arrive and calls are answered: the daemon threads are at work
+
+
+def on_tick(value):
+    got.append(value)
+    if len(got) >= 1000 and len(calls) >= 20:
+        busy.set()
+
+
+RemoteHERO("src", realm=realm).tick.connect(on_tick)
 
 
 def emit():
@@ -201,9 +210,7 @@ def call():
 
 for target in (emit, call, call, lambda: dev.sleep(5.0)):
     threading.Thread(target=target, daemon=True).start()
-deadline = time.monotonic() + 10
-while (len(got) < 1000 or len(calls) < 20) and time.monotonic() < deadline:
-    time.sleep(0.01)
+busy.wait(10)
 print(len(got) >= 1000, len(calls) >= 20, flush=True)
 # the script ends here, its daemon threads in the middle of calls and emissions, one waiting in a long call
 """
