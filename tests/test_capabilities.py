@@ -10,11 +10,14 @@ import numpy as np
 import pytest
 
 from heros.capabilities import (
+    _PASSING,
+    _TYPE_CHECKS,
     AttributeCapability,
     Capability,
     EventCapability,
     MethodCapability,
     Parameter,
+    arguments_check,
     scan,
     value_check,
 )
@@ -239,3 +242,35 @@ def test_type_checks_take_numbers_of_every_kind_and_refuse_bools(type_text, acce
     for value in refused:
         with pytest.raises(TypeError, match="argument 'x' of f"):
             check(value)
+
+
+def test_the_types_a_check_lets_through_without_a_call_are_ones_its_test_accepts():
+    """``_PASSING`` (one set lookup per argument of a call) must never let through a value that the
+    full test would refuse: a sample of every type it names passes that test."""
+    samples = {int: 3, float: 2.5, complex: 1j, bool: True, str: "s", bytes: b"b", bytearray: bytearray(b"b"),
+               list: [1], tuple: (1,), dict: {"a": 1}, set: {1}, frozenset: frozenset({1}), type(None): None}
+    assert set(_PASSING) == set(_TYPE_CHECKS)
+    for text, passing in _PASSING.items():
+        test = _TYPE_CHECKS[text][1]
+        for typ in passing:
+            assert test(samples[typ]), (text, typ)
+    # with a range or choices nothing is let through by type alone
+    ranged = value_check("float", {"min": 0, "max": 1}, "attribute 'x'")
+    with pytest.raises(ValueError, match="within 0..1"):
+        ranged(2.5)
+    chosen = value_check("int", {"choices": [1, 2]}, "attribute 'x'")
+    with pytest.raises(ValueError, match="one of 1, 2"):
+        chosen(3)
+
+
+def test_a_call_with_arguments_of_the_declared_types_passes_and_others_are_refused_by_name():
+    def volts(v: float, ch: int, name: str = "x", on: bool = True) -> None:
+        pass
+
+    check = arguments_check(MethodCapability.from_method(volts), "volts()")
+    check([1.5, 2, "a", False], {})
+    check([1, np.int64(2)], {"on": np.bool_(True)})
+    for args, kwargs, wrong in (([1.5, True], {}, "'ch'"), (["1.5", 2], {}, "'v'"), ([1.5, 2], {"name": 3}, "'name'"),
+                                ([1.5, 2, "a", 1], {}, "'on'")):
+        with pytest.raises(TypeError, match=wrong):
+            check(args, kwargs)
