@@ -414,6 +414,17 @@ _PASSING: dict[str, frozenset[type]] = {
 }
 
 
+#: ``_type_check`` of each single type text, made once (every check of every HERO shares them).
+_SINGLE = {t: (name, test, _PASSING[t]) for t, (name, test) in _TYPE_CHECKS.items()}
+#: One object for each set of passing types (every check of every HERO shares them).
+_SHARED: dict[frozenset[type], frozenset[type]] = {}
+_NONE_PASS: frozenset[type] = frozenset()
+
+
+def _shared(types: frozenset[type]) -> frozenset[type]:
+    return _SHARED.setdefault(types, types)
+
+
 def _type_check(type_text: str) -> tuple[str, Callable[[Any], bool], frozenset[type]] | None:
     """The check of a type text (``"float"``, ``"int | None"``, ``"Optional[str]"``): (what it
     wants, the test, the exact types that pass it), or None when it cannot be checked."""
@@ -424,9 +435,9 @@ def _type_check(type_text: str) -> tuple[str, Callable[[Any], bool], frozenset[t
     checks = [_TYPE_CHECKS.get(t) for t in parts]
     if not checks or any(c is None for c in checks):
         return None
-    passing = frozenset().union(*(_PASSING[t] for t in parts))
     if len(checks) == 1:
-        return (*checks[0], passing)  # type: ignore[misc]
+        return _SINGLE[parts[0]]
+    passing = _shared(frozenset().union(*(_PASSING[t] for t in parts)))
     names = " or ".join(c[0] for c in checks)  # type: ignore[index]
     tests = [c[1] for c in checks]  # type: ignore[index]
     return names, lambda v: any(t(v) for t in tests), passing
@@ -449,7 +460,7 @@ def _value_check(type_text: str, extra: dict[str, Any], what: str, allow_none: b
     if typed is None and not ranged and choices is None:
         return None, frozenset()
     unit = f" {extra['unit']}" if extra.get("unit") else ""
-    passing = typed[2] | ({type(None)} if allow_none else set()) if typed is not None and not ranged and choices is None else frozenset()
+    passing = _shared(typed[2] | {type(None)} if allow_none else typed[2]) if typed is not None and not ranged and choices is None else _NONE_PASS
 
     def check(value: Any) -> None:
         if type(value) in passing:  # (the value of almost every call or write)
@@ -468,7 +479,7 @@ def _value_check(type_text: str, extra: dict[str, Any], what: str, allow_none: b
                 span = f"{'' if low is None else f'{low:g}'}..{'' if high is None else f'{high:g}'}"
                 raise ValueError(f"{what} must be within {span}{unit}, not {value!r}")
 
-    return check, frozenset(passing)
+    return check, passing
 
 
 def _same_choice(value: Any, choice: Any) -> bool:
