@@ -278,6 +278,17 @@ def test_opening_and_closing_the_only_proxy_does_not_leak(realm: str, spawn: Any
     assert rss100 - rss10 < 20
 
 
+def _stopped(pid: int) -> bool:
+    """Whether every thread of process ``pid`` is stopped (by SIGSTOP): state T in ``/proc``."""
+    states = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            states.append((task / "stat").read_text().rsplit(")", 1)[1].split()[0])
+        except OSError:  # a thread that ended meanwhile
+            continue
+    return bool(states) and all(state in ("T", "t") for state in states)
+
+
 def test_a_frozen_peer_does_not_slow_a_new_observers_snapshot(realm: str, spawn: Any) -> None:
     spawn(realm, "Device:dev")
     frozen = spawn(realm, "Recorder:sleepy")
@@ -285,6 +296,11 @@ def test_a_frozen_peer_does_not_slow_a_new_observers_snapshot(realm: str, spawn:
     assert warm.wait_for(lambda k: {"dev", "sleepy"} <= set(k), 10)
     os.kill(frozen.proc.pid, signal.SIGSTOP)
     try:
+        # the stop takes effect as each of its threads next enters the kernel: until then it may still answer
+        deadline = time.monotonic() + 10
+        while not _stopped(frozen.proc.pid):
+            assert time.monotonic() < deadline, "the frozen peer's threads did not all stop within 10 s"
+            time.sleep(0.002)
         joined = threading.Event()
         t0 = time.monotonic()
         with HEROObserver(realm=realm) as observer:
