@@ -458,7 +458,7 @@ def _value_check(type_text: str, extra: dict[str, Any], what: str, allow_none: b
     ranged = isinstance(low, (int, float)) or isinstance(high, (int, float))
     choices = extra.get("choices") if isinstance(extra.get("choices"), list) else None
     if typed is None and not ranged and choices is None:
-        return None, frozenset()
+        return None, _NONE_PASS
     unit = f" {extra['unit']}" if extra.get("unit") else ""
     passing = _shared(typed[2] | {type(None)} if allow_none else typed[2]) if typed is not None and not ranged and choices is None else _NONE_PASS
 
