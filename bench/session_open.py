@@ -1,7 +1,7 @@
 """How long a new process waits for its zenoh session and its first discovery, over many processes.
 
     .venv/bin/python bench/session_open.py [--processes 100] [--heros 50] [--impl ours,upstream]
-                                           [--venv-dir .cache/bench-venvs] [--out FILE]
+                                           [--upstream-python PATH] [--out FILE]
 
 ``bench/run.py`` reports the median of a few new processes; this one looks at the tail. A server
 process serves ``--heros`` HEROs in a realm of its own; then new processes, one after the other,
@@ -17,8 +17,9 @@ Each process logs zenoh's warnings of its orchestrator: zenoh's ``open`` of a pe
 start conditions (connected to the configured and gossiped peers, their first declarations
 received) at most ``scouting/delay`` (500 ms by default) and says "Scouting delay elapsed before
 start conditions are met" when it gave up waiting. The report counts those warnings next to the
-slow ones. ``upstream`` runs the same on upstream HEROS and its own zenoh (from the bench's
-virtualenv, built by ``bench/run.py``).
+slow ones. ``upstream`` runs the same on upstream HEROS 2026.2.2 and its own zenoh,
+from the virtualenv that ``tests/upstream.py`` builds and caches in ``.cache/upstream-heros``
+(``--upstream-python`` names another interpreter), without our ``PYTHONPATH``.
 
 Multicast scouting stays off: this process opens a zenoh hub on a free loopback port and hands
 ``HEROS_ZENOH_CONFIG`` to every process.
@@ -60,12 +61,13 @@ if sys.argv[1] == "open":
 else:
     observer, misses = _observer_seeing(sys.argv[2], int(sys.argv[3]))
 t1 = time.perf_counter()
-print("PROBE " + json.dumps({"ms": (t1 - t0) * 1e3, "misses": misses}), flush=True)
+import heros
+print("PROBE " + json.dumps({"ms": (t1 - t0) * 1e3, "misses": misses, "heros": heros.__file__}), flush=True)
 session.close() if sys.argv[1] == "open" else observer._destroy_hero()
 """
 
 
-def run(python: str, processes: int, heros: int, env: dict[str, str]) -> dict[str, Any]:
+def run(python: str | Path, processes: int, heros: int, env: dict[str, str]) -> dict[str, Any]:
     realm = f"open{secrets.token_hex(4)}"
     server = subprocess.Popen([python, "heros_worker.py", "serve", realm, "--count", str(heros)], cwd=HERE, env=env, text=True,
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, start_new_session=True)
@@ -91,7 +93,8 @@ def run(python: str, processes: int, heros: int, env: dict[str, str]) -> dict[st
 
 
 def summarise(rows: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
-    out: dict[str, Any] = {"processes": len(rows["open"]), "observer_misses": sum(r["misses"] for r in rows["discovery"])}
+    out: dict[str, Any] = {"processes": len(rows["open"]), "observer_misses": sum(r["misses"] for r in rows["discovery"]),
+                           "heros_imported": sorted({r["heros"] for r in rows["discovery"]})}
     for key, measured in rows.items():
         values = sorted(r["ms"] for r in measured)
         out[key] = {"median": statistics.median(values), "p90": values[int(0.9 * (len(values) - 1))], "max": values[-1],
@@ -116,22 +119,27 @@ def main() -> None:
     parser.add_argument("--processes", type=int, default=100)
     parser.add_argument("--heros", type=int, default=50)
     parser.add_argument("--impl", default="ours,upstream")
-    parser.add_argument("--venv-dir", default=str(HERE.parent / ".cache" / "bench-venvs"))
+    parser.add_argument("--upstream-python", help="upstream's interpreter (default: tests/upstream.py's cached virtualenv)")
     parser.add_argument("--out", default=str(HERE / "results" / "session_open.json"))
     args = parser.parse_args()
     from heros.zenoh import loopback_config, open_hub
 
+    sys.path.insert(0, str(HERE.parent / "tests"))
+    from upstream import upstream_python
+
     port = free_port()
     hub = open_hub(port)
-    env = {**os.environ, "HEROS_ZENOH_CONFIG": loopback_config(port), "PYTHONUNBUFFERED": "1"}
-    env.pop("RUST_LOG", None)
-    pythons = {"ours": sys.executable, "upstream": str(Path(args.venv_dir) / "upstream" / "bin" / "python")}
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "RUST_LOG")}
+    env.update(HEROS_ZENOH_CONFIG=loopback_config(port), PYTHONUNBUFFERED="1")
     results = {}
     try:
         for impl in args.impl.split(","):
-            ours = impl == "ours"
-            results[impl] = run(pythons[impl], args.processes, args.heros,
-                                {**env, "PYTHONPATH": str(HERE.parent)} if ours else env)
+            if impl == "ours":  # the heros next to this file, whatever the virtualenv holds
+                results[impl] = run(sys.executable, args.processes, args.heros, {**env, "PYTHONPATH": str(HERE.parent)})
+            elif impl == "upstream":
+                results[impl] = run(args.upstream_python or upstream_python(), args.processes, args.heros, env)
+            else:
+                raise SystemExit(f"--impl: unknown implementation {impl!r} (ours, upstream)")
     finally:
         hub.close()
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -33,6 +33,7 @@ def test_a_short_run_measures_every_figure(tmp_path: Path) -> None:
     assert "| ours | zenoh.open |" in proc.stdout and "| ours | HEROObserver sees all |" in proc.stdout
     ours = json.loads(out.read_text())["ours"]
     assert ours["processes"] == 3 and ours["observer_misses"] >= 0
+    assert ours["heros_imported"] == [str(ROOT / "heros" / "__init__.py")]  # the heros of this tree, in every probe
     for step in ("open", "discovery"):
         figures = ours[step]
         assert 0 < figures["median"] <= figures["p90"] <= figures["max"], figures
