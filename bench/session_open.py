@@ -31,6 +31,7 @@ import argparse
 import json
 import os
 import secrets
+import select
 import statistics
 import subprocess
 import sys
@@ -69,14 +70,10 @@ session.close() if sys.argv[1] == "open" else observer._destroy_hero()
 
 def run(python: str | Path, processes: int, heros: int, env: dict[str, str]) -> dict[str, Any]:
     realm = f"open{secrets.token_hex(4)}"
-    server = subprocess.Popen([python, "heros_worker.py", "serve", realm, "--count", str(heros)], cwd=HERE, env=env, text=True,
+    server = subprocess.Popen([python, "heros_worker.py", "serve", realm, "--count", str(heros)], cwd=HERE, env=env,
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, start_new_session=True)
     try:
-        assert server.stdout is not None
-        deadline = time.monotonic() + 60
-        while not (server.stdout.readline() or "READY").startswith("READY"):
-            if time.monotonic() > deadline:
-                raise RuntimeError("the server did not start")
+        _wait_ready(server, 60)
         rows: dict[str, list[dict[str, Any]]] = {"open": [], "discovery": []}
         for _ in range(processes):
             for step in rows:
@@ -90,6 +87,20 @@ def run(python: str | Path, processes: int, heros: int, env: dict[str, str]) -> 
         server.kill()
         server.wait(10)
     return summarise(rows)
+
+
+def _wait_ready(server: subprocess.Popen[bytes], seconds: float) -> None:
+    """Wait until the server prints its READY line, at most ``seconds``."""
+    assert server.stdout is not None
+    fd, seen, deadline = server.stdout.fileno(), b"", time.monotonic() + seconds
+    while not (seen.startswith(b"READY") or b"\nREADY" in seen):
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
+            raise RuntimeError(f"the server did not start within {seconds:g} s")
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            raise RuntimeError(f"the server exited (code {server.wait(10)}) before it was ready")
+        seen += chunk
 
 
 def summarise(rows: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
