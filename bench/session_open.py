@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import secrets
 import select
@@ -108,7 +109,7 @@ def summarise(rows: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
                            "heros_imported": sorted({r["heros"] for r in rows["discovery"]})}
     for key, measured in rows.items():
         values = sorted(r["ms"] for r in measured)
-        out[key] = {"median": statistics.median(values), "p90": values[int(0.9 * (len(values) - 1))], "max": values[-1],
+        out[key] = {"median": statistics.median(values), "p90": values[math.ceil(0.9 * len(values)) - 1], "max": values[-1],
                     "slow": sum(v > SLOW_MS for v in values), "slow_values": [round(v, 1) for v in values if v > SLOW_MS],
                     "warnings": sum(r["warnings"] for r in measured)}
     return out

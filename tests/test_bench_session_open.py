@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
 from _common import free_port  # noqa: E402
-from session_open import WARNING, _wait_ready  # noqa: E402
+from session_open import SLOW_MS, WARNING, _wait_ready, summarise  # noqa: E402
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -72,3 +72,14 @@ def test_the_wait_for_the_server_is_bounded_and_says_why_it_failed(code: str, er
     finally:
         server.kill()
         server.wait(10)
+
+
+def test_the_summary_counts_slow_probes_and_their_warnings() -> None:
+    def probes(values: list[float], warned: int) -> list[dict]:
+        return [{"ms": v, "misses": 1 if i == 0 else 0, "heros": "h", "warnings": int(i < warned)} for i, v in enumerate(values)]
+
+    summary = summarise({"open": probes([3.7, 3.9], 0), "discovery": probes([*range(1, 150), SLOW_MS + 260], 1)})
+    assert summary["open"]["median"] == pytest.approx(3.8) and summary["open"]["p90"] == 3.9  # nearest rank, never below the median
+    assert summary["discovery"]["p90"] == 135 and summary["discovery"]["max"] == SLOW_MS + 260
+    assert summary["discovery"]["slow"] == 1 and summary["discovery"]["slow_values"] == [SLOW_MS + 260]
+    assert summary["discovery"]["warnings"] == 1 and summary["observer_misses"] == 1 and summary["processes"] == 2
