@@ -32,11 +32,10 @@ import json
 import math
 import os
 import secrets
-import select
 import statistics
 import subprocess
 import sys
-import time
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +43,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from _common import free_port  # noqa: E402
+from run import Worker  # noqa: E402
 
 #: zenoh's warning when a session's open waited out ``scouting/delay``.
 WARNING = "Scouting delay elapsed before start conditions are met"
@@ -71,37 +71,22 @@ session.close() if sys.argv[1] == "open" else observer._destroy_hero()
 
 def run(python: str | Path, processes: int, heros: int, env: dict[str, str]) -> dict[str, Any]:
     realm = f"open{secrets.token_hex(4)}"
-    server = subprocess.Popen([python, "heros_worker.py", "serve", realm, "--count", str(heros)], cwd=HERE, env=env,
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, start_new_session=True)
-    try:
-        _wait_ready(server, 60)
-        rows: dict[str, list[dict[str, Any]]] = {"open": [], "discovery": []}
-        for _ in range(processes):
-            for step in rows:
-                out = subprocess.run([python, "-c", PROBE, step, realm, str(heros), str(HERE)], cwd=HERE, env=env, text=True,
-                                     capture_output=True, timeout=120)
-                line = next((x for x in out.stdout.splitlines() if x.startswith("PROBE ")), None)
-                if line is None:
-                    raise RuntimeError(f"a probe failed:\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}")
-                rows[step].append({**json.loads(line[6:]), "warnings": out.stdout.count(WARNING)})
-    finally:
-        server.kill()
-        server.wait(10)
+    with tempfile.TemporaryDirectory(prefix="session-open-") as logs:
+        server = Worker(str(python), "heros_worker.py", ["serve", realm, "--count", str(heros)], env, Path(logs), "server")
+        try:
+            server.wait_ready(60)
+            rows: dict[str, list[dict[str, Any]]] = {"open": [], "discovery": []}
+            for _ in range(processes):
+                for step in rows:
+                    out = subprocess.run([str(python), "-c", PROBE, step, realm, str(heros), str(HERE)], cwd=HERE, env=env, text=True,
+                                         capture_output=True, timeout=120)
+                    line = next((x for x in out.stdout.splitlines() if x.startswith("PROBE ")), None)
+                    if line is None:
+                        raise RuntimeError(f"a probe failed:\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}")
+                    rows[step].append({**json.loads(line[6:]), "warnings": out.stdout.count(WARNING)})
+        finally:
+            server.stop()
     return summarise(rows)
-
-
-def _wait_ready(server: subprocess.Popen[bytes], seconds: float) -> None:
-    """Wait until the server prints its READY line, at most ``seconds``."""
-    assert server.stdout is not None
-    fd, seen, deadline = server.stdout.fileno(), b"", time.monotonic() + seconds
-    while not (seen.startswith(b"READY") or b"\nREADY" in seen):
-        remaining = deadline - time.monotonic()
-        if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
-            raise RuntimeError(f"the server did not start within {seconds:g} s")
-        chunk = os.read(fd, 65536)
-        if not chunk:
-            raise RuntimeError(f"the server exited (code {server.wait(10)}) before it was ready")
-        seen += chunk
 
 
 def summarise(rows: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
