@@ -182,6 +182,7 @@ class LocalHERO(HERO):
         self._heros_routes: dict[Any, tuple[str, Any, type | None]] = {}
         self._heros_store = store_object(self._realm, self._name, counted=True)
         self._heros_static: dict[Any, Any] = {}
+        self._heros_leaving = False  # set first in _destroy_hero: discovery is no longer answered
         self.capabilities: list[Capability] = scan(self, _HIDDEN)
         self._heros_caps = {c.name: c for c in self.capabilities}
         self._heros_value_checks, self._heros_arg_checks = self._heros_checks()
@@ -256,6 +257,9 @@ class LocalHERO(HERO):
                 z.drop(query)
                 return
             member, reply_key, kind = route
+            if kind is None and self._heros_refuses(member):
+                z.drop(query)
+                return
             if encoding is not codec.ENCODING and not (encoding is not None and encoding.startswith(codec.ENCODING)):
                 self._heros_serve_upstream(query, member, reply_key or key, payload, encoding)
                 return
@@ -309,6 +313,9 @@ class LocalHERO(HERO):
         member = route[0]
         if member not in _STATIC:
             return False
+        if self._heros_refuses(member):
+            z.drop(query)
+            return True
         payload = query.payload
         if payload is not None and len(payload):
             return False
@@ -334,6 +341,15 @@ class LocalHERO(HERO):
             return z.fetch_upload(self._session, encoding, self._realm, self._hero_max_request_bytes)
         except ValueError as exc:
             raise ValueError(f"request to {self._name}.{member} {exc}") from None
+
+    def _heros_refuses(self, member: str) -> bool:
+        """Whether a query for ``member`` goes unanswered: discovery, once the HERO is leaving.
+
+        An upstream observer told that a token went asks the HERO's ``_discover`` and keeps the HERO
+        listed if it still answers; the queryable goes a moment after the token, longer on a busy
+        machine. So a leaving HERO stops answering discovery before its token goes (calls are
+        still answered until the queryable goes)."""
+        return member == keys.DISCOVER and self._heros_leaving
 
     def _heros_serve_upstream(self, query: Any, member: str, reply_key: Any, payload: bytes | None, encoding: str | None) -> None:
         """Answer a request of an upstream HEROS peer: CBOR in, CBOR out (``application/cbor``)."""
@@ -531,6 +547,7 @@ class LocalHERO(HERO):
     def _destroy_hero(self) -> None:
         if getattr(self, "_hero_destroyed", True):
             return
+        self._heros_leaving = True  # first: nobody told that the token went finds the HERO answering discovery
         unregister_local(self)
         for value in list(self.__dict__.values()):  # events stop publishing before their publishers go
             if isinstance(value, LocalEventHandler):

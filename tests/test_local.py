@@ -9,8 +9,10 @@ import time
 import pytest
 from jupyter_helpers import wait_until
 
-from heros import LocalHERO, RemoteHERO, RemoteTransportError
+from heros import LocalHERO, RemoteHERO, RemoteTransportError, keys
+from heros import zenoh as z
 from heros.observer import HEROObserver
+from heros.peer import answers
 
 
 class Bare(LocalHERO):
@@ -54,6 +56,32 @@ def test_a_hero_is_reachable_from_its_own_process_and_stops_with_destroy(realm):
         while any(t.name.startswith("heros-c-") for t in threading.enumerate()) and time.monotonic() < deadline:
             time.sleep(0.01)
         assert not any(t.name.startswith("heros-c-") for t in threading.enumerate())  # and so are its workers
+
+
+def test_a_leaving_hero_stops_answering_discovery_before_its_token_goes(realm):
+    """An observer told that a token went may ask the HERO's ``_discover`` (upstream's does, and keeps
+    a HERO listed that answers). The queryable goes a moment after the token, longer on a busy
+    machine: here the HERO is held in that moment, and discovery already finds nobody, while a
+    read is still answered."""
+    hero = Counter("c", realm=realm)
+    gone = threading.Event()
+    with HEROObserver(realm=realm) as ob:
+        assert ob.wait_for(lambda known: "c" in known, 10)
+        ob.register_object_removed_callback(lambda name: name == "c" and gone.set())
+        session = ob._session
+        count = keys.member_key(realm, "c", "count")
+        assert answers(session, realm, "c", 2.0) and z.query(session, count, timeout=2.0).ok  # (the read's key is known now)
+        with hero._heros_anchor_lock:  # ``_destroy_hero`` takes it after the token, before the queryable
+            leaving = threading.Thread(target=hero._destroy_hero)
+            leaving.start()
+            assert gone.wait(10)
+            assert not answers(session, realm, "c", 2.0)
+            reply = z.query(session, count, timeout=2.0)
+            assert reply is not None and reply.ok
+        leaving.join(10)
+        assert not leaving.is_alive()
+        reply = z.query(session, count, timeout=2.0)
+        assert reply is None  # and then the queryable went
 
 
 def test_every_key_a_peer_calls_is_known_to_the_other_peers_and_goes_with_the_hero(realm, caplog):
