@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -28,7 +29,9 @@ __all__ = ["EventObserver", "HEROObserver"]
 log = logging.getLogger("heros")
 
 #: Pauses between discovery attempts for a HERO whose liveliness token appeared (about 3 s in all).
-DISCOVERY_RETRY_PAUSES = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 0.0)
+DISCOVERY_RETRY_PAUSES = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6)
+#: After those, a HERO whose token lives but that has not answered is asked again this often (seconds).
+DISCOVERY_RETRY_EVERY = 2.0
 
 
 class HEROObserver(HEROPeer):
@@ -98,24 +101,43 @@ class HEROObserver(HEROPeer):
         if name not in self.known_objects:
             _executor.submit(self._fetch, name, generation)
 
-    def _fetch(self, name: str, generation: int) -> None:
-        """Worker thread: the descriptor of a HERO whose token appeared; it joins on the strand."""
-        descriptor = None
+    def _fetch(self, name: str, generation: int, patient: bool = False) -> None:
+        """Worker thread: the descriptor of a HERO whose token appeared; it joins on the strand.
+
+        Asked again after each of ``DISCOVERY_RETRY_PAUSES``, then (``patient``) once every
+        ``DISCOVERY_RETRY_EVERY`` seconds for as long as its token lives: a HERO that is alive but
+        slow to answer (a busy process) joins when it answers, never left out for good."""
         # The token is declared after the queryable, but a new session may learn of the token
         # before the queryable's declaration reaches it: then the query finds nobody at once.
-        for pause in DISCOVERY_RETRY_PAUSES:
+        for pause in ((None,) if patient else (*DISCOVERY_RETRY_PAUSES, None)):
+            if self._hero_destroyed or self._generations.get(name) != generation:
+                return  # gone meanwhile (or back, and asked anew)
+            descriptor = None
             try:
                 descriptor = self._get_object_info(name, timeout=self._timeout).get(name)
             except Exception:
                 log.debug("discovery of %s failed", name, exc_info=True)
-            if descriptor is not None or self._hero_destroyed or self._generations.get(name) != generation:
-                break
-            time.sleep(pause)
-        if descriptor is None:
-            if not self._hero_destroyed and self._generations.get(name) == generation:
-                log.warning("HERO %r (realm %r) is alive but did not answer discovery", name, self._realm)
-            return
-        self._strand.submit(self._join, name, descriptor, generation)
+            if descriptor is not None:
+                self._strand.submit(self._join, name, descriptor, generation)
+                return
+            if pause is not None:
+                time.sleep(pause)
+        if not patient and not self._hero_destroyed and self._generations.get(name) == generation:
+            log.warning("HERO %r (realm %r) is alive but did not answer discovery; asking it again every %g s while it lives",
+                        name, self._realm, DISCOVERY_RETRY_EVERY)
+        ref = weakref.ref(self)  # a timer holds no observer alive
+
+        def again() -> None:
+            observer = ref()
+            if observer is not None and not observer._hero_destroyed and observer._generations.get(name) == generation:
+                try:
+                    _executor.submit(observer._fetch, name, generation, True)
+                except RuntimeError:  # the interpreter is exiting
+                    pass
+
+        timer = threading.Timer(DISCOVERY_RETRY_EVERY, again)
+        timer.daemon = True
+        timer.start()
 
     def _late(self, name: str, descriptor: dict[str, Any]) -> None:
         """A HERO answered the first discovery after the snapshot was taken: it joins, unless its

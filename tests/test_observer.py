@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import queue
 import signal
 import subprocess
+import threading
 
 import pytest
+from jupyter_helpers import wait_until
 
-from heros import HEROObserver, RemoteHERO
+from heros import HEROObserver, LocalHERO, RemoteHERO
 from heros.peer import HEROPeer
 
 OBSERVE_ONCE = """
@@ -35,6 +38,32 @@ def test_descriptors_carry_upstream_fields(realm, spawn):
         assert d["name"] == "t" and d["class"] == "Tagged" and d["proto_version"] == 1.0
         assert "class-tag" in d["tags"] and "iface" in d["implements"]
         assert isinstance(d["tags"], set) and isinstance(d["extra_metadata"], dict)
+
+
+class Slow(LocalHERO):
+    def ping(self) -> str:
+        return "pong"
+
+
+def test_a_hero_alive_but_slow_to_answer_discovery_joins_when_it_answers(realm, caplog):
+    """A HERO whose token lives but that does not answer discovery yet (a busy process) is asked
+    again while it lives, and joins when it answers: it is never left out for good."""
+    caplog.set_level(logging.WARNING, logger="heros")
+    hero = Slow("slow", realm=realm)
+    hero._heros_leaving = True  # it does not answer discovery (as when it leaves), its token lives
+    joined = threading.Event()
+    try:
+        with HEROObserver(realm=realm) as ob:
+            ob.register_object_added_callback(lambda name: name == "slow" and joined.set())
+            assert "slow" not in ob.known_objects
+            wait_until(lambda: "'slow'" in caplog.text and "did not answer discovery" in caplog.text, 20, "the observer to give up asking quickly")
+            assert not joined.is_set() and "slow" not in ob.known_objects
+            hero._heros_leaving = False  # it answers from now on
+            assert joined.wait(10)
+            assert ob.known_objects["slow"]["class"] == "Slow"
+            assert caplog.text.count("did not answer discovery") == 1  # said once, not at every attempt
+    finally:
+        hero._destroy_hero()
 
 
 def test_joins_and_graceful_leaves_fire_callbacks(realm, spawn):
