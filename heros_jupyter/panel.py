@@ -55,6 +55,9 @@ PANEL_CSS = """<style>
 
 #: Docs up to this many characters are shown as text beside the control; longer ones on hover only.
 SHORT_DOC = 72
+#: Seconds before a failed rebind (the HERO came back, the new proxy could not be built) is tried
+#: again, while its liveliness says it is there; the last one repeats.
+REBIND_RETRY_PAUSES = (1.0, 2.0, 5.0, 10.0)
 
 
 @dataclass
@@ -519,7 +522,8 @@ class Panel:
         self.rebinds = 0
         self.displayed_in: int | None = None
         self._rebinding = False
-        self._alive_after_rebind = True
+        self._present = True  # what the HERO's liveliness said last (``alive``: whether this panel is bound)
+        self._rebind_failures = 0
         self._on_rebind: list[Callable[[Any, Any], None]] = []
         self.header = w.HTML()
         self.header.add_class("heros-header")
@@ -610,15 +614,13 @@ class Panel:
         """Loop thread: the registry saw the HERO's liveliness go (False) or come back (True)."""
         if self.closed:
             return
-        if self._rebinding:
-            self._alive_after_rebind = alive  # it may go again while the new proxy is being built
+        self._present = alive
+        if self._rebinding:  # it may go again while the new proxy is being built: _rebound looks
             return
-        if alive == self.alive:
-            return
-        if alive:
+        if alive and not self.alive:
             self._start_rebind()
-            return
-        self._mark_gone()
+        elif not alive:
+            self._mark_gone()  # (also after a failed rebind: the state no longer says it is tried again)
 
     def _mark_gone(self) -> None:
         self.alive = False
@@ -640,7 +642,6 @@ class Panel:
         if self._rebinding:
             return
         self._rebinding = True
-        self._alive_after_rebind = True
         self.conn.value = f"◐ HERO {html.escape(self.name)} is back; reconnecting …"
         self._ctx.submit(self._fetch_rebind)
 
@@ -655,12 +656,26 @@ class Panel:
         self._ctx.bridge.call(self._rebound, proxy, values)
 
     def _rebind_failed(self, exc: BaseException) -> None:
+        """Loop thread: tried again after a pause while the HERO's liveliness says it is there (a
+        HERO whose process is still starting may not answer yet), never left greyed out for good."""
         self._rebinding = False
-        if not self.closed and self._alive_after_rebind:
-            self.conn.value = f"○ HERO {html.escape(self.name)} came back but could not be reconnected: {html.escape(error_text(exc))}"
+        if self.closed or not self._present:
+            return
+        pause = REBIND_RETRY_PAUSES[min(self._rebind_failures, len(REBIND_RETRY_PAUSES) - 1)]
+        self._rebind_failures += 1
+        self.conn.value = (f"○ HERO {html.escape(self.name)} came back but could not be reconnected: "
+                           f"{html.escape(error_text(exc))}; trying again in {pause:g} s")
+        timer = threading.Timer(pause, self._ctx.bridge.call, (self._retry_rebind,))
+        timer.daemon = True
+        timer.start()
+
+    def _retry_rebind(self) -> None:
+        if not self.closed and self._present and not self.alive:
+            self._start_rebind()
 
     def _rebound(self, proxy: Any, values: dict[str, Any]) -> None:
         self._rebinding = False
+        self._rebind_failures = 0
         if self.closed:
             return
         old = self.proxy
@@ -678,7 +693,7 @@ class Panel:
                 func(old, proxy)
             except Exception:
                 log.exception("rebind callback failed")
-        if not self._alive_after_rebind:
+        if not self._present:
             self._mark_gone()
         self.rebinds += 1
 

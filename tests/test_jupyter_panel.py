@@ -300,6 +300,23 @@ def test_close_releases_subscriptions_and_widgets(spawn: Any, realm: str, loop: 
     assert binding.confirmed == 1.5
 
 
+def test_a_failed_rebind_is_tried_again_while_the_hero_is_there(realm: str, jspawn: Any, loop: Any, make_panel: Any) -> None:
+    server = jspawn(realm, "Laser:laser")
+    panel = make_panel("laser", realm)
+    server.kill()
+    on_loop(loop, lambda: panel.set_alive(False))
+    on_loop(loop, lambda: panel.set_alive(True))  # said to be back, but nothing serves it yet: the new proxy fails
+    wait_until(lambda: "trying again in 1 s" in panel.conn.value, 20, "the failed rebind")
+    assert "could not be reconnected" in panel.conn.value and "heros-disconnected" in panel.widget._dom_classes
+    wait_until(lambda: "trying again in 2 s" in panel.conn.value, 20, "the second attempt")
+    on_loop(loop, lambda: panel.set_alive(False))  # gone: it says so, and is no longer tried
+    assert "is gone" in panel.conn.value
+    on_loop(loop, lambda: panel.set_alive(True))
+    jspawn(realm, "Laser:laser")  # served again: an attempt succeeds
+    wait_until(lambda: panel.rebinds == 1, 30, "the rebind, tried again")
+    assert panel.alive and "heros-disconnected" not in panel.widget._dom_classes and "reconnected" in panel.conn.value
+
+
 def test_a_hero_gone_again_during_the_rebind_stays_greyed_out(realm: str, jspawn: Any, loop: Any, ctx: PanelContext, make_panel: Any) -> None:
     jspawn(realm, "Laser:laser")
     pool = ManualPool()
