@@ -275,6 +275,24 @@ def _selector(panel: Any) -> str:
 # What differs between the frontends: getting a notebook running.
 
 
+def what_the_page_says(page: Any, panel: Any, *logs: Any) -> str:
+    """For a failure's message: the panel's state line, what the kernel wrote to stderr (its
+    warnings land in the page), and the ends of ``logs`` (paths)."""
+    parts = []
+    try:
+        parts.append("panel state: " + panel.locator(".heros-state").inner_text(timeout=2_000))
+        stderr = page.locator("[data-mime-type='application/vnd.jupyter.stderr']").all_inner_texts()
+        parts.append("kernel stderr: " + ("\n".join(stderr)[-3000:] or "(none)"))
+    except Exception as exc:  # the message says what could not be read
+        parts.append(f"(page not readable: {exc})")
+    for path in logs:
+        try:
+            parts.append(f"{path}: ...{path.read_text(errors='replace')[-3000:]}")
+        except OSError as exc:
+            parts.append(f"{path}: {exc}")
+    return "\n".join(parts)
+
+
 def wait_lab_kernel_idle(page: Any) -> None:
     """JupyterLab: the kernel is connected and idle (the status bar, not the notebook's execution
     indicator, which reads idle before the kernel exists)."""

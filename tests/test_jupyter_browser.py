@@ -66,7 +66,10 @@ def test_panels_notebook_in_jupyterlab(jupyter_lab: dict[str, Any], page: Any, r
 
     # it comes back: the panels rebind by themselves
     lab = start_demo(realm, tmp_path / "demo2.log")
-    page.wait_for_selector(".heros-panel-laser:not(.heros-disconnected)", timeout=30_000)
+    try:
+        page.wait_for_selector(".heros-panel-laser:not(.heros-disconnected)", timeout=30_000)
+    except Exception:  # (CI saw this once: say what the page and the lab said)
+        pytest.fail("the laser panel did not rebind within 30 s\n" + check.what_the_page_says(page, laser_panel, tmp_path / "demo2.log"))
     page.wait_for_function("() => /reconnected/.test(document.querySelector('.heros-panel-laser .heros-state').innerText)",
                            timeout=30_000)
     lap("restart_until_rebound")
