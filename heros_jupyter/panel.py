@@ -659,7 +659,10 @@ class Panel:
         """Loop thread: tried again after a pause while the HERO's liveliness says it is there (a
         HERO whose process is still starting may not answer yet), never left greyed out for good."""
         self._rebinding = False
-        if self.closed or not self._present:
+        if self.closed:
+            return
+        if not self._present:  # it went again meanwhile
+            self._mark_gone()
             return
         pause = REBIND_RETRY_PAUSES[min(self._rebind_failures, len(REBIND_RETRY_PAUSES) - 1)]
         self._rebind_failures += 1

@@ -330,6 +330,21 @@ def test_a_hero_gone_again_during_the_rebind_stays_greyed_out(realm: str, jspawn
     assert not panel.alive and "heros-disconnected" in panel.widget._dom_classes and "is gone" in panel.conn.value
 
 
+def test_a_rebind_that_fails_after_the_hero_went_again_says_it_is_gone(realm: str, jspawn: Any, loop: Any, ctx: PanelContext,
+                                                                       make_panel: Any) -> None:
+    server = jspawn(realm, "Laser:laser")
+    pool = ManualPool()
+    panel = make_panel("laser", realm, PanelContext(ctx.bridge, pool.submit, ctx.connect, call_timeout=5, poll_interval=0))
+    server.kill()
+    on_loop(loop, lambda: panel.set_alive(False))
+    on_loop(loop, lambda: panel.set_alive(True))  # back: the rebind waits on the held pool
+    on_loop(loop, lambda: panel.set_alive(False))  # gone again: the rebind, released, finds nobody
+    assert "reconnecting" in panel.conn.value
+    pool.release()
+    wait_until(lambda: "is gone" in panel.conn.value, 20, "the failed rebind")
+    assert not panel.alive and "heros-disconnected" in panel.widget._dom_classes and panel.rebinds == 0
+
+
 # --- issue 14: what a user relies on -----------------------------------------------------------------
 
 
