@@ -9,7 +9,7 @@ import time
 import pytest
 from jupyter_helpers import wait_until
 
-from heros import LocalHERO, RemoteHERO, RemoteTransportError, keys
+from heros import LocalHERO, RemoteHERO, RemoteTransportError, keys, serving
 from heros import zenoh as z
 from heros.observer import HEROObserver
 from heros.peer import answers
@@ -58,12 +58,18 @@ def test_a_hero_is_reachable_from_its_own_process_and_stops_with_destroy(realm):
         assert not any(t.name.startswith("heros-c-") for t in threading.enumerate())  # and so are its workers
 
 
-def test_a_leaving_hero_stops_answering_discovery_before_its_token_goes(realm):
+@pytest.mark.parametrize("threads", ["dedicated", "pooled"])
+def test_a_leaving_hero_stops_answering_discovery_before_its_token_goes(realm, threads):
     """An observer told that a token went may ask the HERO's ``_discover`` (upstream's does, and keeps
     a HERO listed that answers). The queryable goes a moment after the token, longer on a busy
     machine: here the HERO is held in that moment, and discovery already finds nobody, while a
-    read is still answered."""
+    read is still answered. Both ways a HERO serves: threads of its own, or the shared pool (which
+    answers discovery on zenoh's thread)."""
+    fillers = [Bare(f"filler{i}", realm=realm) for i in range(serving.DEDICATED if threads == "pooled" else 0)]
     hero = Counter("c", realm=realm)
+    assert hero._heros_requests.dedicated is (threads == "dedicated")
+    for filler in fillers:
+        filler._destroy_hero()
     gone = threading.Event()
     with HEROObserver(realm=realm) as ob:
         assert ob.wait_for(lambda known: "c" in known, 10)
