@@ -16,6 +16,7 @@ import os
 import sys
 import threading
 import time
+import tracemalloc
 
 import numpy as np
 from _common import EventCounter, ask, latency_stats, paired, ready, result, rss_bytes, wait_until
@@ -308,10 +309,20 @@ def memory(realm: str, count: int) -> None:
     gc.collect()
     time.sleep(0.5)
     after = rss_bytes()
+    # The RSS moves with where the allocator's pages happen to fill (by 0.1-0.3 MiB per 100 with the
+    # same code at another path, bench/RESULTS.md); the Python heap that the same number of HEROs
+    # more takes, traced, does not.
+    tracemalloc.start()
+    traced = tracemalloc.take_snapshot()
+    more = [Bench(f"memh{i}", realm=realm) for i in range(count)]
+    gc.collect()
+    heap = sum(stat.size_diff for stat in tracemalloc.take_snapshot().compare_to(traced, "filename"))
+    tracemalloc.stop()
     result("memory", {"heros": count, "rss_before_mib": before / 2**20, "rss_after_mib": after / 2**20,
                       "delta_per_100_mib": (after - before) / count * 100 / 2**20,
-                      "per_hero_kib": (after - before) / count / 1024})
-    for obj in [*objs, first]:
+                      "per_hero_kib": (after - before) / count / 1024,
+                      "heap_per_100_mib": heap / count * 100 / 2**20})
+    for obj in [*objs, *more, first]:
         obj._destroy_hero()
 
 

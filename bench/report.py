@@ -45,6 +45,7 @@ ROWS: list[tuple[str, str, str, float, str, tuple[str, str], tuple[str, ...] | N
     ("discovery_cold", "discovery of 50 HEROs, new process", "ms", 1000, "lower", ("discovery_cold", "median_s"), None, None),
     ("discovery_warm", "discovery of 50 HEROs, session open", "ms", 1000, "lower", ("discovery_warm", "median_s"), None, None),
     ("memory_per_100", "memory per 100 served HEROs (RSS)", "MiB", 1, "lower", ("memory", "delta_per_100_mib"), None, None),
+    ("memory_heap_per_100", "memory per 100 served HEROs (Python heap, traced)", "MiB", 1, "lower", ("memory", "heap_per_100_mib"), None, None),
 ]
 
 

@@ -67,6 +67,7 @@ def test_every_hero_scenario_reports_positive_numbers(quick_run: dict, impl: str
     assert _positive(results["discovery_cold"]["median_s"]) and results["discovery_cold"]["heros"] == 50
     assert _positive(results["discovery_warm"]["median_s"])
     assert results["memory"]["heros"] == 100 and results["memory"]["rss_after_mib"] > 0
+    assert 0.5 < results["memory"]["heap_per_100_mib"] < 20  # (100 of its HEROs take about 2.7 MiB of Python heap)
 
 
 def test_the_implementations_are_the_ones_named(quick_run: dict) -> None:
