@@ -67,11 +67,11 @@ def test_a_leaving_hero_stops_answering_discovery_before_its_token_goes(realm, t
     answers discovery on zenoh's thread)."""
     fillers = [Bare(f"filler{i}", realm=realm) for i in range(serving.DEDICATED if threads == "pooled" else 0)]
     hero = Counter("c", realm=realm)
-    assert hero._heros_requests.dedicated is (threads == "dedicated")
     for filler in fillers:
         filler._destroy_hero()
     gone = threading.Event()
-    with HEROObserver(realm=realm) as ob:
+    with hero, HEROObserver(realm=realm) as ob:  # (the HERO goes also if the test fails: it would hold a dedicated slot)
+        assert hero._heros_requests.dedicated is (threads == "dedicated")
         assert ob.wait_for(lambda known: "c" in known, 10)
         ob.register_object_removed_callback(lambda name: name == "c" and gone.set())
         session = ob._session
