@@ -9,6 +9,7 @@ Layout (HEROS protocol 1.0, see ``../shared/SPEC.md`` section 13)::
     @object/<realm>/<name>/<event>         event publications in CBOR (upstream's key, for upstream subscribers)
     @object/<realm>/<name>/_event/<event>  event publications in msgpack (ours)
     @object/<realm>/<name>/_attr/<attr>    attribute-change publications (ours)
+    @object/<realm>/<name>/_watch          a watcher of ours tells that it subscribed to them (ours)
     @object/<realm>/_upload/<zid>/<id>     a large request payload its caller holds for the HERO to fetch (ours)
 
 A LocalHERO declares one queryable on ``@object/<realm>/<name>/**`` and dispatches on the
@@ -26,6 +27,7 @@ __all__ = [
     "MAX_NAME_BYTES",
     "NAMESPACE",
     "RELEASE",
+    "WATCH",
     "attr_change_key",
     "discover_selector",
     "event_key",
@@ -45,6 +47,7 @@ HEALTH = "_health"
 ATTR_CHANGES = "_attr"
 EVENTS = "_event"
 RELEASE = "_release"
+WATCH = "_watch"
 UPLOADS = "_upload"
 
 _FORBIDDEN = frozenset("/*$?#")

@@ -20,6 +20,7 @@ import inspect
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -181,7 +182,7 @@ class LocalHERO(HERO):
     def _heros_start(self, serial: bool | None, replace: bool) -> None:
         self._heros_tags.append(f"_zid:{z.zid(self._session)}")
         self._heros_prefix = keys.hero_key(self._realm, self._name)
-        self._heros_publishers: dict[str, Any] = {}
+        self._heros_publishers: dict[str, _Watchers] = {}
         serial = type(self)._hero_serial if serial is None else serial
         self._heros_routes: dict[Any, tuple[str, Any, type | None]] = {}
         self._heros_store = store_object(self._realm, self._name, counted=True)
@@ -204,7 +205,7 @@ class LocalHERO(HERO):
         watched = [c.name for c in self.capabilities if isinstance(c, AttributeCapability)]
         for name in watched:
             key = keys.attr_change_key(self._realm, self._name, name)
-            self._heros_publishers[name] = self._declare(z.declare_publisher(self._session, key, reliable=True))
+            self._heros_publishers[name] = _Watchers(self._declare(z.declare_publisher(self._session, key, reliable=True)))
         object.__setattr__(self, "_heros_watched", frozenset(watched))
         self.liveliness_token = self._declare(z.declare_token(self._session, self._endpoints["health"]))
         log.debug("serving HERO %s with %d capabilities", self._heros_prefix, len(self.capabilities))
@@ -518,6 +519,22 @@ class LocalHERO(HERO):
             if isinstance(lease, str):
                 obj_store.release_lease(lease, self._heros_scope)
 
+    def _heros_watch(self, payload: Any, encoding: Any) -> None:
+        """A watcher has subscribed to the changes of the attributes the payload names (``"*"``:
+        all of them): every write from now on is published (``_Watchers.said``)."""
+        params: Any = self._decode(payload, encoding) if payload is not None else None
+        try:
+            names = params[0][0]
+        except (TypeError, IndexError, KeyError):
+            raise TypeError("a watch request carries [[attribute names], {}]") from None
+        if not isinstance(names, list):
+            raise TypeError("a watch request carries [[attribute names], {}]")
+        watchers = self._heros_publishers
+        for name in list(watchers) if "*" in names else names:
+            found = watchers.get(name) if isinstance(name, str) else None
+            if found is not None:
+                found.said()
+
     # --- attribute-change publications -------------------------------------------------------
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -532,15 +549,15 @@ class LocalHERO(HERO):
 
     def _heros_publish_attribute(self, name: str) -> None:
         """Publish the current value of the exposed attribute ``name`` to its watchers."""
-        publisher = self._heros_publishers.get(name)
-        if publisher is None:  # not an exposed attribute (or not served yet)
+        watchers = self._heros_publishers.get(name)
+        if watchers is None:  # not an exposed attribute (or not served yet)
             return
         try:
-            if self._hero_destroyed or not z.has_subscribers(publisher):
+            if self._hero_destroyed or not watchers.any():
                 return
             value = getattr(self, name)
             data, enc = codec.encode(value, store_object(self._realm, self._name), join=False)
-            z.put(publisher, data, enc)
+            z.put(watchers.publisher, data, enc)
         except Exception:  # a publication must never break the write itself
             log.warning("HERO %s: could not publish the new value of %r", self._name, name, exc_info=True)
 
@@ -607,10 +624,58 @@ _SPECIAL: dict[str, Callable[[LocalHERO, Any, Any], Any]] = {
     keys.DISCOVER: LocalHERO._heros_discover,
     keys.CAPABILITIES: LocalHERO._heros_capability_list,
     keys.RELEASE: LocalHERO._heros_release,
+    keys.WATCH: LocalHERO._heros_watch,
 }
 
 #: Answers that never change while a HERO serves; encoded once.
 _STATIC = frozenset({keys.DISCOVER, keys.CAPABILITIES})
+
+
+_monotonic = time.monotonic
+
+#: How long a write trusts zenoh's last answer to whether an attribute has watchers (seconds).
+WATCH_RECHECK = 0.005
+#: How long a watcher of ours that told the HERO it subscribed counts as one without asking zenoh
+#: (seconds): by then zenoh's routing knows its subscriber, declared before it told.
+WATCH_SAID = 1.0
+
+
+class _Watchers:
+    """An exposed attribute's publisher, and whether anybody watches it.
+
+    Asking zenoh whether a publisher has subscribers is a call into its routing tables (1.3 µs in
+    a loop, several µs on a serving thread between two requests, bench/RESULTS.md), which every
+    write paid. A write now takes zenoh's answer of the last ``WATCH_RECHECK`` seconds. A watcher
+    that subscribed within that time would miss those writes, so our watchers tell the HERO once
+    they have subscribed (``keys.WATCH``, ``RemoteHERO._heros_watching``), and the writes from then
+    on are published without asking. A watcher that does not tell (an older version of this
+    library, a raw zenoh subscriber) is seen at the latest ``WATCH_RECHECK`` seconds after zenoh
+    knows it; writes further apart than that are all published to it, as before.
+    """
+
+    __slots__ = ("next_look", "publisher", "said_until", "watched")
+
+    def __init__(self, publisher: Any) -> None:
+        self.publisher = publisher
+        self.watched = False
+        self.next_look = 0.0
+        self.said_until = 0.0
+
+    def any(self) -> bool:
+        """Whether the write being made is to be published."""
+        now = _monotonic()
+        if now < self.said_until:
+            return True
+        if now < self.next_look:
+            return self.watched
+        self.next_look = now + WATCH_RECHECK
+        self.watched = watched = z.has_subscribers(self.publisher)
+        return watched
+
+    def said(self) -> None:
+        """A watcher has told that it subscribed: publish every write for ``WATCH_SAID`` seconds
+        (and then as zenoh says)."""
+        self.said_until = _monotonic() + WATCH_SAID
 
 
 class _PublishLater(threading.local):

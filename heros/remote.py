@@ -48,6 +48,8 @@ _display_hooks: list[Callable[[Any], dict[str, Any] | None]] = []
 
 #: Keeps what a call's arguments cannot encode, uncounted (it lives until pushed out of the store); made once, not per call.
 _STORE_UNCOUNTED = store_object(counted=False)
+#: How long a new watcher waits for the HERO to confirm that it was told (seconds).
+WATCH_TIMEOUT = 5.0
 
 #: Proxy attributes filled from the discovery descriptor when first read.
 _DESCRIPTOR_FIELDS = frozenset({"_proto_version", "_hero_descriptor", "_hero_tags", "_hero_implements", "_hero_extra_metadata"})
@@ -466,7 +468,20 @@ class RemoteHERO(HERO):
         if not isinstance(cap, AttributeCapability):
             raise AttributeError(self._heros_no_member(name) if cap is None else f"{name!r} of HERO {self._name!r} is not an attribute")
         key = keys.attr_change_key(self._realm, self._name, name)
-        return Subscription(self, key, callback, f"attribute {self._name}.{name}", with_key=False, native=True)
+        sub = Subscription(self, key, callback, f"attribute {self._name}.{name}", with_key=False, native=True)
+        self._heros_watching([name])
+        return sub
+
+    def _heros_watching(self, names: list[str]) -> None:
+        """Tell the HERO that this process now subscribes to the changes of the attributes
+        ``names`` (``["*"]``: all): it then publishes every write from now on without first asking
+        zenoh whether anybody watches (``heros.local._Watchers``). A HERO that cannot be told (one
+        of an older version, or one gone meanwhile) still publishes every write once zenoh knows
+        the subscriber, a few milliseconds later at most: so a failure here is only logged."""
+        try:
+            self._heros_request(self._heros_key(keys.WATCH), keys.WATCH, [[names], {}], WATCH_TIMEOUT)
+        except Exception as exc:  # noqa: BLE001
+            log.debug("could not tell HERO %s that attributes %s are watched: %s", self._name, names, exc)
 
     def _is_alive(self, timeout: float = 1.0) -> bool:
         """Whether the HERO's liveliness token is present now."""

@@ -164,9 +164,10 @@ def access_rules(
       the router drops every query with a payload that arrives over it (a ``low_pass_filter``
       of size 0). Readers discover, read every attribute and receive events; calls and writes
       never reach a HERO. Writers must then connect over the other protocol (``tls/``).
-    - ``reader_link=None``: readers may query only ``_discover``, ``_capabilities`` and the
-      members named in ``readable``. They cannot call the other methods, but they *can*
-      write the ``readable`` attributes: the rules cannot tell that query from a read.
+    - ``reader_link=None``: readers may query only ``_discover``, ``_capabilities``, ``_watch``
+      (which tells a HERO that they watch its attributes) and the members named in
+      ``readable``. They cannot call the other methods, but they *can* write the ``readable``
+      attributes: the rules cannot tell that query from a read.
 
     Parameters
     ----------
@@ -213,7 +214,7 @@ def access_rules(
     filters: list[dict[str, Any]] = []
     if readers:
         if reader_link is None:
-            members = [keys.DISCOVER, keys.CAPABILITIES, *(keys.validate_name(m, "member") for m in readable)]
+            members = [keys.DISCOVER, keys.CAPABILITIES, keys.WATCH, *(keys.validate_name(m, "member") for m in readable)]
             queried = [f"{r}/*/{m}/**" for r in realm_keys for m in members]
         else:
             queried = prefixes

@@ -137,7 +137,9 @@ def watch_attributes(proxy: RemoteHERO, callback: Callable[[str, Any], None]) ->
             callback(name, value)
 
     key = keys.attr_change_key(proxy._realm, proxy._name, "*")
-    return Subscription(proxy, key, on_change, f"attributes of {proxy._name}", with_key=True, native=True)
+    sub = Subscription(proxy, key, on_change, f"attributes of {proxy._name}", with_key=True, native=True)
+    proxy._heros_watching(["*"])
+    return sub
 
 
 def value_event(proxy: RemoteHERO, name: str) -> str | None:

@@ -8,11 +8,13 @@ import queue
 import threading
 import time
 
+import msgpack
 import numpy as np
 import pytest
 import zenoh
 
-from heros import EventObserver, LocalHERO, RemoteHERO, event, keys
+import heros.local
+from heros import EventObserver, LocalHERO, RemoteHERO, event, keys, tools
 from heros import zenoh as hz
 from heros.event import reliable
 
@@ -271,6 +273,62 @@ def test_attribute_changes_are_published_for_remote_and_local_writes(realm, spaw
         sub.close()
         with pytest.raises(AttributeError, match="not an attribute"):
             dev._watch_attribute("add", print)
+
+
+def test_a_watcher_gets_every_write_made_after_it_started_watching(realm, spawn):
+    """A write trusts zenoh's last answer to whether anybody watches the attribute for
+    ``WATCH_RECHECK`` seconds (here a minute, so that the answer "nobody" is certain to be trusted).
+    A watcher of ours tells the HERO once it has subscribed, so no write after that goes
+    unpublished: for one attribute, and for all of them (the panels' way)."""
+    server = spawn(realm, "Device:dev")
+    server.send("eval setattr(sys.modules['heros.local'], 'WATCH_RECHECK', 60.0)")
+    server.wait_line("OK")
+    with RemoteHERO("dev", realm=realm) as dev:
+        dev.label = "nobody watches"
+        dev.counter = 1
+        labels, wait_label = collect(1, timeout=10)
+        one = dev._watch_attribute("label", labels)
+        dev.label = "watched"
+        assert wait_label() == ["watched"]
+        changes, wait_all = collect(1, timeout=10)
+        every = tools.watch_attributes(dev, lambda name, value: changes((name, value)))
+        dev.counter = 2
+        assert wait_all() == [("counter", 2)]
+        one.close()
+        every.close()
+        with pytest.raises(TypeError, match=r"a watch request carries \[\[attribute names\], \{\}\]"):
+            dev._heros_request(dev._heros_key(keys.WATCH), keys.WATCH, [["label"]], 10.0)
+
+
+def test_a_watcher_that_does_not_tell_gets_the_writes_spaced_beyond_the_recheck(realm, spawn):
+    """A subscriber that does not tell the HERO it watches (an older version of this library, or
+    raw zenoh) is seen within ``WATCH_RECHECK`` of zenoh knowing it: from then on, writes further
+    apart than that all reach it, as every write did before writes trusted zenoh's answer."""
+    spawn(realm, "Device:dev")
+    session = zenoh.open(zenoh.Config.from_json5(os.environ["HEROS_ZENOH_CONFIG"]))
+    seen: queue.SimpleQueue = queue.SimpleQueue()
+    raw = session.declare_subscriber(keys.attr_change_key(realm, "dev", "counter"),
+                                     lambda sample: seen.put(msgpack.unpackb(sample.payload.to_bytes())))
+    spacing = 2 * heros.local.WATCH_RECHECK
+    try:
+        with RemoteHERO("dev", realm=realm) as dev:
+            deadline = time.monotonic() + 10
+            value = 0
+            while seen.empty():  # until the HERO's zenoh knows the subscriber (the hub tells it)
+                assert time.monotonic() < deadline, "no write reached the raw subscriber within 10 s"
+                value += 1
+                dev.counter = value
+                time.sleep(spacing)
+            for value in range(100, 110):
+                time.sleep(spacing)  # (the spacing is what the test is about)
+                dev.counter = value
+            got = []
+            while not got or got[-1] != 109:  # (anything before 100 was still finding the subscriber)
+                got.append(seen.get(timeout=10))
+            assert 100 in got and got[got.index(100):] == list(range(100, 110)), got
+    finally:
+        raw.undeclare()
+        session.close()
 
 
 class SlowToPublish(LocalHERO):

@@ -329,7 +329,7 @@ shapes = st.recursive(leaves, lambda c: st.lists(c, max_size=3) | st.builds(
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(member=st.sampled_from(["echo", "kind", "add", "read_opaque", "label", "_connect_local_hero_callback", "_release"]), value=shapes)
+@given(member=st.sampled_from(["echo", "kind", "add", "read_opaque", "label", "_connect_local_hero_callback", "_release", "_watch"]), value=shapes)
 def test_fuzzed_nesting_and_references_always_get_an_answer(served: Any, member: str, value: Any) -> None:
     realm, _server, _ = served
     ok, answer = raw(realm, member, msgpack.packb([[value], {}]))

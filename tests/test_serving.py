@@ -169,7 +169,7 @@ values = st.recursive(
     lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=4) | st.integers(0, 99), c, max_size=4),
     max_leaves=12,
 )
-members = st.sampled_from(["add", "echo", "signature_zoo", "counter", "label", "setpoint", "temperature", "fail", "nope", "_discover", "_release"])
+members = st.sampled_from(["add", "echo", "signature_zoo", "counter", "label", "setpoint", "temperature", "fail", "nope", "_discover", "_release", "_watch"])
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
