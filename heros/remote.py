@@ -48,6 +48,7 @@ _display_hooks: list[Callable[[Any], dict[str, Any] | None]] = []
 
 #: Keeps what a call's arguments cannot encode, uncounted (it lives until pushed out of the store); made once, not per call.
 _STORE_UNCOUNTED = store_object(counted=False)
+_pack_plain = codec.pack_plain
 #: How long a new watcher waits for the HERO to confirm that it was told (seconds).
 WATCH_TIMEOUT = 5.0
 
@@ -347,18 +348,23 @@ class RemoteHERO(HERO):
             raise RemoteTransportError(f"proxy of HERO {self._name!r} is closed; cannot access {member!r}")
         if timeout is None:
             timeout = self._timeout
-        if self._heros_upstream:
+        upstream = self._heros_upstream
+        if upstream:
             payload, encoding = (None, None) if value is None and not write else cbor.encode(value, _STORE_UNCOUNTED)
         elif value is None and not write:  # a read: no payload; ours are asked to answer in msgpack
             payload, encoding = None, codec.ENCODING
         else:
-            payload, encoding = codec.encode(value, _STORE_UNCOUNTED, join=False)
+            payload, encoding = _pack_plain(value), codec.ENCODING  # (``codec.encode``'s own first step)
+            if payload is None:
+                payload, encoding = codec.encode(value, _STORE_UNCOUNTED, join=False)
         try:
-            reply = z.query(self._session, key, payload, encoding, timeout=timeout)
+            reply = z.query(self._session, key, payload, encoding, timeout=timeout, plain=not upstream)
         except TimeoutError:
             raise RemoteTimeoutError(
                 f"HERO {self._name!r} (realm {self._realm!r}) did not answer {member!r} within {timeout:g} s"
             ) from None
+        if isinstance(reply, bytes):  # the commonest answer: one plain msgpack payload
+            return self._decoder()(reply, codec.ENCODING)
         if reply is None:
             raise RemoteTransportError(
                 f"HERO {self._name!r} (realm {self._realm!r}) is not reachable: nobody answered {member!r} "

@@ -23,7 +23,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, Literal, overload
 
 import zenoh
 
@@ -671,10 +671,22 @@ def all_replies(channel: Any) -> list[Reply]:
     return replies
 
 
+@overload
 def query(session: zenoh.Session, selector: Any, payload: Any = None, encoding: str | None = None, *, timeout: float,
-          keyed: bool = False) -> Reply | None:
+          keyed: bool = False, plain: Literal[False] = False) -> Reply | None: ...
+
+
+@overload
+def query(session: zenoh.Session, selector: Any, payload: Any = None, encoding: str | None = None, *, timeout: float,
+          keyed: bool = False, plain: bool) -> Reply | bytes | None: ...
+
+
+def query(session: zenoh.Session, selector: Any, payload: Any = None, encoding: str | None = None, *, timeout: float,
+          keyed: bool = False, plain: bool = False) -> Reply | bytes | None:
     """Send one query and return its reply (None: nobody answered; TimeoutError: too late); with
-    ``keyed``, the reply keeps the key it came from (``Reply.key``).
+    ``keyed``, the reply keeps the key it came from (``Reply.key``). With ``plain``, a reply that
+    is one plain msgpack payload (a proxy's call, read or write answered by our HERO) comes back as
+    its bytes, with no ``Reply`` made (of the CPU a call costs its caller, a few µs of it is Python).
 
     An ``encoding`` without a payload still travels (the peer sees an empty payload of that
     encoding): that is how a read says which codec to answer in. Every call and attribute access
@@ -716,6 +728,11 @@ def query(session: zenoh.Session, selector: Any, payload: Any = None, encoding: 
                 reply = replies.recv()
             except zenoh.ZError:  # closed without any reply: no queryable matched
                 return None
+            if plain:
+                sample = reply.ok
+                if sample is not None and sample.encoding == _PLAIN:
+                    data: bytes = sample.payload.to_bytes()
+                    return data
             result = Reply(reply, keyed)
             if not result.ok and result.payload == b"Timeout":
                 raise TimeoutError(str(selector))
