@@ -686,7 +686,7 @@ def query(session: zenoh.Session, selector: Any, payload: Any = None, encoding: 
     """Send one query and return its reply (None: nobody answered; TimeoutError: too late); with
     ``keyed``, the reply keeps the key it came from (``Reply.key``). With ``plain``, a reply that
     is one plain msgpack payload (a proxy's call, read or write answered by our HERO) comes back as
-    its bytes, with no ``Reply`` made (of the CPU a call costs its caller, a few µs of it is Python).
+    its bytes, with no ``Reply`` made (the commonest reply, taken the shortest way).
 
     An ``encoding`` without a payload still travels (the peer sees an empty payload of that
     encoding): that is how a read says which codec to answer in. Every call and attribute access
