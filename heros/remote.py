@@ -49,8 +49,9 @@ _display_hooks: list[Callable[[Any], dict[str, Any] | None]] = []
 #: Keeps what a call's arguments cannot encode, uncounted (it lives until pushed out of the store); made once, not per call.
 _STORE_UNCOUNTED = store_object(counted=False)
 _pack_plain = codec.pack_plain
-#: How long a new watcher waits for the HERO to confirm that it was told (seconds).
-WATCH_TIMEOUT = 5.0
+#: How long a new watcher waits for the HERO to confirm that it was told (seconds): short, since a
+#: serial HERO busy in a long call answers nothing else until it returns (and publishes all the same).
+WATCH_TIMEOUT = 2.0
 
 #: Proxy attributes filled from the discovery descriptor when first read.
 _DESCRIPTOR_FIELDS = frozenset({"_proto_version", "_hero_descriptor", "_hero_tags", "_hero_implements", "_hero_extra_metadata"})

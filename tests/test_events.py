@@ -14,6 +14,7 @@ import pytest
 import zenoh
 
 import heros.local
+import heros.remote
 from heros import EventObserver, LocalHERO, RemoteHERO, event, keys, tools
 from heros import zenoh as hz
 from heros.event import reliable
@@ -329,6 +330,45 @@ def test_a_watcher_that_does_not_tell_gets_the_writes_spaced_beyond_the_recheck(
     finally:
         raw.undeclare()
         session.close()
+
+
+class BusyOneAtATime(LocalHERO):
+    """Serves one request at a time; ``hold`` keeps it busy until ``release``."""
+
+    _hero_serial = True
+    level: int = 0
+
+    def __init__(self, name: str, realm: str) -> None:
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        super().__init__(name, realm=realm)
+
+    def hold(self) -> None:
+        self.entered.set()
+        self.release.wait(20)
+
+
+def test_starting_to_watch_a_busy_serial_hero_waits_for_it_only_so_long(realm, monkeypatch):
+    """A serial HERO busy in a long call answers nothing else until it returns, a watcher's word
+    neither: starting to watch waits for that answer at most ``WATCH_TIMEOUT``, and the writes
+    after the long call reach the watcher all the same."""
+    monkeypatch.setattr(heros.remote, "WATCH_TIMEOUT", 0.5)
+    with BusyOneAtATime("busy", realm) as hero, RemoteHERO("busy", realm=realm) as proxy:
+        caller = threading.Thread(target=proxy.hold)
+        caller.start()
+        try:
+            assert hero.entered.wait(10)
+            changes, wait = collect(1, timeout=10)
+            started = time.monotonic()
+            sub = proxy._watch_attribute("level", changes)
+            took = time.monotonic() - started
+        finally:
+            hero.release.set()
+            caller.join(10)
+        assert 0.4 < took < 3.0, took
+        proxy.level = 3
+        assert wait() == [3]
+        sub.close()
 
 
 class SlowToPublish(LocalHERO):
