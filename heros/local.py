@@ -508,13 +508,17 @@ class LocalHERO(HERO):
     def _heros_capability_list(self, payload: Any, encoding: Any) -> list[dict[str, Any]]:
         return [c.to_dict() for c in self.capabilities]
 
-    def _heros_release(self, payload: Any, encoding: Any) -> None:
-        """Holders dropped their references: the payload lists the leases of the replies they got."""
+    def _heros_only_argument(self, payload: Any, encoding: Any, request: str, argument: str) -> Any:
+        """The one argument of an internal request (``_release``, ``_watch``), sent as ``[[argument], {}]``."""
         params: Any = self._decode(payload, encoding) if payload is not None else None
         try:
-            leases = params[0][0]
+            return params[0][0]
         except (TypeError, IndexError, KeyError):
-            raise TypeError("a release request carries [[leases], {}]") from None
+            raise TypeError(f"a {request} request carries [[{argument}], {{}}]") from None
+
+    def _heros_release(self, payload: Any, encoding: Any) -> None:
+        """Holders dropped their references: the payload lists the leases of the replies they got."""
+        leases = self._heros_only_argument(payload, encoding, "release", "leases")
         for lease in leases if isinstance(leases, list) else []:
             if isinstance(lease, str):
                 obj_store.release_lease(lease, self._heros_scope)
@@ -522,11 +526,7 @@ class LocalHERO(HERO):
     def _heros_watch(self, payload: Any, encoding: Any) -> None:
         """A watcher has subscribed to the changes of the attributes the payload names (``"*"``:
         all of them): every write from now on is published (``_Watchers.said``)."""
-        params: Any = self._decode(payload, encoding) if payload is not None else None
-        try:
-            names = params[0][0]
-        except (TypeError, IndexError, KeyError):
-            raise TypeError("a watch request carries [[attribute names], {}]") from None
+        names = self._heros_only_argument(payload, encoding, "watch", "attribute names")
         if not isinstance(names, list):
             raise TypeError("a watch request carries [[attribute names], {}]")
         watchers = self._heros_publishers
@@ -649,8 +649,9 @@ class _Watchers:
     that subscribed within that time would miss those writes, so our watchers tell the HERO once
     they have subscribed (``keys.WATCH``, ``RemoteHERO._heros_watching``), and the writes from then
     on are published without asking. A watcher that does not tell (an older version of this
-    library, a raw zenoh subscriber) is seen at the latest ``WATCH_RECHECK`` seconds after zenoh
-    knows it; writes further apart than that are all published to it, as before.
+    library, a raw zenoh subscriber, a reader whose word the router drops) is seen at the latest
+    ``WATCH_RECHECK`` seconds after zenoh knows it; writes further apart than that are all
+    published to it, as before.
     """
 
     __slots__ = ("next_look", "publisher", "said_until", "watched")
