@@ -287,6 +287,16 @@ def test_a_watcher_gets_every_write_made_after_it_started_watching(realm, spawn)
     with RemoteHERO("dev", realm=realm) as dev:
         dev.label = "nobody watches"
         dev.counter = 1
+        # A write's publication follows its answer: wait until the HERO has asked zenoh about both
+        # (and heard "nobody"), or a subscriber declared at once could be the answer it trusts.
+        asked = "[(w.next_look > 0, w.watched) for w in map(heroes['dev']._heros_publishers.get, ('label', 'counter'))]"
+        deadline = time.monotonic() + 10
+        while True:
+            server.send(f"eval {asked}")
+            state = server.wait_line("OK")
+            if state == "OK [(True, False), (True, False)]" or time.monotonic() > deadline:
+                break
+        assert state == "OK [(True, False), (True, False)]"
         labels, wait_label = collect(1, timeout=10)
         one = dev._watch_attribute("label", labels)
         dev.label = "watched"
