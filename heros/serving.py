@@ -149,6 +149,12 @@ class Inbox:
         (unless ``inline`` answered it here: a request that never blocks)."""
         if self._inline is not None and self._inline(query):
             return
+        self.push_call(query)
+
+    def push_call(self, query: Any) -> None:
+        """zenoh's thread: queue ``query`` (a published request, ``heros.rpc.Call``, or a query)."""
+        if query is None:
+            return
         dropped = None
         with self._lock:
             if self.closed:
@@ -213,10 +219,11 @@ class Requests:
     ``undeclare()`` stops it (``LocalHERO`` undeclares it with its other entities)."""
 
     def __init__(self, session: Any, key: str, serve: Callable[[Any], None], most: int, capacity: int, what: str,
-                 inline: Callable[[Any], bool] | None = None) -> None:
+                 inline: Callable[[Any], bool] | None = None,
+                 calls: tuple[str, Callable[[Any], Any]] | None = None) -> None:
         global _dedicated
-        self._serve = serve
         self._what = what
+        self._calls: Any = None
         with _dedicated_lock:
             self.dedicated = _dedicated < DEDICATED
             if self.dedicated:
@@ -224,23 +231,35 @@ class Requests:
         self._released = not self.dedicated
         try:
             if self.dedicated:
+                if calls is not None and most == 1:  # two channels, one request at a time
+                    serve = _one_at_a_time(serve)
                 self._queryable = z.declare_queryable_channel(session, key, capacity)
-                self._channel = z.channel(self._queryable)
-                self._idle: list[None] = []  # one entry per thread waiting in the channel
-                self._count = 0
-                self._most = most
-                self._lock = threading.Lock()
-                self._listen()
+                _Listeners(z.channel(self._queryable), serve, most, f"heros-{what}").listen()
+                if calls is not None:
+                    make = calls[1]
+
+                    def serve_call(sample: Any) -> None:
+                        call = make(sample)
+                        if call is not None:
+                            serve(call)
+
+                    self._calls = z.declare_subscriber_channel(session, calls[0], capacity, block=False)
+                    _Listeners(z.channel(self._calls), serve_call, most, f"heros-{what}-calls").listen()
             else:
                 inbox = Inbox(serve, most, capacity, what, inline)
                 self._queryable = z.declare_queryable_callback(session, key, inbox.push, inbox.close)
+                if calls is not None:
+                    make = calls[1]
+                    self._calls = z.declare_subscriber_callback(session, calls[0], lambda sample: inbox.push_call(make(sample)))
         except BaseException:
-            self._release()
+            self.undeclare()
             raise
 
     def undeclare(self) -> None:
         try:
-            self._queryable.undeclare()  # wakes the dedicated threads: their channel ends
+            for entity in (self._calls, getattr(self, "_queryable", None)):
+                if entity is not None:
+                    entity.undeclare()  # wakes the dedicated threads: their channel ends
         finally:
             self._release()
 
@@ -251,14 +270,39 @@ class Requests:
                 self._released = True
                 _dedicated -= 1
 
-    def _listen(self) -> None:
+
+
+def _one_at_a_time(serve: Callable[[Any], None]) -> Callable[[Any], None]:
+    """``serve`` for a serial HERO that receives its requests on two channels."""
+    lock = threading.Lock()
+
+    def serve_one(request: Any) -> None:
+        with lock:
+            serve(request)
+
+    return serve_one
+
+
+class _Listeners:
+    """The dedicated threads of one channel: one listens while others serve, at most ``most``."""
+
+    def __init__(self, channel: Any, serve: Callable[[Any], None], most: int, name: str) -> None:
+        self._channel = channel
+        self._serve = serve
+        self._most = most
+        self._name = name
+        self._idle: list[None] = []  # one entry per thread waiting in the channel
+        self._count = 0
+        self._lock = threading.Lock()
+
+    def listen(self) -> None:
         """Start one more dedicated thread, unless one is listening already or the bound is reached."""
         with self._lock:
             if self._idle or self._count >= self._most:
                 return
             self._count += 1
             number = self._count
-        z.start_receiver(self._work, f"heros-{self._what}-{number}")
+        z.start_receiver(self._work, f"{self._name}-{number}")
 
     def _work(self) -> None:
         channel, idle, serve = self._channel, self._idle, self._serve
@@ -269,7 +313,7 @@ class Requests:
             if query is None:  # undeclared: the HERO stopped serving
                 break
             if not idle:
-                self._listen()  # keep one thread listening while this one serves
+                self.listen()  # keep one thread listening while this one serves
             serve(query)
             if len(idle) >= 2:  # two others listen: this one ends (after a burst, two are left, which take turns)
                 break

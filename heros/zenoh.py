@@ -40,6 +40,7 @@ __all__ = [
     "PLAIN_ENCODING",
     "Reply",
     "Matching",
+    "ZError",
     "ZenohSessionManager",
     "add_exit_hook",
     "all_replies",
@@ -50,6 +51,7 @@ __all__ = [
     "declare_publisher",
     "declare_queryable_callback",
     "declare_queryable_channel",
+    "declare_subscriber_callback",
     "declare_subscriber_channel",
     "as_encoding",
     "declare_token",
@@ -59,7 +61,11 @@ __all__ = [
     "exiting",
     "fetch_upload",
     "has_subscribers",
+    "inside_enter",
+    "inside_exit",
     "put",
+    "put_attached",
+    "put_local",
     "shared_memory",
     "loopback_config",
     "open_hub",
@@ -448,6 +454,9 @@ def key_expr(text: str) -> zenoh.KeyExpr:
     return zenoh.KeyExpr(text)
 
 
+#: zenoh's own error (a closed session, a malformed key), for the modules that catch it.
+ZError = zenoh.ZError
+
 _PLAIN = zenoh.Encoding(codec.ENCODING)
 #: The encoding our peers' requests carry (msgpack), to compare a query's ``encoding`` with.
 PLAIN_ENCODING = _PLAIN
@@ -615,9 +624,11 @@ def _wire_encoding(encoding: str) -> zenoh.Encoding:
 class Reply:
     """One reply to a query: ``ok`` tells success; ``payload`` and ``encoding`` what came back."""
 
-    __slots__ = ("_key_expr", "encoding", "ok", "payload")
+    __slots__ = ("_key_expr", "encoding", "ok", "payload", "replier")
 
-    def __init__(self, reply: Any, keyed: bool = True) -> None:
+    def __init__(self, reply: Any, keyed: bool = True, replier: bool = False) -> None:
+        #: the zenoh id of the replying session (with ``replier``), as text
+        self.replier = _replier_zid(reply) if replier else None
         sample = reply.ok
         if sample is not None:
             self.ok = True
@@ -637,6 +648,14 @@ class Reply:
     def key(self) -> str | None:
         """The key the reply came from (None for an error reply, or one made with ``keyed=False``)."""
         return None if self._key_expr is None else str(self._key_expr)
+
+
+def _replier_zid(reply: Any) -> str | None:
+    try:
+        ident = reply.replier_id
+        return None if ident is None else str(ident.zid)
+    except Exception:  # noqa: BLE001 - a zenoh without replier ids
+        return None
 
 
 def start_query(session: zenoh.Session, selector: str, payload: Any = None, encoding: str | None = None, *, timeout: float, target_all: bool = False, handler: Any = None) -> Any:
@@ -673,16 +692,16 @@ def all_replies(channel: Any) -> list[Reply]:
 
 @overload
 def query(session: zenoh.Session, selector: Any, payload: Any = None, encoding: str | None = None, *, timeout: float,
-          keyed: bool = False, plain: Literal[False] = False) -> Reply | None: ...
+          keyed: bool = False, plain: Literal[False] = False, replier: bool = False) -> Reply | None: ...
 
 
 @overload
 def query(session: zenoh.Session, selector: Any, payload: Any = None, encoding: str | None = None, *, timeout: float,
-          keyed: bool = False, plain: bool) -> Reply | bytes | None: ...
+          keyed: bool = False, plain: bool, replier: bool = False) -> Reply | bytes | None: ...
 
 
 def query(session: zenoh.Session, selector: Any, payload: Any = None, encoding: str | None = None, *, timeout: float,
-          keyed: bool = False, plain: bool = False) -> Reply | bytes | None:
+          keyed: bool = False, plain: bool = False, replier: bool = False) -> Reply | bytes | None:
     """Send one query and return its reply (None: nobody answered; TimeoutError: too late); with
     ``keyed``, the reply keeps the key it came from (``Reply.key``). With ``plain``, a reply that
     is one plain msgpack payload (a proxy's call, read or write answered by our HERO) comes back as
@@ -733,7 +752,7 @@ def query(session: zenoh.Session, selector: Any, payload: Any = None, encoding: 
                 if sample is not None and sample.encoding == _PLAIN:
                     data: bytes = sample.payload.to_bytes()
                     return data
-            result = Reply(reply, keyed)
+            result = Reply(reply, keyed, replier)
             if not result.ok and result.payload == b"Timeout":
                 raise TimeoutError(str(selector))
             if result.encoding is not codec.ENCODING and bulk.is_part(result.encoding):
@@ -1024,6 +1043,8 @@ def reply(q: Any, key: Any, payload: Any, encoding: str) -> None:
     try:
         if type(payload) is bytes and len(payload) < LARGE:
             q.reply(key, payload, encoding=_PLAIN if encoding is codec.ENCODING else as_encoding(encoding))
+        elif hasattr(q, "hold"):  # a published request (``heros.rpc.Call``): the caller fetches it by query
+            q.hold(payload, encoding)
         else:
             for data, enc in outgoing(payload, encoding, parts=encoding.startswith(codec.ENCODING)):
                 q.reply(key, data, encoding=_wire_encoding(enc))
@@ -1152,6 +1173,32 @@ def put_mirror(publisher: Any, payload: bytes) -> None:
 
 
 
+def put_attached(publisher: Any, payload: Any, encoding: zenoh.Encoding, attachment: bytes) -> None:
+    """One publication with an ``attachment`` (``heros.rpc``: requests and their answers)."""
+    try:
+        publisher.put(payload, encoding=encoding, attachment=attachment)
+    except zenoh.ZError as exc:  # its session closed
+        raise RemoteTransportError(f"cannot publish on {publisher.key_expr}: {exc}") from None
+
+
+def put_local(session: zenoh.Session, key: Any, attachment: bytes) -> None:
+    """An empty publication with an ``attachment`` for this session's own subscribers (``heros.rpc``
+    wakes a waiting call with it)."""
+    session.put(key, b"", attachment=attachment, allowed_destination=zenoh.Locality.SESSION_LOCAL)
+
+
+def inside_enter() -> None:
+    """A thread is about to wait inside zenoh (``query`` does the same): the exit waits for it."""
+    _inside.append(None)
+    if _closing:
+        _inside.pop()
+        raise RemoteTransportError("the process is exiting")
+
+
+def inside_exit() -> None:
+    _inside.pop()
+
+
 def has_subscribers(publisher: Any) -> bool:
     """Whether any subscriber currently matches the publisher's key."""
     return bool(publisher.matching_status.matching)
@@ -1163,6 +1210,13 @@ def declare_subscriber_channel(session: zenoh.Session, key: str, capacity: int, 
     a full FIFO (``block``) makes zenoh wait, pushing back on reliable publishers."""
     handler: Any = zenoh.handlers.FifoChannel(capacity) if block else zenoh.handlers.RingChannel(capacity)
     return session.declare_subscriber(key, handler)
+
+
+@_no_panics
+def declare_subscriber_callback(session: zenoh.Session, key: str, callback: Callable[[Any], None]) -> Any:
+    """A subscriber that hands each sample to ``callback`` on zenoh's own thread (which must only
+    hand it off, as ``heros.serving.Inbox.push_call`` does)."""
+    return session.declare_subscriber(key, zenoh.handlers.Callback(callback, indirect=False))
 
 
 @_no_panics
