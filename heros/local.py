@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from typing import Any, cast
 
-from . import bulk, cbor, codec, keys, serving
+from . import bulk, cbor, codec, keys, rpc, serving
 from . import zenoh as z
 from .capabilities import AttributeCapability, Capability, EventCapability, MethodCapability, arguments_check, scan, value_check
 from .event import LocalEventHandler
@@ -180,7 +180,8 @@ class LocalHERO(HERO):
                     "either of them until the other one stops", name, realm, where)
 
     def _heros_start(self, serial: bool | None, replace: bool) -> None:
-        self._heros_tags.append(f"_zid:{z.zid(self._session)}")
+        zid = z.zid(self._session)
+        self._heros_tags.append(f"_zid:{zid}")
         self._heros_prefix = keys.hero_key(self._realm, self._name)
         self._heros_publishers: dict[str, _Watchers] = {}
         serial = type(self)._hero_serial if serial is None else serial
@@ -194,9 +195,13 @@ class LocalHERO(HERO):
             if isinstance(cap, EventCapability):
                 getattr(self, cap.name)._heros_bind(self)
         self._heros_check_name(replace)
+        # calls from our peers arrive published (heros.rpc), everything else as queries
+        self._heros_calls = rpc.Calls(self._session, self._realm, self._heros_prefix,
+                                      lambda member: member in self._heros_caps or member in _SPECIAL)
         self._heros_requests = self._declare(serving.Requests(self._session, f"{self._heros_prefix}/**", self._heros_serve,
                                                               1 if serial else MAX_WORKERS, MAX_PENDING_REQUESTS, self._name,
-                                                              inline=self._heros_serve_inline))
+                                                              inline=self._heros_serve_inline,
+                                                              calls=(rpc.serving_key(self._realm, self._name, zid), self._heros_calls.make)))
         self._heros_anchored: set[str] | None = set()  # the member keys made known once called (_heros_anchor)
         self._heros_anchor_lock = threading.Lock()
         register_local(self)
@@ -284,6 +289,8 @@ class LocalHERO(HERO):
                     finally:
                         _publish_later.writes = None
                     data, enc = _ACK
+                elif member == keys.HELD:  # a large answer to a published call, fetched (heros.rpc)
+                    data, enc = self._heros_calls.held.take(self._heros_only_argument(payload, encoding, "held answer", "token"))
                 else:
                     data, enc = self._heros_answer(member, payload or None, encoding)
             except BaseException as exc:  # noqa: BLE001 - every failure becomes an error reply
@@ -580,6 +587,9 @@ class LocalHERO(HERO):
             with lock:  # no member key is anchored from now on: all are undeclared below
                 self._heros_anchored = None
         super()._destroy_hero()
+        calls = self.__dict__.get("_heros_calls")
+        if calls is not None:  # after the requests: no call is answered on them any more
+            calls.close()
 
     @force_remote
     def _connect_local_hero_callback(self, event: Any, remote_hero_method: Callable[..., Any], origin: str | None = None) -> str:

@@ -23,9 +23,9 @@ import threading
 import time
 import weakref
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
-from . import _executor, cbor, codec, keys
+from . import _executor, cbor, codec, keys, rpc
 from . import zenoh as z
 from .capabilities import AttributeCapability, Capability, MethodCapability
 from .event import RemoteEventHandler, Subscription
@@ -49,6 +49,7 @@ _display_hooks: list[Callable[[Any], dict[str, Any] | None]] = []
 #: Keeps what a call's arguments cannot encode, uncounted (it lives until pushed out of the store); made once, not per call.
 _STORE_UNCOUNTED = store_object(counted=False)
 _pack_plain = codec.pack_plain
+_PLAIN = z.PLAIN_ENCODING
 #: How long a new watcher waits for the HERO to confirm that it was told (seconds): short, since a
 #: serial HERO busy in a long call answers nothing else until it returns (and publishes all the same).
 WATCH_TIMEOUT = 2.0
@@ -60,7 +61,7 @@ _DESCRIPTOR_FIELDS = frozenset({"_proto_version", "_hero_descriptor", "_hero_tag
 _LOCAL_NAMES = frozenset({
     "_heros_caps", "_remote_capabilities", "_heros_events", "_heros_upstream", "_heros_connect_lock", "_timeout",
     "_heros_key_exprs", "_session", "_name", "_realm", "_hero_destroyed", "_declared", "_decoders", "_session_manager",
-    "_endpoints", "_endpoint_base_path", "_heros_sends",
+    "_endpoints", "_endpoint_base_path", "_heros_sends", "_heros_server", "_heros_call_publishers",
 })
 
 # Proxies made for HEROs named in payloads, reused while something holds them. Held weakly: the
@@ -264,7 +265,7 @@ class RemoteHERO(HERO):
         pause = 0.002
         while True:
             try:
-                reply = z.query(self._session, key, None, codec.ENCODING, timeout=max(self._timeout, discovery_timeout))
+                reply = z.query(self._session, key, None, codec.ENCODING, timeout=max(self._timeout, discovery_timeout), replier=True)
             except TimeoutError:
                 raise RemoteTimeoutError(f"HERO {self._name!r} (realm {self._realm!r}) did not send its capabilities in time") from None
             if reply is not None:
@@ -272,6 +273,9 @@ class RemoteHERO(HERO):
                 if not isinstance(cap_list, list):
                     raise RemoteTransportError(f"HERO {self._name!r} (realm {self._realm!r}) sent no usable capability list")
                 self._heros_upstream = cbor.is_cbor(reply.encoding)
+                if not self._heros_upstream and reply.replier and reply.replier != self.__dict__.get("_heros_server"):
+                    self._heros_server = reply.replier  # the session that serves it: calls go there (heros.rpc)
+                    self._heros_call_publishers: dict[str, Any] = {}
                 return cap_list
             if time.monotonic() >= deadline:
                 raise NameError(self._heros_not_found(discovery_timeout))
@@ -358,12 +362,26 @@ class RemoteHERO(HERO):
             payload, encoding = _pack_plain(value), codec.ENCODING  # (``codec.encode``'s own first step)
             if payload is None:
                 payload, encoding = codec.encode(value, _STORE_UNCOUNTED, join=False)
+        status = None
         try:
-            reply = z.query(self._session, key, payload, encoding, timeout=timeout, plain=not upstream)
+            publisher = None if upstream else self._heros_publisher(member)
+            if publisher is not None and (payload is None or (type(payload) is bytes and len(payload) < rpc.SMALL)):
+                status, data, enc = rpc.call(self._session, self._realm, publisher, payload, timeout)
+                if status == rpc.HELD:  # a large answer: fetched by query, as any large reply
+                    reply = z.query(self._session, self._heros_key(keys.HELD), _pack_plain([[data], {}]), codec.ENCODING,
+                                    timeout=timeout, plain=True)
+                else:
+                    reply = None  # (with NOBODY: the HERO does not answer it, or is gone)
+            else:
+                reply = z.query(self._session, key, payload, encoding, timeout=timeout, plain=not upstream)
         except TimeoutError:
             raise RemoteTimeoutError(
                 f"HERO {self._name!r} (realm {self._realm!r}) did not answer {member!r} within {timeout:g} s"
             ) from None
+        if status == rpc.OK:  # published to the HERO, answered the same way (heros.rpc)
+            return self._decoder()(data, codec.ENCODING if enc == _PLAIN else z.encoding_text(enc))
+        if status == rpc.ERROR:
+            self._heros_raise(key, member, data, z.encoding_text(enc))
         if isinstance(reply, bytes):  # the commonest answer: one plain msgpack payload
             return self._decoder()(reply, codec.ENCODING)
         if reply is None:
@@ -373,11 +391,35 @@ class RemoteHERO(HERO):
             )
         if reply.ok:
             return self._decoder()(reply.payload, reply.encoding)  # (``_decode`` is one call more)
+        self._heros_raise(key, member, reply.payload, reply.encoding)
+
+    def _heros_raise(self, key: Any, member: str, payload: bytes, encoding: str) -> NoReturn:
+        """Raise the exception an error answer carries."""
         try:
-            error = self._decode(reply.payload, reply.encoding)
+            error = self._decode(payload, encoding)
         except Exception as exc:  # noqa: BLE001
             raise RemoteTransportError(f"HERO {self._name!r} answered {member!r} with an undecodable error ({exc})") from None
         raise exception_from_payload(error, str(key))
+
+    def _heros_publisher(self, member: str) -> Any:
+        """The publisher that sends requests for ``member`` to the HERO (``heros.rpc``), or None:
+        ask by query (the HERO's session is not known, or nobody subscribes there: an older
+        version of this library, or a HERO that stopped)."""
+        publishers = self.__dict__.get("_heros_call_publishers")
+        if publishers is None:
+            return None
+        matching = publishers.get(member)
+        if matching is None:
+            matching = publishers[member] = self._heros_declare_call(member)
+        return matching._publisher if matching.confirmed() else None
+
+    def _heros_declare_call(self, member: str) -> Any:
+        keys.validate_name(member, "member name")
+        key = rpc.request_key(self._realm, self._name, self._heros_server, member)
+        publisher = self._declare(z.declare_publisher(self._session, key, reliable=True))
+        matching = z.Matching(publisher)
+        self._declare(matching.listener)
+        return matching
 
     def _heros_read(self, name: str) -> Any:
         return self._heros_request(self._heros_key(name), name, None, None)

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from heros import RemoteHERO, tools
+from heros.subscription import Subscription
 
 
 def os_threads() -> int:
@@ -234,9 +235,10 @@ def test_a_slow_reliable_callback_that_gets_on_loses_nothing(dev: Any, monkeypat
 
 def test_one_subscription_watches_every_attribute(dev: Any) -> None:
     changes: list = []
-    before = len(dev._declared)
+    subscriptions = lambda: [entity for entity in dev._declared if isinstance(entity, Subscription)]
+    before = len(subscriptions())
     sub = tools.watch_attributes(dev, lambda name, value: changes.append((name, value)))
-    assert len(dev._declared) == before + 1
+    assert len(subscriptions()) == before + 1
     assert wait_until(lambda: (setattr(dev, "counter", 1), ("counter", 1) in changes)[1], 10)
     dev.label = "x"
     dev.gain = 2.5
