@@ -29,7 +29,9 @@ ALL_MESSAGES = (
 #: What a reader sends: it subscribes to events and attribute changes and watches liveliness.
 _READER_DECLARES = ("declare_subscriber", "liveliness_query", "declare_liveliness_subscriber")
 #: What a reader receives: publications, replies, and the declarations that tell it who serves what.
-_READER_RECEIVES = ("put", "delete", "reply", "declare_subscriber", "declare_queryable", "liveliness_token")
+#: Not the subscribers of others: a proxy sends its calls as publications to a HERO whose subscriber
+#: it sees (``heros.rpc``), which a reader may not send; seeing none, it asks by query, as the rules expect.
+_READER_RECEIVES = ("put", "delete", "reply", "declare_queryable", "liveliness_token")
 
 _ENDPOINT = re.compile(r"(?P<proto>[a-z0-9-]+)/(?P<host>\[[0-9a-fA-F:.]+\]|[^/:\[\]\s]+):(?P<port>\d{1,5})(?:[?#]\S*)?")
 _PEM_MARKERS = {"certificate": ("-----BEGIN CERTIFICATE-----",), "private key": ("-----BEGIN PRIVATE KEY-----",
