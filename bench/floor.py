@@ -61,6 +61,10 @@ def serve(realm: str) -> None:
         session.declare_queryable(f"{base}/array/*", on_array, complete=True),
         session.declare_queryable(f"{base}/upload", on_upload, complete=True),
     ]
+    # the other way a call can go: the request published, the answer published back (heros.rpc);
+    # answered inside zenoh's callback as the queryables are
+    pong = session.declare_publisher(f"{base}/pong")
+    keep.append(session.declare_subscriber(f"{base}/ping", lambda sample: pong.put(CALL_REPLY, encoding=ENCODING)))
     pubs = {
         "best": session.declare_publisher(f"{base}/ev", reliability=zenoh.Reliability.BEST_EFFORT, congestion_control=zenoh.CongestionControl.DROP),
         "reliable": session.declare_publisher(f"{base}/evr", reliability=zenoh.Reliability.RELIABLE, congestion_control=zenoh.CongestionControl.BLOCK),
@@ -109,6 +113,25 @@ class Floor:
     def call(self) -> bytes:
         """One query round trip, first reply taken with ``recv()``."""
         return self.session.get(self.call_key, payload=CALL_REQUEST, encoding=ENCODING).recv().ok.payload.to_bytes()
+
+    def exchange(self) -> Any:
+        """One request published and its answer published back, taken from a channel: the raw
+        zenoh floor of a call published to a HERO (``heros.rpc``). Made on first use."""
+        ping = self.session.declare_publisher(f"{self.base}/ping")
+        answers = self.session.declare_subscriber(f"{self.base}/pong", zenoh.handlers.FifoChannel(16))
+        recv = answers.handler.recv
+        deadline = time.monotonic() + 10
+        while not ping.matching_status.matching:  # the server's subscriber is known here
+            if time.monotonic() > deadline:
+                raise RuntimeError("the floor server does not subscribe for exchanges")
+            time.sleep(0.01)
+
+        def exchange() -> bytes:
+            ping.put(CALL_REQUEST, encoding=ENCODING)
+            return recv().payload.to_bytes()
+
+        exchange.keep = (ping, answers)  # type: ignore[attr-defined]
+        return exchange
 
     def call_iter(self) -> None:
         """One query round trip, iterating the reply channel to its end."""
