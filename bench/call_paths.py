@@ -47,17 +47,22 @@ def client(realm: str, rounds: int, block: int) -> None:
                 raise
     floor = Floor(proxy._session, realm)
     floor.wait()
-    publishers = proxy._heros_call_publishers
+    server = proxy._heros_server
 
     def hero_query() -> None:
-        proxy.__dict__["_heros_call_publishers"] = None  # this call goes as a query
+        proxy.__dict__["_heros_server"] = None  # this call goes as a query
+        publisher = proxy.__dict__.pop("_heros_call_publisher", None)
         try:
             proxy.add(1, 2)
         finally:
-            proxy.__dict__["_heros_call_publishers"] = publishers
+            proxy.__dict__["_heros_server"] = server
+            proxy.__dict__["_heros_call_publisher"] = publisher
 
     paths = {"query": floor.call, "exchange": floor.exchange(), "hero": lambda: proxy.add(1, 2), "hero_query": hero_query}
-    assert proxy.add(1, 2) == 3 and proxy._heros_call_publishers, "the HERO is not called the quick way"
+    from heros import rpc
+
+    made = next(rpc._ids)
+    assert proxy.add(1, 2) == 3 and next(rpc._ids) == made + 2, "the HERO is not called the quick way"
     for fn in paths.values():
         for _ in range(300):
             fn()

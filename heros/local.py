@@ -201,7 +201,7 @@ class LocalHERO(HERO):
         self._heros_requests = self._declare(serving.Requests(self._session, f"{self._heros_prefix}/**", self._heros_serve,
                                                               1 if serial else MAX_WORKERS, MAX_PENDING_REQUESTS, self._name,
                                                               inline=self._heros_serve_inline,
-                                                              calls=(rpc.serving_key(self._realm, self._name, zid), self._heros_calls.make)))
+                                                              calls=(rpc.request_key(self._realm, self._name, zid), self._heros_calls.make)))
         self._heros_anchored: set[str] | None = set()  # the member keys made known once called (_heros_anchor)
         self._heros_anchor_lock = threading.Lock()
         register_local(self)

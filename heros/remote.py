@@ -61,7 +61,7 @@ _DESCRIPTOR_FIELDS = frozenset({"_proto_version", "_hero_descriptor", "_hero_tag
 _LOCAL_NAMES = frozenset({
     "_heros_caps", "_remote_capabilities", "_heros_events", "_heros_upstream", "_heros_connect_lock", "_timeout",
     "_heros_key_exprs", "_session", "_name", "_realm", "_hero_destroyed", "_declared", "_decoders", "_session_manager",
-    "_endpoints", "_endpoint_base_path", "_heros_sends", "_heros_server", "_heros_call_publishers",
+    "_endpoints", "_endpoint_base_path", "_heros_sends", "_heros_server", "_heros_call_publisher",
 })
 
 # Proxies made for HEROs named in payloads, reused while something holds them. Held weakly: the
@@ -275,7 +275,7 @@ class RemoteHERO(HERO):
                 self._heros_upstream = cbor.is_cbor(reply.encoding)
                 if not self._heros_upstream and reply.replier and reply.replier != self.__dict__.get("_heros_server"):
                     self._heros_server = reply.replier  # the session that serves it: calls go there (heros.rpc)
-                    self._heros_call_publishers: dict[str, Any] = {}
+                    self._heros_call_publisher: z.Matching | None = None
                 return cap_list
             if time.monotonic() >= deadline:
                 raise NameError(self._heros_not_found(discovery_timeout))
@@ -364,9 +364,9 @@ class RemoteHERO(HERO):
                 payload, encoding = codec.encode(value, _STORE_UNCOUNTED, join=False)
         status = None
         try:
-            publisher = None if upstream else self._heros_publisher(member)
+            publisher = None if upstream else self._heros_publisher()
             if publisher is not None and (payload is None or (type(payload) is bytes and len(payload) < rpc.SMALL)):
-                status, data, enc = rpc.call(self._session, self._realm, publisher, payload, timeout)
+                status, data, enc = rpc.call(self._session, self._realm, publisher, member, payload, timeout)
                 if status == rpc.HELD:  # a large answer: fetched by query, as any large reply
                     reply = z.query(self._session, self._heros_key(keys.HELD), _pack_plain([[data], {}]), codec.ENCODING,
                                     timeout=timeout, plain=True)
@@ -401,25 +401,19 @@ class RemoteHERO(HERO):
             raise RemoteTransportError(f"HERO {self._name!r} answered {member!r} with an undecodable error ({exc})") from None
         raise exception_from_payload(error, str(key))
 
-    def _heros_publisher(self, member: str) -> Any:
-        """The publisher that sends requests for ``member`` to the HERO (``heros.rpc``), or None:
-        ask by query (the HERO's session is not known, or nobody subscribes there: an older
-        version of this library, or a HERO that stopped)."""
-        publishers = self.__dict__.get("_heros_call_publishers")
-        if publishers is None:
-            return None
-        matching = publishers.get(member)
+    def _heros_publisher(self) -> Any:
+        """The publisher that sends requests to the HERO (``heros.rpc``), or None: ask by query (the
+        HERO's session is not known, or nobody subscribes there: an older version of this library,
+        or a HERO that stopped). Declared on the first request."""
+        matching = self.__dict__.get("_heros_call_publisher")
         if matching is None:
-            matching = publishers[member] = self._heros_declare_call(member)
-        return matching._publisher if matching.confirmed() else None
-
-    def _heros_declare_call(self, member: str) -> Any:
-        keys.validate_name(member, "member name")
-        key = rpc.request_key(self._realm, self._name, self._heros_server, member)
-        publisher = self._declare(z.declare_publisher(self._session, key, reliable=True))
-        matching = z.Matching(publisher)
-        self._declare(matching.listener)
-        return matching
+            server = self.__dict__.get("_heros_server")
+            if server is None:
+                return None
+            publisher = self._declare(z.declare_publisher(self._session, rpc.request_key(self._realm, self._name, server), reliable=True))
+            matching = self._heros_call_publisher = z.Matching(publisher)
+            self._declare(matching.listener)
+        return matching.publisher if matching.confirmed() else None
 
     def _heros_read(self, name: str) -> Any:
         return self._heros_request(self._heros_key(name), name, None, None)

@@ -64,7 +64,7 @@ __all__ = [
     "inside_enter",
     "inside_exit",
     "put",
-    "put_attached",
+    "put_bytes",
     "put_local",
     "shared_memory",
     "loopback_config",
@@ -1125,6 +1125,10 @@ class Matching:
         self.listener = publisher.declare_matching_listener(zenoh.handlers.Callback(self._changed, indirect=False))
         self.matching = bool(publisher.matching_status.matching)
 
+    @property
+    def publisher(self) -> Any:
+        return self._publisher
+
     def _changed(self, status: Any) -> None:
         self.matching = bool(status.matching)
 
@@ -1173,18 +1177,17 @@ def put_mirror(publisher: Any, payload: bytes) -> None:
 
 
 
-def put_attached(publisher: Any, payload: Any, encoding: zenoh.Encoding, attachment: bytes) -> None:
-    """One publication with an ``attachment`` (``heros.rpc``: requests and their answers)."""
+def put_bytes(publisher: Any, payload: bytes, encoding: zenoh.Encoding) -> None:
+    """One publication of ``payload`` as it is (``heros.rpc``: requests and their answers)."""
     try:
-        publisher.put(payload, encoding=encoding, attachment=attachment)
+        publisher.put(payload, encoding=encoding)
     except zenoh.ZError as exc:  # its session closed
         raise RemoteTransportError(f"cannot publish on {publisher.key_expr}: {exc}") from None
 
 
-def put_local(session: zenoh.Session, key: Any, attachment: bytes) -> None:
-    """An empty publication with an ``attachment`` for this session's own subscribers (``heros.rpc``
-    wakes a waiting call with it)."""
-    session.put(key, b"", attachment=attachment, allowed_destination=zenoh.Locality.SESSION_LOCAL)
+def put_local(session: zenoh.Session, key: Any, payload: bytes) -> None:
+    """A publication for this session's own subscribers only (``heros.rpc`` wakes a waiting call with it)."""
+    session.put(key, payload, allowed_destination=zenoh.Locality.SESSION_LOCAL)
 
 
 def inside_enter() -> None:

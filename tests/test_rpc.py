@@ -36,7 +36,7 @@ def test_calls_reads_and_writes_of_a_hero_of_ours_are_published(realm, spawn):
         dev.gain = 4.5
         assert dev.gain == 4.5
         assert next(rpc._ids) == made + 4  # three requests published in between
-        assert sorted(dev._heros_call_publishers) == ["add", "gain"]
+        assert dev._heros_call_publisher.publisher.key_expr == rpc.request_key(realm, "dev", dev._heros_server)
         assert _replier_count(server) == 1  # one calling thread: one reply key
         with pytest.raises(ValueError, match="above the limit of 400 K"):
             dev.setpoint = 500  # an error answer, rebuilt as the built-in class
@@ -81,7 +81,7 @@ def test_a_timeout_the_hero_raises_is_not_taken_for_the_call_timing_out(realm):
         with pytest.raises(TimeoutError, match="the instrument did not answer in 2 s") as raised:
             proxy.late()
         assert not isinstance(raised.value, RemoteTimeoutError)
-        assert proxy._heros_call_publishers  # (it went the published way)
+        assert proxy._heros_call_publisher is not None  # (it went the published way)
 
 
 def test_a_timeout_and_the_late_answer_after_it(realm, spawn):
@@ -121,7 +121,7 @@ def test_a_serial_hero_runs_one_request_at_a_time_whichever_way_it_came(realm, s
     """Published calls and queries of the same serial HERO never overlap."""
     spawn(realm, "Serial:dev")
     with RemoteHERO("dev", realm=realm) as published, RemoteHERO("dev", realm=realm) as queried:
-        queried._heros_call_publishers = None  # this proxy asks by query
+        queried._heros_server = None  # this proxy asks by query
         threads = [threading.Thread(target=p.sleep, args=(0.2,)) for p in (published, queried, published, queried)]
         for t in threads:
             t.start()
@@ -136,7 +136,7 @@ def test_a_hero_nobody_subscribes_for_is_asked_by_query(realm, spawn):
     spawn(realm, "Device:dev")
     with RemoteHERO("dev", realm=realm) as dev:
         dev._heros_server = "0" * 32
-        dev._heros_call_publishers = {}
+        dev._heros_call_publisher = None
         made = next(rpc._ids)
         assert dev.add(2) == 4
         dev.label = "by query"
@@ -145,9 +145,9 @@ def test_a_hero_nobody_subscribes_for_is_asked_by_query(realm, spawn):
 
 
 def test_wrong_and_hostile_requests_leave_the_hero_serving(realm, spawn):
-    """Requests without an attachment, with a short one, with a reply key outside the reply keys,
-    with garbage payloads or for members that do not exist: no answer goes anywhere but to a
-    reply key, and the HERO keeps serving."""
+    """Requests too short for their header, with lengths beyond their end, with a reply key
+    outside the reply keys, with garbage bodies or for members that do not exist: no answer goes
+    anywhere but to a reply key, and the HERO keeps serving."""
     server = spawn(realm, "Device:dev")
     with RemoteHERO("dev", realm=realm) as dev:
         assert dev.add(1) == 3
@@ -159,36 +159,35 @@ def test_wrong_and_hostile_requests_leave_the_hero_serving(realm, spawn):
         spy = session.declare_subscriber(event_key, lambda sample: leaked.append(sample))  # an answer sent there lands here
         reply_key = f"@object/{realm}/_reply/{session.info.zid()}/x"
         answers = session.declare_subscriber(reply_key, zenoh.handlers.FifoChannel(64))
-        base = rpc.request_key(realm, "dev", zid, "")
         enc = zenoh.Encoding("application/msgpack")
-        probe = session.declare_publisher(base + "add")
+        requests = session.declare_publisher(rpc.request_key(realm, "dev", zid))
         deadline = time.monotonic() + 10
-        while not probe.matching_status.matching and time.monotonic() < deadline:  # a new session learns the HERO's subscriber
+        while not requests.matching_status.matching and time.monotonic() < deadline:  # a new session learns the HERO's subscriber
             time.sleep(0.01)
-        assert probe.matching_status.matching
+        assert requests.matching_status.matching
 
-        def send(member: str, payload: bytes, attachment: bytes | None) -> None:
-            session.put(base + member, payload, encoding=enc, attachment=attachment)
+        def request(ident: int, member: str, key: str, body: bytes) -> bytes:
+            m, k = member.encode(), key.encode()
+            return ident.to_bytes(8, "little") + len(m).to_bytes(2, "little") + len(k).to_bytes(2, "little") + m + k + body
 
-        ident = (7).to_bytes(8, "little")
-        send("add", msgpack.packb([[1, 2], {}]), None)
-        send("add", msgpack.packb([[1, 2], {}]), b"123")
-        send("add", msgpack.packb([[1, 2], {}]), ident + event_key.encode())
-        send("add", msgpack.packb([[1, 2], {}]), ident + f"@object/{realm}/_reply/*".encode())
-        send("add", b"\xc1\xff\x00", ident + reply_key.encode())
-        send("nothing_here", msgpack.packb([[], {}]), ident + reply_key.encode())
-        send("add", msgpack.packb([[1, 2], {}]), (8).to_bytes(8, "little") + reply_key.encode())
+        add = msgpack.packb([[1, 2], {}])
+        for payload in (b"", b"\x07" * 11, request(7, "add", reply_key, add)[:20], request(7, "add", event_key, add),
+                        request(7, "add", f"@object/{realm}/_reply/*", add), request(7, "add", reply_key, b"\xc1\xff\x00"),
+                        request(7, "nothing_here", reply_key, msgpack.packb([[], {}])), request(7, "a/b", reply_key, add),
+                        request(7, "**", reply_key, add), request(8, "add", reply_key, add)):
+            requests.put(payload, encoding=enc)
         got = []
         deadline = time.monotonic() + 20
-        while len(got) < 3 and time.monotonic() < deadline:
+        while len(got) < 5 and time.monotonic() < deadline:
             sample = answers.handler.try_recv()
             if sample is None:
                 time.sleep(0.01)
                 continue
-            got.append((sample.attachment.to_bytes(), sample.payload.to_bytes()))
-        statuses = sorted((a[:8], a[8]) for a, _ in got)
-        assert statuses == [(ident, rpc.ERROR), (ident, rpc.ERROR), ((8).to_bytes(8, "little"), rpc.OK)], got
-        assert [p for a, p in got if a[8] == rpc.OK] == [msgpack.packb(3)]
+            got.append(sample.payload.to_bytes())
+        statuses = sorted((a[:8], a[8]) for a in got)
+        seven, eight = (7).to_bytes(8, "little"), (8).to_bytes(8, "little")
+        assert statuses == [(seven, rpc.ERROR), (seven, rpc.ERROR), (seven, rpc.NOBODY), (seven, rpc.NOBODY), (eight, rpc.OK)], got
+        assert [a[9:] for a in got if a[8] == rpc.OK] == [msgpack.packb(3)]
         with RemoteHERO("dev", realm=realm) as dev:
             assert dev.add(5) == 7
         assert leaked == []
