@@ -3,10 +3,10 @@
 A zenoh query takes three messages (the query, the reply, the final one that closes it), and
 zenoh-python makes a reply channel for each. A request published to the HERO and its answer
 published back to the caller take two messages and reuse one channel per calling thread: the
-raw exchange takes 0.83-0.88x the raw query round trip here, a msgpack-coded one 0.88-0.93x
-(bench/RESULTS.md, "Stop 30"). So a proxy of ours sends its method calls and attribute
-accesses to a HERO of ours this way, and everything else (upstream peers, large payloads,
-internal requests) as queries, as before:
+raw exchange takes 0.84-0.96x the raw query round trip here, and a HERO call 0.1x of that round
+trip less than as a query (``bench/call_paths.py``; bench/RESULTS.md, "Stop 30"). So a proxy of
+ours sends its method calls and attribute accesses to a HERO of ours this way, and everything
+else (upstream peers, large requests, internal requests) as queries, as before:
 
     @object/<realm>/<name>/_call/<zid>   the requests to the HERO served by session <zid>
     @object/<realm>/_reply/<zid>/<n>     the answers to one calling thread of session <zid>
