@@ -11,9 +11,8 @@ Layout (HEROS protocol 1.0, see ``../shared/SPEC.md`` section 13)::
     @object/<realm>/<name>/_attr/<attr>    attribute-change publications (ours)
     @object/<realm>/<name>/_watch          a watcher of ours tells that it subscribed to them (ours)
     @object/<realm>/_upload/<zid>/<id>     a large request payload its caller holds for the HERO to fetch (ours)
-    @object/<realm>/<name>/_call/<zid>/<member>  a call published to the HERO served by session <zid> (ours, heros.rpc)
+    @object/<realm>/<name>/_call/<zid>     calls published to the HERO served by session <zid> (ours, heros.rpc)
     @object/<realm>/_reply/<zid>/<n>       the answers published to one calling thread of session <zid> (ours)
-    @object/<realm>/<name>/_held           a large answer to a published call, fetched by query (ours)
 
 A LocalHERO declares one queryable on ``@object/<realm>/<name>/**`` and dispatches on the
 member chunk; upstream clients query ``.../<member>/**``, which that queryable answers too.
@@ -54,7 +53,6 @@ WATCH = "_watch"
 UPLOADS = "_upload"
 CALLS = "_call"
 REPLIES = "_reply"
-HELD = "_held"
 
 _FORBIDDEN = frozenset("/*$?#")
 

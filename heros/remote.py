@@ -49,7 +49,6 @@ _display_hooks: list[Callable[[Any], dict[str, Any] | None]] = []
 #: Keeps what a call's arguments cannot encode, uncounted (it lives until pushed out of the store); made once, not per call.
 _STORE_UNCOUNTED = store_object(counted=False)
 _pack_plain = codec.pack_plain
-_PLAIN = z.PLAIN_ENCODING
 #: How long a new watcher waits for the HERO to confirm that it was told (seconds): short, since a
 #: serial HERO busy in a long call answers nothing else until it returns (and publishes all the same).
 WATCH_TIMEOUT = 2.0
@@ -367,11 +366,7 @@ class RemoteHERO(HERO):
             publisher = None if upstream else self._heros_publisher()
             if publisher is not None and (payload is None or (type(payload) is bytes and len(payload) < rpc.SMALL)):
                 status, data, enc = rpc.call(self._session, self._realm, publisher, member, payload, timeout)
-                if status == rpc.HELD:  # a large answer: fetched by query, as any large reply
-                    reply = z.query(self._session, self._heros_key(keys.HELD), _pack_plain([[data], {}]), codec.ENCODING,
-                                    timeout=timeout, plain=True)
-                else:
-                    reply = None  # (with NOBODY: the HERO does not answer it, or is gone)
+                reply = None  # (with NOBODY: the HERO does not answer it, or is gone)
             else:
                 reply = z.query(self._session, key, payload, encoding, timeout=timeout, plain=not upstream)
         except TimeoutError:
@@ -379,9 +374,9 @@ class RemoteHERO(HERO):
                 f"HERO {self._name!r} (realm {self._realm!r}) did not answer {member!r} within {timeout:g} s"
             ) from None
         if status == rpc.OK:  # published to the HERO, answered the same way (heros.rpc)
-            return self._decoder()(data, codec.ENCODING if enc == _PLAIN else z.encoding_text(enc))
+            return self._decoder()(data, enc)
         if status == rpc.ERROR:
-            self._heros_raise(key, member, data, z.encoding_text(enc))
+            self._heros_raise(key, member, data, enc)
         if isinstance(reply, bytes):  # the commonest answer: one plain msgpack payload
             return self._decoder()(reply, codec.ENCODING)
         if reply is None:

@@ -15,10 +15,11 @@ A request's payload is a header and then what a query would carry (``[args, kwar
 value, or nothing for a read): the call's 8-byte id, the lengths of the member's name and of
 the key to answer on (2 bytes each, little-endian), the name and the key. Its encoding is the
 body's. An answer's payload is the call's id, one byte saying what the answer is (``OK``,
-``ERROR``, ``HELD``: a large result waits for the caller to fetch it by query, so that it travels
-through shared memory or in parts as any reply; ``NOBODY``: the HERO does not answer this
-request) and the body, in the answer's encoding. (A header in the payload, on one concrete key
-per HERO, costs 4-6 µs a call less than zenoh attachments on a key per member: ``Stop 30``.)
+``ERROR``, or ``NOBODY``: the HERO does not answer this request) and the body, in the answer's
+encoding. A large answer goes as a large reply does (through shared memory, to our peers in
+parts) with that header as its attachment instead, since it cannot be put before a body in
+shared memory without a copy. (A header in the payload, on one concrete key per HERO, costs 4-6 µs
+a call less than zenoh attachments on a key per member: ``Stop 30``.)
 
 The session id in the request key makes the request reach the one HERO the proxy looked up, even
 when another of the same name serves (``replace=True``). A proxy sends this way only while its
@@ -32,29 +33,25 @@ from __future__ import annotations
 
 import itertools
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
-from . import keys
+from . import bulk, codec, keys
 from . import zenoh as z
 from .exceptions import RemoteTransportError
 
-__all__ = ["ERROR", "HELD", "NOBODY", "OK", "SMALL", "Call", "Caller", "Calls", "Held", "call", "request_key"]
+__all__ = ["ERROR", "NOBODY", "OK", "SMALL", "Call", "Caller", "Calls", "call", "request_key"]
 
 log = logging.getLogger("heros.rpc")
 
 #: What an answer is (the byte after the call id).
-OK, ERROR, HELD, NOBODY, TIMEOUT, GONE = range(6)
-_STATUS = [bytes([s]) for s in range(6)]
+OK, ERROR, NOBODY, TIMEOUT, GONE = range(5)
+_STATUS = [bytes([s]) for s in range(5)]
 
-#: A result at least this large (or in out-of-band parts) waits for its caller to fetch it by query.
+#: A request at least this large goes as a query (through shared memory, or uploaded in parts).
 SMALL = z.LARGE
-#: Answers waiting to be fetched per HERO, and for how long (seconds) at most.
-HELD_MAX = 64
-HELD_SECONDS = 60.0
 #: Reply publishers a HERO keeps (one per calling thread of each client), and how long the first
 #: answer to a new calling thread waits for zenoh to know its subscriber (seconds).
 REPLIERS_MAX = 256
@@ -77,36 +74,6 @@ def reply_prefix(realm: str) -> str:
 
 
 # --- the serving side -------------------------------------------------------------------------
-
-
-class Held:
-    """A HERO's large answers waiting for their callers to fetch them (``keys.HELD``)."""
-
-    def __init__(self) -> None:
-        self._items: dict[bytes, tuple[float, Any, str]] = {}
-        self._lock = threading.Lock()
-        self._serial = itertools.count()
-        self._salt = os.urandom(8)
-
-    def put(self, payload: Any, encoding: str) -> bytes:
-        now = time.monotonic()
-        token = self._salt + next(self._serial).to_bytes(8, "little")
-        with self._lock:
-            items = self._items
-            for old in [k for k, (until, _, _) in items.items() if until < now][:16]:
-                del items[old]
-            while len(items) >= HELD_MAX:
-                del items[next(iter(items))]
-            items[token] = (now + HELD_SECONDS, payload, encoding)
-        return token
-
-    def take(self, token: Any) -> tuple[Any, str]:
-        with self._lock:
-            item = self._items.pop(token, None) if isinstance(token, bytes) else None
-        if item is None:
-            raise LookupError("the answer to fetch is no longer held (fetched already, or kept longer than "
-                              f"{HELD_SECONDS:g} s)")
-        return item[1], item[2]
 
 
 class Repliers:
@@ -172,15 +139,14 @@ class Call:
     reads (``key_expr``: the member's own key, ``payload``, ``encoding``) and its verbs (``reply``,
     ``reply_err``, ``drop``), which publish the answer to the caller."""
 
-    __slots__ = ("_answered", "_held", "_id", "_replier", "encoding", "key_expr", "payload")
+    __slots__ = ("_answered", "_id", "_replier", "encoding", "key_expr", "payload")
 
-    def __init__(self, key_expr: Any, body: bytes, encoding: Any, ident: bytes, replier: Any, held: Held) -> None:
+    def __init__(self, key_expr: Any, body: bytes, encoding: Any, ident: bytes, replier: Any) -> None:
         self.key_expr = key_expr
         self.payload = _Body(body)
         self.encoding = encoding
         self._id = ident
         self._replier = replier
-        self._held = held
         self._answered = False
 
     def _send(self, status: int, payload: Any, encoding: Any) -> None:
@@ -194,9 +160,11 @@ class Call:
     def reply_err(self, payload: Any, encoding: Any) -> None:
         self._send(ERROR, payload, encoding)
 
-    def hold(self, payload: Any, encoding: str) -> None:
-        """A large answer: kept for the caller to fetch by query (shared memory, parts)."""
-        self._send(HELD, self._held.put(payload, encoding), z.PLAIN_ENCODING)
+    def large(self, payload: Any, encoding: str) -> None:
+        """A large answer (``bytes`` or ``codec.Buffers``): as a large reply goes, the header attached."""
+        self._answered = True
+        if self._replier is not None:
+            z.put_large(self._replier, payload, encoding, self._id + _STATUS[OK])
 
     def drop(self) -> None:
         if not self._answered:
@@ -204,12 +172,11 @@ class Call:
 
 
 class Calls:
-    """What turns a HERO's published requests into ``Call``s: the member key of each request key
-    (kept for the members that exist), the reply publishers and the held answers."""
+    """What turns a HERO's published requests into ``Call``s: the key of each member (kept for the
+    members the HERO has) and the reply publishers."""
 
     def __init__(self, session: Any, realm: str, prefix: str, members: Callable[[str], bool]) -> None:
         self.repliers = Repliers(session, realm)
-        self.held = Held()
         self._prefix = prefix
         self._members = members
         self._keys: dict[Any, Any] = {}
@@ -226,7 +193,7 @@ class Calls:
         if member_key is None:
             member_key = self._member_key(member)
         replier = self.repliers.get(data[end_member:end_key]) if end_key <= len(data) else None
-        return Call(member_key, data[end_key:], sample.encoding, data[:8], replier, self.held)
+        return Call(member_key, data[end_key:], sample.encoding, data[:8], replier)
 
     def _member_key(self, member: bytes) -> Any:
         """The key of ``member`` as a query names it (kept for the members the HERO has); one that
@@ -295,13 +262,14 @@ _ids = itertools.count(1)
 _waiting: dict[bytes, tuple[float, Caller, Any, float]] = {}
 
 
-def call(session: Any, realm: str, publisher: Any, member: str, payload: bytes | None, timeout: float) -> tuple[int, bytes, Any]:
-    """Publish one request for ``member`` and wait for its answer: ``(status, body, encoding)``.
+def call(session: Any, realm: str, publisher: Any, member: str, payload: bytes | None, timeout: float) -> tuple[int, Any, str]:
+    """Publish one request for ``member`` and wait for its answer: ``(status, body, encoding text)``.
 
     ``TimeoutError`` once ``timeout`` passes; ``RemoteTransportError`` if the session closes.
     """
     ident = next(_ids).to_bytes(8, "little")
     receive = z.receive
+    parts: bulk.Assembler | None = None
     z.inside_enter()
     try:
         caller = _caller(session, realm)
@@ -315,18 +283,35 @@ def call(session: Any, realm: str, publisher: Any, member: str, payload: bytes |
             sample = receive(channel)
             if sample is None:  # the session closed
                 raise RemoteTransportError("the session closed while waiting for an answer")
-            data = sample.payload.to_bytes()
-            if data[:8] == ident:
-                break
+            attachment = sample.attachment
+            if attachment is None:  # the header in the payload
+                data = sample.payload.to_bytes()
+                if data[:8] == ident:
+                    status = data[8] if len(data) > 8 else NOBODY
+                    body: Any = data[9:]
+                    break
+                continue
+            head = attachment.to_bytes()  # a large answer, or a part of one
+            if head[:8] != ident:
+                continue
+            status, body, encoding = head[8] if len(head) > 8 else NOBODY, sample.payload.to_bytes(), z.encoding_text(sample.encoding)
+            if bulk.is_part(encoding):
+                if parts is None:
+                    parts = bulk.Assembler()
+                done = parts.add(body, encoding)
+                if done is None:
+                    continue
+                body, encoding = done
+            return status, body, encoding
     finally:
         _waiting.pop(ident, None)
         z.inside_exit()
-    status = data[8] if len(data) > 8 else NOBODY
     if status == TIMEOUT:
         raise TimeoutError
     if status == GONE:
-        return NOBODY, b"", None
-    return status, data[9:], sample.encoding
+        return NOBODY, b"", codec.ENCODING
+    encoding = sample.encoding
+    return status, body, codec.ENCODING if encoding == z.PLAIN_ENCODING else z.encoding_text(encoding)
 
 
 class _Alarm:

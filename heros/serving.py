@@ -2,8 +2,9 @@
 share one pool of threads.
 
 The first ``DEDICATED`` HEROs of a process (most lab processes serve fewer) each keep threads
-waiting in their zenoh channel: the quickest path, since zenoh's thread only queues the query on
-the Rust side. While one thread serves, another listens (so a long call never blocks a short
+waiting in their zenoh channels, one for queries and one for the calls our peers publish
+(``heros.rpc``): the quickest path, since zenoh's thread only queues the request on the Rust
+side. While one thread serves, another listens on its channel (so a long call never blocks a short
 one): two take turns, and after a burst the extra threads end as soon as two listen again.
 
 Every further HERO gets an ``Inbox``: zenoh hands each query to ``Inbox.push`` on zenoh's own
@@ -41,8 +42,9 @@ __all__ = ["DEDICATED", "IDLE_SECONDS", "MAX_THREADS", "Inbox", "Requests", "thr
 
 log = logging.getLogger("heros.serving")
 
-#: HEROs of a process that have a thread of their own waiting for their requests.
-DEDICATED = 8
+#: HEROs of a process that have threads of their own waiting for their requests (two each, one
+#: per channel, when idle: four HEROs keep as many threads as eight did with one channel each).
+DEDICATED = 4
 #: Most threads serving requests in one process (a thread per request served at the same time).
 MAX_THREADS = 128
 #: Threads kept waiting for requests however long they idle.

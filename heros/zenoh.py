@@ -65,6 +65,7 @@ __all__ = [
     "inside_exit",
     "put",
     "put_bytes",
+    "put_large",
     "put_local",
     "shared_memory",
     "loopback_config",
@@ -1043,8 +1044,8 @@ def reply(q: Any, key: Any, payload: Any, encoding: str) -> None:
     try:
         if type(payload) is bytes and len(payload) < LARGE:
             q.reply(key, payload, encoding=_PLAIN if encoding is codec.ENCODING else as_encoding(encoding))
-        elif hasattr(q, "hold"):  # a published request (``heros.rpc.Call``): the caller fetches it by query
-            q.hold(payload, encoding)
+        elif hasattr(q, "large"):  # a published request (``heros.rpc.Call``): published the same way
+            q.large(payload, encoding)
         else:
             for data, enc in outgoing(payload, encoding, parts=encoding.startswith(codec.ENCODING)):
                 q.reply(key, data, encoding=_wire_encoding(enc))
@@ -1181,6 +1182,16 @@ def put_bytes(publisher: Any, payload: bytes, encoding: zenoh.Encoding) -> None:
     """One publication of ``payload`` as it is (``heros.rpc``: requests and their answers)."""
     try:
         publisher.put(payload, encoding=encoding)
+    except zenoh.ZError as exc:  # its session closed
+        raise RemoteTransportError(f"cannot publish on {publisher.key_expr}: {exc}") from None
+
+
+def put_large(publisher: Any, payload: Any, encoding: str, attachment: bytes) -> None:
+    """Publish a large ``payload`` (``bytes`` or ``codec.Buffers``) as ``reply`` sends it (through
+    shared memory, in parts to our peers), each message with ``attachment`` (``heros.rpc``)."""
+    try:
+        for data, enc in outgoing(payload, encoding, parts=encoding.startswith(codec.ENCODING)):
+            publisher.put(data, encoding=_wire_encoding(enc), attachment=attachment)
     except zenoh.ZError as exc:  # its session closed
         raise RemoteTransportError(f"cannot publish on {publisher.key_expr}: {exc}") from None
 

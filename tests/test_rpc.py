@@ -64,16 +64,21 @@ def test_many_threads_each_get_their_own_answers(realm, spawn):
         assert _replier_count(server) == 8
 
 
-def test_a_large_answer_is_fetched_by_query_and_not_kept(realm, spawn):
-    """An answer too large to publish whole waits on the HERO until its caller fetches it (by
-    query, so through shared memory or in parts as any large reply); nothing stays behind."""
-    server = spawn(realm, "Device:dev")
+def test_large_answers_are_published_whole_or_in_parts(realm, spawn):
+    """An answer too large to publish with its header goes as a large reply does (shared memory,
+    and in parts beyond ``bulk.PART_BYTES``), the header attached; a large request goes as a query."""
+    from heros import bulk
+
+    spawn(realm, "Device:dev")
     with RemoteHERO("dev", realm=realm) as dev:
-        for n in (10, 1 << 17, 1 << 20):  # 80 bytes, 1 MiB, 8 MiB
+        made = next(rpc._ids)
+        sizes = (10, 1 << 17, bulk.PART_BYTES // 8 + 1, 3 * bulk.PART_BYTES // 8)  # 80 bytes, 1 MiB, 2 and 3 parts
+        for n in sizes:
             np.testing.assert_array_equal(dev.array(n), np.arange(n, dtype="float64"))
+        assert next(rpc._ids) == made + len(sizes) + 1  # all published
         assert dev.echo(b"x" * (rpc.SMALL + 1)) == b"x" * (rpc.SMALL + 1)  # a large request goes by query
-        server.send("eval len(heroes['dev']._heros_calls.held._items)")
-        assert server.wait_line("OK") == "OK 0"
+        assert next(rpc._ids) == made + len(sizes) + 2
+        assert dev.add(1) == 3  # and the next call is answered as before
 
 
 def test_a_timeout_the_hero_raises_is_not_taken_for_the_call_timing_out(realm):
