@@ -13,6 +13,7 @@ Layout (HEROS protocol 1.0, see ``../shared/SPEC.md`` section 13)::
     @object/<realm>/_upload/<zid>/<id>     a large request payload its caller holds for the HERO to fetch (ours)
     @object/<realm>/<name>/_call/<zid>     calls published to the HERO served by session <zid> (ours, heros.rpc)
     @object/<realm>/_reply/<zid>/<n>       the answers published to one calling thread of session <zid> (ours)
+    @object/<realm>/<name>/_held           the largest answers to published calls, fetched by query (ours)
 
 A LocalHERO declares one queryable on ``@object/<realm>/<name>/**`` and dispatches on the
 member chunk; upstream clients query ``.../<member>/**``, which that queryable answers too.
@@ -53,6 +54,7 @@ WATCH = "_watch"
 UPLOADS = "_upload"
 CALLS = "_call"
 REPLIES = "_reply"
+HELD = "_held"
 
 _FORBIDDEN = frozenset("/*$?#")
 

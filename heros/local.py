@@ -289,6 +289,8 @@ class LocalHERO(HERO):
                     finally:
                         _publish_later.writes = None
                     data, enc = _ACK
+                elif member == keys.HELD:  # the largest answers to published calls, fetched (heros.rpc)
+                    data, enc = self._heros_calls.held.take(self._heros_only_argument(payload, encoding, "held answer", "token"))
                 else:
                     data, enc = self._heros_answer(member, payload or None, encoding)
             except BaseException as exc:  # noqa: BLE001 - every failure becomes an error reply

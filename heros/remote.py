@@ -366,7 +366,11 @@ class RemoteHERO(HERO):
             publisher = None if upstream else self._heros_publisher()
             if publisher is not None and (payload is None or (type(payload) is bytes and len(payload) < rpc.SMALL)):
                 status, data, enc = rpc.call(self._session, self._realm, publisher, member, payload, timeout)
-                reply = None  # (with NOBODY: the HERO does not answer it, or is gone)
+                if status == rpc.HELD:  # the largest answers: fetched by query, in parts as any large reply
+                    reply = z.query(self._session, self._heros_key(keys.HELD), _pack_plain([[data], {}]), codec.ENCODING,
+                                    timeout=timeout, plain=True)
+                else:
+                    reply = None  # (with NOBODY: the HERO does not answer it, or is gone)
             else:
                 reply = z.query(self._session, key, payload, encoding, timeout=timeout, plain=not upstream)
         except TimeoutError:

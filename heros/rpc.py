@@ -15,10 +15,13 @@ A request's payload is a header and then what a query would carry (``[args, kwar
 value, or nothing for a read): the call's 8-byte id, the lengths of the member's name and of
 the key to answer on (2 bytes each, little-endian), the name and the key. Its encoding is the
 body's. An answer's payload is the call's id, one byte saying what the answer is (``OK``,
-``ERROR``, or ``NOBODY``: the HERO does not answer this request) and the body, in the answer's
-encoding. A large answer goes as a large reply does (through shared memory, to our peers in
-parts) with that header as its attachment instead, since it cannot be put before a body in
-shared memory without a copy. (A header in the payload, on one concrete key per HERO, costs 4-6 µs
+``ERROR``, ``NOBODY``: the HERO does not answer this request, or ``HELD``) and the body, in the
+answer's encoding. A large answer (512 KiB to 4 MiB) goes whole through shared memory, with that
+header as its attachment instead (it cannot be put before a body in shared memory without a
+copy). A larger one is ``HELD``: it waits on the HERO for its caller to fetch it by query, which
+brings it in parts as any large reply. (Parts published to the caller would have to wait in its
+channel, a ring that drops the oldest when the caller falls behind, which is what keeps a late
+answer nobody waits for from holding up zenoh.) (A header in the payload, on one concrete key per HERO, costs 4-6 µs
 a call less than zenoh attachments on a key per member: ``Stop 30``.)
 
 The session id in the request key makes the request reach the one HERO the proxy looked up, even
@@ -33,6 +36,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -42,16 +46,21 @@ from . import bulk, codec, keys
 from . import zenoh as z
 from .exceptions import RemoteTransportError
 
-__all__ = ["ERROR", "NOBODY", "OK", "SMALL", "Call", "Caller", "Calls", "call", "request_key"]
+__all__ = ["ERROR", "HELD", "NOBODY", "OK", "SMALL", "Call", "Caller", "Calls", "Held", "call", "request_key"]
 
 log = logging.getLogger("heros.rpc")
 
 #: What an answer is (the byte after the call id).
-OK, ERROR, NOBODY, TIMEOUT, GONE = range(5)
-_STATUS = [bytes([s]) for s in range(5)]
+OK, ERROR, NOBODY, TIMEOUT, GONE, HELD = range(6)
+_STATUS = [bytes([s]) for s in range(6)]
 
 #: A request at least this large goes as a query (through shared memory, or uploaded in parts).
 SMALL = z.LARGE
+#: An answer larger than this is held for its caller to fetch by query (in parts); the bytes of
+#: answers a HERO holds at most (the oldest go first), and for how long (seconds).
+HOLD_ABOVE = bulk.PART_BYTES
+HELD_MAX_BYTES = 512 << 20
+HELD_SECONDS = 30.0
 #: Reply publishers a HERO keeps (one per calling thread of each client), and how long the first
 #: answer to a new calling thread waits for zenoh to know its subscriber (seconds).
 REPLIERS_MAX = 256
@@ -74,6 +83,37 @@ def reply_prefix(realm: str) -> str:
 
 
 # --- the serving side -------------------------------------------------------------------------
+
+
+class Held:
+    """A HERO's largest answers, waiting for their callers to fetch them (``keys.HELD``)."""
+
+    def __init__(self) -> None:
+        self._items: dict[bytes, tuple[float, int, Any, str]] = {}
+        self._bytes = 0
+        self._lock = threading.Lock()
+        self._serial = itertools.count()
+        self._salt = os.urandom(8)
+
+    def put(self, payload: Any, encoding: str, size: int) -> bytes:
+        now = time.monotonic()
+        token = self._salt + next(self._serial).to_bytes(8, "little")
+        with self._lock:
+            items = self._items
+            while items and (self._bytes + size > HELD_MAX_BYTES or next(iter(items.values()))[0] < now):
+                self._bytes -= items.pop(next(iter(items)))[1]
+            items[token] = (now + HELD_SECONDS, size, payload, encoding)
+            self._bytes += size
+        return token
+
+    def take(self, token: Any) -> tuple[Any, str]:
+        with self._lock:
+            item = self._items.pop(token, None) if isinstance(token, bytes) else None
+            if item is not None:
+                self._bytes -= item[1]
+        if item is None:
+            raise LookupError(f"the answer to fetch is no longer held (fetched already, or older than {HELD_SECONDS:g} s)")
+        return item[2], item[3]
 
 
 class Repliers:
@@ -139,14 +179,15 @@ class Call:
     reads (``key_expr``: the member's own key, ``payload``, ``encoding``) and its verbs (``reply``,
     ``reply_err``, ``drop``), which publish the answer to the caller."""
 
-    __slots__ = ("_answered", "_id", "_replier", "encoding", "key_expr", "payload")
+    __slots__ = ("_answered", "_held", "_id", "_replier", "encoding", "key_expr", "payload")
 
-    def __init__(self, key_expr: Any, body: bytes, encoding: Any, ident: bytes, replier: Any) -> None:
+    def __init__(self, key_expr: Any, body: bytes, encoding: Any, ident: bytes, replier: Any, held: Held) -> None:
         self.key_expr = key_expr
         self.payload = _Body(body)
         self.encoding = encoding
         self._id = ident
         self._replier = replier
+        self._held = held
         self._answered = False
 
     def _send(self, status: int, payload: Any, encoding: Any) -> None:
@@ -161,7 +202,12 @@ class Call:
         self._send(ERROR, payload, encoding)
 
     def large(self, payload: Any, encoding: str) -> None:
-        """A large answer (``bytes`` or ``codec.Buffers``): as a large reply goes, the header attached."""
+        """A large answer (``bytes`` or ``codec.Buffers``): whole through shared memory with the
+        header attached, or held for the caller to fetch when larger than ``HOLD_ABOVE``."""
+        size = len(payload) if type(payload) is bytes else payload.nbytes
+        if size > HOLD_ABOVE:
+            self._send(HELD, self._held.put(payload, encoding, size), z.PLAIN_ENCODING)
+            return
         self._answered = True
         if self._replier is not None:
             z.put_large(self._replier, payload, encoding, self._id + _STATUS[OK])
@@ -173,10 +219,11 @@ class Call:
 
 class Calls:
     """What turns a HERO's published requests into ``Call``s: the key of each member (kept for the
-    members the HERO has) and the reply publishers."""
+    members the HERO has), the reply publishers and the held answers."""
 
     def __init__(self, session: Any, realm: str, prefix: str, members: Callable[[str], bool]) -> None:
         self.repliers = Repliers(session, realm)
+        self.held = Held()
         self._prefix = prefix
         self._members = members
         self._keys: dict[Any, Any] = {}
@@ -193,7 +240,7 @@ class Calls:
         if member_key is None:
             member_key = self._member_key(member)
         replier = self.repliers.get(data[end_member:end_key]) if end_key <= len(data) else None
-        return Call(member_key, data[end_key:], sample.encoding, data[:8], replier)
+        return Call(member_key, data[end_key:], sample.encoding, data[:8], replier, self.held)
 
     def _member_key(self, member: bytes) -> Any:
         """The key of ``member`` as a query names it (kept for the members the HERO has); one that
@@ -269,7 +316,6 @@ def call(session: Any, realm: str, publisher: Any, member: str, payload: bytes |
     """
     ident = next(_ids).to_bytes(8, "little")
     receive = z.receive
-    parts: bulk.Assembler | None = None
     z.inside_enter()
     try:
         caller = _caller(session, realm)
@@ -291,18 +337,9 @@ def call(session: Any, realm: str, publisher: Any, member: str, payload: bytes |
                     body: Any = data[9:]
                     break
                 continue
-            head = attachment.to_bytes()  # a large answer, or a part of one
-            if head[:8] != ident:
-                continue
-            status, body, encoding = head[8] if len(head) > 8 else NOBODY, sample.payload.to_bytes(), z.encoding_text(sample.encoding)
-            if bulk.is_part(encoding):
-                if parts is None:
-                    parts = bulk.Assembler()
-                done = parts.add(body, encoding)
-                if done is None:
-                    continue
-                body, encoding = done
-            return status, body, encoding
+            head = attachment.to_bytes()  # a large answer, whole
+            if head[:8] == ident:
+                return head[8] if len(head) > 8 else NOBODY, sample.payload.to_bytes(), z.encoding_text(sample.encoding)
     finally:
         _waiting.pop(ident, None)
         z.inside_exit()

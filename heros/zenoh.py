@@ -1187,10 +1187,10 @@ def put_bytes(publisher: Any, payload: bytes, encoding: zenoh.Encoding) -> None:
 
 
 def put_large(publisher: Any, payload: Any, encoding: str, attachment: bytes) -> None:
-    """Publish a large ``payload`` (``bytes`` or ``codec.Buffers``) as ``reply`` sends it (through
-    shared memory, in parts to our peers), each message with ``attachment`` (``heros.rpc``)."""
+    """Publish a large ``payload`` (``bytes`` or ``codec.Buffers``) whole, through shared memory
+    when it fits, with ``attachment`` (``heros.rpc``)."""
     try:
-        for data, enc in outgoing(payload, encoding, parts=encoding.startswith(codec.ENCODING)):
+        for data, enc in outgoing(payload, encoding, parts=False):
             publisher.put(data, encoding=_wire_encoding(enc), attachment=attachment)
     except zenoh.ZError as exc:  # its session closed
         raise RemoteTransportError(f"cannot publish on {publisher.key_expr}: {exc}") from None

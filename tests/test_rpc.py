@@ -64,12 +64,13 @@ def test_many_threads_each_get_their_own_answers(realm, spawn):
         assert _replier_count(server) == 8
 
 
-def test_large_answers_are_published_whole_or_in_parts(realm, spawn):
-    """An answer too large to publish with its header goes as a large reply does (shared memory,
-    and in parts beyond ``bulk.PART_BYTES``), the header attached; a large request goes as a query."""
+def test_large_answers_are_published_whole_or_fetched_in_parts(realm, spawn):
+    """An answer too large to publish with its header goes whole through shared memory, the header
+    attached; one larger than ``bulk.PART_BYTES`` waits on the HERO until its caller fetches it by
+    query (in parts), and nothing stays behind. A large request goes as a query."""
     from heros import bulk
 
-    spawn(realm, "Device:dev")
+    server = spawn(realm, "Device:dev")
     with RemoteHERO("dev", realm=realm) as dev:
         made = next(rpc._ids)
         sizes = (10, 1 << 17, bulk.PART_BYTES // 8 + 1, 3 * bulk.PART_BYTES // 8)  # 80 bytes, 1 MiB, 2 and 3 parts
@@ -79,6 +80,8 @@ def test_large_answers_are_published_whole_or_in_parts(realm, spawn):
         assert dev.echo(b"x" * (rpc.SMALL + 1)) == b"x" * (rpc.SMALL + 1)  # a large request goes by query
         assert next(rpc._ids) == made + len(sizes) + 2
         assert dev.add(1) == 3  # and the next call is answered as before
+        server.send("eval (len(heroes['dev']._heros_calls.held._items), heroes['dev']._heros_calls.held._bytes)")
+        assert server.wait_line("OK") == "OK (0, 0)"
 
 
 def test_a_timeout_the_hero_raises_is_not_taken_for_the_call_timing_out(realm):
