@@ -371,25 +371,27 @@ class _Alarm:
 
     def _run(self) -> None:
         idle_since = time.monotonic()
+        ended = False
         try:
             while not z.exiting():
                 time.sleep(TICK)
                 now = time.monotonic()
                 if not _waiting:
                     if now - idle_since > ALARM_IDLE:
+                        ended = True
                         return
                     continue
                 idle_since = now
                 for ident, (deadline, caller, publisher, started) in list(_waiting.items()):
                     if now > deadline:
                         self._wake(caller, ident, TIMEOUT)
-                    elif now - started > CHECK_AFTER and not z.has_subscribers(publisher):
+                    elif now - started > CHECK_AFTER and not _still_subscribed(publisher):
                         self._wake(caller, ident, GONE)
-        except Exception:  # e.g. the sessions closing at exit
-            log.debug("the call alarm stopped", exc_info=True)
+        except Exception:  # a bug of ours: the next call starts the alarm again
+            log.warning("the call alarm stopped", exc_info=True)
         finally:
             self.running = False
-            if _waiting and not z.exiting():  # a call came as it stopped, and saw it running
+            if ended and _waiting and not z.exiting():  # a call came as it stopped, and saw it running
                 self.start()
 
     @staticmethod
@@ -400,6 +402,15 @@ class _Alarm:
             z.put_local(caller.session, caller.key_expr, ident + _STATUS[status])  # (the caller reads only these)
         except Exception:  # its session closed: the caller wakes from that
             log.debug("could not wake a call", exc_info=True)
+
+
+def _still_subscribed(publisher: Any) -> bool:
+    """Whether the HERO's subscriber still matches (False also for a publisher undeclared meanwhile:
+    its proxy was closed, or its session)."""
+    try:
+        return z.has_subscribers(publisher)
+    except z.ZError:  # an undeclared publisher, or a closed session
+        return False
 
 
 _alarm = _Alarm()
