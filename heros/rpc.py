@@ -179,21 +179,26 @@ class Call:
     reads (``key_expr``: the member's own key, ``payload``, ``encoding``) and its verbs (``reply``,
     ``reply_err``, ``drop``), which publish the answer to the caller."""
 
-    __slots__ = ("_answered", "_held", "_id", "_replier", "encoding", "key_expr", "payload")
+    __slots__ = ("_answered", "_calls", "_id", "_reply_key", "encoding", "key_expr", "payload")
 
-    def __init__(self, key_expr: Any, body: bytes, encoding: Any, ident: bytes, replier: Any, held: Held) -> None:
+    def __init__(self, key_expr: Any, body: bytes, encoding: Any, ident: bytes, reply_key: bytes | None, calls: Calls) -> None:
         self.key_expr = key_expr
         self.payload = _Body(body)
         self.encoding = encoding
         self._id = ident
-        self._replier = replier
-        self._held = held
+        self._reply_key = reply_key
+        self._calls = calls
         self._answered = False
+
+    def _replier(self) -> Any:
+        """The publisher to answer on, found (or declared) on the serving thread, never on zenoh's."""
+        return None if self._reply_key is None else self._calls.repliers.get(self._reply_key)
 
     def _send(self, status: int, payload: Any, encoding: Any) -> None:
         self._answered = True
-        if self._replier is not None:
-            z.put_bytes(self._replier, self._id + _STATUS[status] + payload, encoding)
+        replier = self._replier()
+        if replier is not None:
+            z.put_bytes(replier, self._id + _STATUS[status] + payload, encoding)
 
     def reply(self, key: Any, payload: Any, encoding: Any) -> None:
         self._send(OK, payload, encoding)
@@ -206,11 +211,12 @@ class Call:
         header attached, or held for the caller to fetch when larger than ``HOLD_ABOVE``."""
         size = len(payload) if type(payload) is bytes else payload.nbytes
         if size > HOLD_ABOVE:
-            self._send(HELD, self._held.put(payload, encoding, size), z.PLAIN_ENCODING)
+            self._send(HELD, self._calls.held.put(payload, encoding, size), z.PLAIN_ENCODING)
             return
         self._answered = True
-        if self._replier is not None:
-            z.put_large(self._replier, payload, encoding, self._id + _STATUS[OK])
+        replier = self._replier()
+        if replier is not None:
+            z.put_large(replier, payload, encoding, self._id + _STATUS[OK])
 
     def drop(self) -> None:
         if not self._answered:
@@ -229,7 +235,8 @@ class Calls:
         self._keys: dict[Any, Any] = {}
 
     def make(self, sample: Any) -> Call | None:
-        """The ``Call`` of a received request; None for a sample too short to be one."""
+        """The ``Call`` of a received request; None for a sample too short to be one. Runs on
+        zenoh's thread for a HERO served by the pool: it parses, and declares nothing."""
         data = sample.payload.to_bytes()
         if len(data) < 12:
             return None
@@ -239,8 +246,8 @@ class Calls:
         member_key = self._keys.get(member)
         if member_key is None:
             member_key = self._member_key(member)
-        replier = self.repliers.get(data[end_member:end_key]) if end_key <= len(data) else None
-        return Call(member_key, data[end_key:], sample.encoding, data[:8], replier, self.held)
+        reply_key = data[end_member:end_key] if end_key <= len(data) else None
+        return Call(member_key, data[end_key:], sample.encoding, data[:8], reply_key, self)
 
     def _member_key(self, member: bytes) -> Any:
         """The key of ``member`` as a query names it (kept for the members the HERO has); one that
