@@ -217,7 +217,9 @@ class Requests:
     """How one HERO receives its queries on ``key``: ``serve(query)`` answers each, at most ``most``
     at a time, with up to ``capacity`` waiting (beyond, the oldest is finalized unanswered).
     ``inline(query)``, for a HERO in the pool, may answer a query on zenoh's thread (True) when
-    that never blocks.
+    that never blocks. ``calls``, ``(key, make)``: a subscriber on ``key`` whose samples ``make``
+    turns into requests for ``serve`` (``heros.rpc.Call``; None for a sample that is none), served
+    beside the queries (a serial HERO, ``most`` 1, serves one request at a time across both).
     ``undeclare()`` stops it (``LocalHERO`` undeclares it with its other entities)."""
 
     def __init__(self, session: Any, key: str, serve: Callable[[Any], None], most: int, capacity: int, what: str,
