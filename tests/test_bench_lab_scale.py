@@ -71,8 +71,11 @@ def test_kernel_reports_positive_numbers(quick_run: dict) -> None:
     k = quick_run["results"]["kernel"]["ours"]
     assert k["panels"] == 3 and len(k["windows"]) == 3
     for label, w in k["windows"].items():
-        assert _positive(w["cpu_percent"]["median"]) and _positive(w["threads"]), label
-        if label != "no events":
+        assert _positive(w["threads"]), label
+        if label == "no events":  # an idle kernel may spend no clock tick (10 ms) in a 3 s window
+            assert w["cpu_percent"]["median"] >= 0, label
+        else:
+            assert _positive(w["cpu_percent"]["median"]), label
             assert _positive(w["events_emitted_per_s"]["median"]) and _positive(w["comm_msg_per_s"]["median"]), label
     assert 0 < k["events_counted_by_panels"] <= k["events_emitted"]
 
